@@ -1,0 +1,57 @@
+//! The payment-ms schema, as SeaORM migrations that run on SQLite and PostgreSQL.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseBackend, Statement};
+
+mod m20261122_000001_create_orders;
+mod m20261122_000002_create_payments;
+mod m20261122_000003_create_idempotency_keys;
+mod m20261122_000004_create_events;
+
+pub use sea_orm_migration::MigratorTrait;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_create_orders::Migration),
+            Box::new(m20261122_000002_create_payments::Migration),
+            Box::new(m20261122_000003_create_idempotency_keys::Migration),
+            Box::new(m20261122_000004_create_events::Migration),
+        ]
+    }
+}
+
+/// Any fixed number: the key of the PostgreSQL advisory lock that serializes migrations.
+const MIGRATION_LOCK_KEY: i64 = 0x7061_796d_656e_7473; // "payments"
+
+/// Applies every pending migration. On PostgreSQL, replicas starting together take turns on an
+/// advisory lock, so only one of them changes the schema and the others find it up to date.
+pub async fn migrate_up(database_url: &str) -> Result<(), DbErr> {
+    // One connection: an advisory lock belongs to the session that took it.
+    let mut options = ConnectOptions::new(database_url);
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .sqlx_logging(false);
+    let db = Database::connect(options).await?;
+    let backend = db.get_database_backend();
+    if backend == DatabaseBackend::Postgres {
+        db.execute_raw(Statement::from_string(
+            backend,
+            format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"),
+        ))
+        .await?;
+    }
+    let result = Migrator::up(&db, None).await;
+    if backend == DatabaseBackend::Postgres {
+        db.execute_raw(Statement::from_string(
+            backend,
+            format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"),
+        ))
+        .await?;
+    }
+    db.close().await?;
+    result
+}

@@ -1,0 +1,139 @@
+//! payment-ms: the payment backend. It owns orders, payments and their events, talks to the
+//! payment providers and serves the mock provider's hosted checkout page.
+//!
+//! [`Application::build`] prepares everything (migrations, pool, listener); `run_until` serves
+//! until the shutdown token fires. `main`, the tests and the dev runner all go through it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod entities;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod idempotency;
+pub mod orders;
+pub mod pagination;
+pub mod payments;
+pub mod providers;
+mod routes;
+
+pub use config::Config;
+
+use providers::mock::MockProvider;
+use providers::Providers;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub providers: Providers,
+    /// The mock provider itself, for its hosted page.
+    pub mock: Arc<MockProvider>,
+}
+
+/// The router, without a socket: tests can drive it with `oneshot`.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Migrates the database, opens the pool and binds `config.addr`.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding PAYMENT_MS_ADDR {}", config.addr))?;
+        Self::with_listener(config, listener).await
+    }
+
+    /// As [`build`](Self::build), on a listener the caller bound (tests bind port 0 first so
+    /// they know the public URL before the app starts).
+    pub async fn with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
+        let url = config.database_url.expose_secret().to_owned();
+        migrations::migrate_up(&url)
+            .await
+            .context("applying database migrations")?;
+        let db = db::connect(&url, config.database_max_connections)
+            .await
+            .context("connecting to DATABASE_URL")?;
+        let mock = Arc::new(MockProvider::new(db.clone(), config.public_base_url.clone()));
+        let providers = Providers::new(vec![mock.clone()], &config.payment_provider);
+        Ok(Application {
+            listener,
+            state: AppState {
+                db,
+                config: Arc::new(config),
+                providers,
+                mock,
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish, stops the
+    /// expiry sweep and closes the pool.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Application { listener, state } = self;
+        tracing::info!(addr = %listener.local_addr()?, "payment-ms listening");
+        let sweeper = tokio::spawn(sweep_loop(state.clone(), shutdown.clone()));
+        let served = axum::serve(listener, app(state.clone()))
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        shutdown.cancel();
+        if let Err(e) = sweeper.await {
+            tracing::warn!(error = %e, "expiry sweep ended abnormally");
+        }
+        state.db.close().await.ok();
+        served.context("serving HTTP")
+    }
+}
+
+/// `main`'s entry point: build, then serve until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    Application::build(config).await?.run_until(shutdown).await
+}
+
+const SWEEP_BATCH: u64 = 100;
+
+async fn sweep_loop(state: AppState, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(state.config.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                match payments::expire_due(&state, db::now(), SWEEP_BATCH).await {
+                    Ok(sweep) if sweep != payments::Sweep::default() => {
+                        tracing::info!(payments = sweep.payments, orders = sweep.orders,
+                            idempotency_keys = sweep.idempotency_keys, "expired what was due");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+use std::process::ExitCode;
+
+use payment_ms::Config;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("payment-ms: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    shared::telemetry::init(config.log_json);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(shared::shutdown::on_signal(shutdown.clone()));
+    match payment_ms::run(config, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "payment-ms stopped");
+            ExitCode::FAILURE
+        }
+    }
+}

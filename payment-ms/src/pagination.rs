@@ -1,0 +1,72 @@
+//! Cursor pagination shared by the lists: `?limit=` (1–100, default 20) and an opaque
+//! `?cursor=`; the answer is `{"data": [...], "next_cursor": ...}`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use shared::{FieldError, Problem};
+
+pub const DEFAULT_LIMIT: u64 = 20;
+pub const MAX_LIMIT: u64 = 100;
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A validated page request: newest first, strictly before `before` when set.
+pub struct PageRequest {
+    pub limit: u64,
+    pub before: Option<String>,
+}
+
+impl PageRequest {
+    /// `prefix` is the id type of the listed resource; a cursor must decode to such an id.
+    pub fn parse(limit: Option<u64>, cursor: Option<&str>, prefix: &str) -> Result<Self, Problem> {
+        let mut errors = Vec::new();
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        }
+        let before = match cursor {
+            None => None,
+            Some(c) => {
+                let id = URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|id| shared::ids::is_valid(prefix, id));
+                if id.is_none() {
+                    errors.push(FieldError::new("cursor", "is not a cursor from this list"));
+                }
+                id
+            }
+        };
+        if errors.is_empty() {
+            Ok(PageRequest { limit, before })
+        } else {
+            Err(Problem::validation(errors))
+        }
+    }
+
+    /// Builds the page from up to `limit + 1` rows fetched newest first.
+    pub fn page<R, T>(
+        &self,
+        mut rows: Vec<R>,
+        id: impl Fn(&R) -> &str,
+        out: impl FnMut(R) -> T,
+    ) -> Page<T> {
+        let more = rows.len() as u64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|r| URL_SAFE_NO_PAD.encode(id(r)))
+        } else {
+            None
+        };
+        Page {
+            data: rows.into_iter().map(out).collect(),
+            next_cursor,
+        }
+    }
+}

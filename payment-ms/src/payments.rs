@@ -1,0 +1,516 @@
+//! Payments: one attempt to pay an order through a provider's checkout.
+//!
+//! Every status change goes through [`apply`]: a conditional update from `pending` plus its
+//! events, in one transaction. Whoever wins that update (a verify, a cancel, the expiry sweep,
+//! on any replica) writes the events; everyone else changes nothing. So a change is recorded
+//! once, however often or concurrently it is observed.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use shared::{FieldError, Problem, ids};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::db::{after, begin_write, now};
+use crate::entities::{orders, payments};
+use crate::error::{Error, Result};
+use crate::events::{self, EventType};
+use crate::idempotency::Claim;
+use crate::orders::{self as order_domain, OrderStatus, check_metadata};
+use crate::pagination::{Page, PageRequest};
+use crate::providers::{CheckoutRequest, CloseReason, PaymentProvider, ProviderError, ProviderStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    Canceled,
+    Expired,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Succeeded => "succeeded",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Canceled => "canceled",
+            PaymentStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Canceled,
+            Self::Expired,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+pub const MAX_URL_LEN: usize = 2048;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutIn {
+    #[serde(default)]
+    pub provider: Option<String>,
+    pub success_url: String,
+    pub cancel_url: String,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PaymentOut {
+    pub id: String,
+    pub order_id: String,
+    pub user_id: String,
+    pub provider: String,
+    pub provider_reference: Option<String>,
+    pub status: String,
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub currency: String,
+    pub checkout_url: Option<String>,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub failure_reason: Option<String>,
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<payments::Model> for PaymentOut {
+    fn from(p: payments::Model) -> Self {
+        PaymentOut {
+            id: p.id,
+            order_id: p.order_id,
+            user_id: p.user_id,
+            provider: p.provider,
+            provider_reference: p.provider_reference,
+            status: p.status,
+            amount: p.amount,
+            amount_refunded: p.amount_refunded,
+            currency: p.currency,
+            checkout_url: p.checkout_url,
+            success_url: p.success_url,
+            cancel_url: p.cancel_url,
+            failure_reason: p.failure_reason,
+            metadata: p.metadata,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            expires_at: p.expires_at,
+        }
+    }
+}
+
+fn check_url(errors: &mut Vec<FieldError>, field: &str, value: &str) {
+    let ok = value.len() <= MAX_URL_LEN
+        && url::Url::parse(value)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !ok {
+        errors.push(FieldError::new(
+            field,
+            format!("must be an absolute http(s) URL of at most {MAX_URL_LEN} characters"),
+        ));
+    }
+}
+
+fn provider_unavailable(err: ProviderError) -> Error {
+    match err {
+        ProviderError::Db(e) => Error::Db(e),
+        ProviderError::Unavailable(reason) => {
+            tracing::warn!(%reason, "payment provider unavailable");
+            Problem::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "provider_unavailable",
+                "Payment provider unavailable",
+                "The payment provider did not answer as expected; retry later",
+            )
+            .into()
+        }
+    }
+}
+
+fn provider_of(state: &AppState, name: &str) -> Result<std::sync::Arc<dyn PaymentProvider>> {
+    state.providers.get(name).ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!("payment uses provider {name}, which is not configured"))
+    })
+}
+
+/// Starts paying an order: closes the order's earlier open checkouts (one order, one payable
+/// checkout at a time, so a buyer cannot pay twice), then opens a new one at the provider.
+#[tracing::instrument(skip_all, fields(order_id))]
+pub async fn checkout(
+    state: &AppState,
+    caller: &Caller,
+    order_id: &str,
+    input: CheckoutIn,
+    claim: Option<Claim>,
+) -> Result<PaymentOut> {
+    let mut errors = Vec::new();
+    check_url(&mut errors, "success_url", &input.success_url);
+    check_url(&mut errors, "cancel_url", &input.cancel_url);
+    check_metadata(&mut errors, &input.metadata);
+    let provider_name = input
+        .provider
+        .clone()
+        .unwrap_or_else(|| state.providers.default_name().to_owned());
+    let provider = state.providers.get(&provider_name);
+    if provider.is_none() {
+        errors.push(FieldError::new(
+            "provider",
+            format!("must be one of: {}", state.providers.names().join(", ")),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors).into());
+    }
+    let provider = provider.ok_or_else(|| Error::Internal(anyhow::anyhow!("checked above")))?;
+
+    let order = order_domain::find_visible(&state.db, caller, order_id).await?;
+    if order.user_id != caller.user_id {
+        return Err(Problem::forbidden("Only the order's owner can check it out").into());
+    }
+    ensure_payable(&order, now())?;
+
+    // Close earlier checkouts first. If one of them was paid meanwhile, the order is paid.
+    let open = payments::Entity::find()
+        .filter(payments::Column::OrderId.eq(&order.id))
+        .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()))
+        .all(&state.db)
+        .await?;
+    for earlier in &open {
+        let closed = close_payment(state, earlier, CloseReason::Canceled).await?;
+        if closed.status == PaymentStatus::Succeeded.as_str() {
+            return Err(Problem::conflict(
+                "order_not_payable",
+                format!("The order was just paid by payment {}", closed.id),
+            )
+            .into());
+        }
+    }
+
+    let items = order_domain::load_items(&state.db, &order.id).await?;
+    let at = now();
+    let payment_id = ids::new_id(ids::PAYMENT);
+    let expires_at = after(at, state.config.payment_ttl).min(order.expires_at);
+    let started = provider
+        .start_checkout(&CheckoutRequest {
+            payment_id: &payment_id,
+            amount: order.total_amount,
+            currency: &order.currency,
+            items: &items,
+            success_url: &input.success_url,
+            cancel_url: &input.cancel_url,
+            expires_at,
+        })
+        .await
+        .map_err(provider_unavailable)?;
+
+    let payment = payments::Model {
+        id: payment_id,
+        order_id: order.id.clone(),
+        user_id: order.user_id.clone(),
+        provider: provider.name().to_owned(),
+        provider_reference: Some(started.reference),
+        checkout_url: Some(started.checkout_url),
+        status: PaymentStatus::Pending.as_str().to_owned(),
+        amount: order.total_amount,
+        amount_refunded: 0,
+        currency: order.currency.clone(),
+        success_url: input.success_url,
+        cancel_url: input.cancel_url,
+        metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
+        failure_reason: None,
+        created_at: at,
+        updated_at: at,
+        expires_at,
+    };
+    let txn = begin_write(&state.db).await?;
+    // Re-read under the transaction's lock: the order may have changed since we looked.
+    let locked = orders::Entity::find_by_id(&order.id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("order {}", order.id)))?;
+    if let Err(problem) = ensure_payable(&locked, at) {
+        drop(txn);
+        if let Err(e) = provider.close(&payment, CloseReason::Canceled).await {
+            tracing::warn!(error = %e, payment_id = %payment.id, "could not close an unused checkout");
+        }
+        return Err(problem.into());
+    }
+    payments::ActiveModel::from(payment.clone()).insert(&txn).await?;
+    let out = PaymentOut::from(payment);
+    events::record(&txn, EventType::PaymentCreated, &out.id, &out, at).await?;
+    if let Some(claim) = claim {
+        claim
+            .complete(&txn, axum::http::StatusCode::CREATED, &out)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+fn ensure_payable(order: &orders::Model, at: DateTime<Utc>) -> Result<(), Problem> {
+    if order.status != OrderStatus::Pending.as_str() {
+        return Err(Problem::conflict(
+            "order_not_payable",
+            format!("The order is {}; only a pending order can be paid", order.status),
+        ));
+    }
+    if order.expires_at <= at {
+        return Err(Problem::conflict(
+            "order_not_payable",
+            "The order has expired; ask for a new one",
+        ));
+    }
+    Ok(())
+}
+
+/// The payment if this caller may see it: its owner or an admin.
+pub async fn find_visible(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    payment_id: &str,
+) -> Result<payments::Model> {
+    let not_found = || Problem::not_found(format!("payment {payment_id}"));
+    if !ids::is_valid(ids::PAYMENT, payment_id) {
+        return Err(not_found().into());
+    }
+    let payment = payments::Entity::find_by_id(payment_id)
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    if payment.user_id != caller.user_id && !caller.is_admin() {
+        return Err(not_found().into());
+    }
+    Ok(payment)
+}
+
+pub async fn get_payment(db: &DatabaseConnection, caller: &Caller, id: &str) -> Result<PaymentOut> {
+    Ok(find_visible(db, caller, id).await?.into())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListPaymentsQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    pub order_id: Option<String>,
+    pub status: Option<String>,
+    /// Admin only: the payments of one user. Others always see their own.
+    pub user_id: Option<String>,
+}
+
+pub async fn list_payments(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    query: ListPaymentsQuery,
+) -> Result<Page<PaymentOut>> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::PAYMENT)?;
+    let mut select = payments::Entity::find();
+    if caller.is_admin() {
+        if let Some(user_id) = &query.user_id {
+            select = select.filter(payments::Column::UserId.eq(user_id));
+        }
+    } else {
+        select = select.filter(payments::Column::UserId.eq(&caller.user_id));
+    }
+    if let Some(order_id) = &query.order_id {
+        select = select.filter(payments::Column::OrderId.eq(order_id));
+    }
+    if let Some(status) = &query.status {
+        let status = PaymentStatus::parse(status).ok_or_else(|| {
+            Problem::validation(vec![FieldError::new(
+                "status",
+                "must be one of pending, succeeded, failed, canceled, expired",
+            )])
+        })?;
+        select = select.filter(payments::Column::Status.eq(status.as_str()));
+    }
+    if let Some(before) = &page.before {
+        select = select.filter(payments::Column::Id.lt(before.as_str()));
+    }
+    let rows = select
+        .order_by_desc(payments::Column::Id)
+        .limit(page.limit + 1)
+        .all(db)
+        .await?;
+    Ok(page.page(rows, |p| &p.id, PaymentOut::from))
+}
+
+/// Asks the provider and records what changed. Verifying a settled payment changes nothing.
+pub async fn verify_payment(state: &AppState, caller: &Caller, id: &str) -> Result<PaymentOut> {
+    let payment = find_visible(&state.db, caller, id).await?;
+    Ok(refresh(state, &payment).await?.into())
+}
+
+pub async fn cancel_payment(state: &AppState, caller: &Caller, id: &str) -> Result<PaymentOut> {
+    let payment = find_visible(&state.db, caller, id).await?;
+    if payment.status != PaymentStatus::Pending.as_str() {
+        return Err(Problem::conflict(
+            "payment_not_cancelable",
+            format!("The payment is {}; only a pending payment can be canceled", payment.status),
+        )
+        .into());
+    }
+    let current = close_payment(state, &payment, CloseReason::Canceled).await?;
+    if current.status != PaymentStatus::Canceled.as_str() {
+        return Err(Problem::conflict(
+            "payment_not_cancelable",
+            format!("The payment became {} before it could be canceled", current.status),
+        )
+        .into());
+    }
+    Ok(current.into())
+}
+
+/// Brings a pending payment up to date with its provider; past its expiry time, closes it.
+pub async fn refresh(state: &AppState, payment: &payments::Model) -> Result<payments::Model> {
+    if payment.status != PaymentStatus::Pending.as_str() {
+        return Ok(payment.clone());
+    }
+    let provider = provider_of(state, &payment.provider)?;
+    let mut status = provider
+        .fetch_status(payment)
+        .await
+        .map_err(provider_unavailable)?;
+    if status == ProviderStatus::Pending && now() >= payment.expires_at {
+        status = provider
+            .close(payment, CloseReason::Expired)
+            .await
+            .map_err(provider_unavailable)?;
+    }
+    apply(state, payment, status).await
+}
+
+/// Closes a pending payment's checkout at the provider, then records the outcome (which is a
+/// success if the buyer paid just before).
+pub async fn close_payment(
+    state: &AppState,
+    payment: &payments::Model,
+    reason: CloseReason,
+) -> Result<payments::Model> {
+    let provider = provider_of(state, &payment.provider)?;
+    let status = provider
+        .close(payment, reason)
+        .await
+        .map_err(provider_unavailable)?;
+    apply(state, payment, status).await
+}
+
+/// Records a provider status on a pending payment, with its events, once. Answers the payment
+/// as it now is.
+pub async fn apply(
+    state: &AppState,
+    payment: &payments::Model,
+    status: ProviderStatus,
+) -> Result<payments::Model> {
+    let (to, failure_reason, event) = match &status {
+        ProviderStatus::Pending => return Ok(payment.clone()),
+        ProviderStatus::Succeeded => (PaymentStatus::Succeeded, None, EventType::PaymentSucceeded),
+        ProviderStatus::Failed { reason } => {
+            (PaymentStatus::Failed, Some(reason.clone()), EventType::PaymentFailed)
+        }
+        ProviderStatus::Canceled => (PaymentStatus::Canceled, None, EventType::PaymentCanceled),
+        ProviderStatus::Expired => (PaymentStatus::Expired, None, EventType::PaymentExpired),
+    };
+    let at = now();
+    let txn = begin_write(&state.db).await?;
+    let res = payments::Entity::update_many()
+        .col_expr(payments::Column::Status, to.as_str().into())
+        .col_expr(payments::Column::FailureReason, failure_reason.into())
+        .col_expr(payments::Column::UpdatedAt, at.into())
+        .filter(payments::Column::Id.eq(&payment.id))
+        .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()))
+        .exec(&txn)
+        .await?;
+    let current = payments::Entity::find_by_id(&payment.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("payment {}", payment.id)))?;
+    if res.rows_affected == 0 {
+        // Someone else recorded a change first; theirs stands, with its events.
+        return Ok(current);
+    }
+    events::record(&txn, event, &current.id, &PaymentOut::from(current.clone()), at).await?;
+    if to == PaymentStatus::Succeeded {
+        let paid = orders::Entity::update_many()
+            .col_expr(orders::Column::Status, OrderStatus::Paid.as_str().into())
+            .col_expr(orders::Column::UpdatedAt, at.into())
+            .filter(orders::Column::Id.eq(&current.order_id))
+            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .exec(&txn)
+            .await?;
+        if paid.rows_affected == 1 {
+            let order = orders::Entity::find_by_id(&current.order_id)
+                .one(&txn)
+                .await?
+                .ok_or_else(|| Problem::not_found(format!("order {}", current.order_id)))?;
+            let out = order_domain::load_out(&txn, order).await?;
+            events::record(&txn, EventType::OrderPaid, &out.id, &out, at).await?;
+        } else {
+            // Money arrived for an order that is no longer pending (paid by another payment,
+            // or canceled a moment before). Keep the record true and make it visible.
+            tracing::warn!(payment_id = %current.id, order_id = %current.order_id,
+                "payment succeeded on an order that is not pending; it needs a refund");
+        }
+    }
+    txn.commit().await?;
+    Ok(current)
+}
+
+/// What one expiry sweep did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    pub payments: usize,
+    pub orders: usize,
+    pub idempotency_keys: u64,
+}
+
+/// Expires pending payments and orders past their time (after asking the provider, so a payment
+/// made at the last moment is recorded as paid), and forgets old idempotency keys. Safe to run
+/// on every replica at once.
+pub async fn expire_due(state: &AppState, at: DateTime<Utc>, batch: u64) -> Result<Sweep> {
+    let mut sweep = Sweep::default();
+    let due = payments::Entity::find()
+        .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()))
+        .filter(payments::Column::ExpiresAt.lte(at))
+        .limit(batch)
+        .all(&state.db)
+        .await?;
+    for payment in &due {
+        match refresh(state, payment).await {
+            Ok(p) if p.status == PaymentStatus::Expired.as_str() => sweep.payments += 1,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, payment_id = %payment.id, "could not expire payment"),
+        }
+    }
+    let due = orders::Entity::find()
+        .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+        .filter(orders::Column::ExpiresAt.lte(at))
+        .limit(batch)
+        .all(&state.db)
+        .await?;
+    for order in &due {
+        match order_domain::close_order(state, order, OrderStatus::Expired).await {
+            Ok(o) if o.status == OrderStatus::Expired.as_str() => sweep.orders += 1,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, order_id = %order.id, "could not expire order"),
+        }
+    }
+    sweep.idempotency_keys = crate::idempotency::purge_expired(&state.db, at).await?;
+    Ok(sweep)
+}

@@ -1,0 +1,31 @@
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use shared::Problem;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers.
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    match state.db.ping().await {
+        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not reachable");
+            Err(Problem::service_unavailable(
+                "database_unavailable",
+                "The database does not answer",
+            ))
+        }
+    }
+}

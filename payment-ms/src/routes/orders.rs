@@ -1,0 +1,95 @@
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::Result;
+use crate::extract::{IdempotencyKey, Json as Body, Query};
+use crate::idempotency;
+use crate::orders::{self, CreateOrderIn, ListOrdersQuery, OrderOut};
+use crate::pagination::Page;
+use crate::payments::{self, CheckoutIn};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", post(create).get(list))
+        .route("/orders/{id}", get(read))
+        .route("/orders/{id}/checkout", post(checkout))
+        .route("/orders/{id}/cancel", post(cancel))
+}
+
+fn idempotent<'a>(
+    state: &'a AppState,
+    caller: &'a Caller,
+    key: IdempotencyKey,
+    uri: &'a Uri,
+    body: &'a [u8],
+) -> idempotency::Request<'a> {
+    idempotency::Request {
+        db: &state.db,
+        caller,
+        key: key.0,
+        method: "POST",
+        path: uri.path(),
+        body,
+        ttl: state.config.idempotency_ttl,
+        lock_timeout: state.config.request_timeout * 2,
+        status: StatusCode::CREATED,
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    uri: Uri,
+    Body { value, raw }: Body<CreateOrderIn>,
+) -> Response {
+    let request = idempotent(&state, &caller, key, &uri, &raw);
+    idempotency::run(request, |claim| {
+        orders::create_order(&state, &caller, value, claim)
+    })
+    .await
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListOrdersQuery>,
+) -> Result<Json<Page<OrderOut>>> {
+    Ok(Json(orders::list_orders(&state.db, &caller, query).await?))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OrderOut>> {
+    Ok(Json(orders::get_order(&state.db, &caller, &id).await?))
+}
+
+async fn checkout(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path(id): Path<String>,
+    Body { value, raw }: Body<CheckoutIn>,
+) -> Response {
+    let request = idempotent(&state, &caller, key, &uri, &raw);
+    idempotency::run(request, |claim| {
+        payments::checkout(&state, &caller, &id, value, claim)
+    })
+    .await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OrderOut>> {
+    Ok(Json(orders::cancel_order(&state, &caller, &id).await?))
+}

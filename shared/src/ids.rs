@@ -1,0 +1,50 @@
+//! Resource ids: a short type prefix and a UUIDv7 in hex (`ord_0192…`).
+//!
+//! UUIDv7 starts with a millisecond timestamp, so ids of one type sort by creation time. The
+//! lists page on that order (`WHERE id < cursor ORDER BY id DESC`) without a second column.
+
+use uuid::Uuid;
+
+pub const ORDER: &str = "ord";
+pub const ORDER_ITEM: &str = "oli";
+pub const PAYMENT: &str = "pay";
+pub const EVENT: &str = "evt";
+pub const MOCK_SESSION: &str = "mcs";
+
+/// A new id of the given type, e.g. `new_id(ids::ORDER)`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", Uuid::now_v7().simple())
+}
+
+/// Whether `id` has the shape of an id of this type. Lookups of ids that cannot exist answer
+/// 404 without touching the database, and cursors cannot smuggle arbitrary strings into SQL
+/// comparisons.
+pub fn is_valid(prefix: &str, id: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|hex| {
+            hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_their_prefix_and_sort_by_creation() {
+        let a = new_id(ORDER);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_id(ORDER);
+        assert!(is_valid(ORDER, &a), "{a}");
+        assert!(!is_valid(PAYMENT, &a));
+        assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn malformed_ids_are_not_valid() {
+        for bad in ["", "ord", "ord_", "ord_xyz", "ord_0192ABCDEF", "pay_0192"] {
+            assert!(!is_valid(ORDER, bad), "{bad}");
+        }
+    }
+}

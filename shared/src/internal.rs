@@ -1,0 +1,54 @@
+//! The contract between the gateway and payment-ms: which headers carry the internal token and
+//! the caller's identity. Only the gateway knows the token, so payment-ms can trust the identity
+//! headers of any request that carries it.
+
+use subtle::ConstantTimeEq;
+
+pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
+pub const USER_ID_HEADER: &str = "x-user-id";
+/// Comma-separated roles, e.g. `service,admin`.
+pub const USER_ROLES_HEADER: &str = "x-user-roles";
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+/// Compares two secrets in time independent of where they differ.
+pub fn secrets_match(expected: &str, given: &str) -> bool {
+    expected.as_bytes().ct_eq(given.as_bytes()).into()
+}
+
+/// The roles a caller may hold. Anything else in a token is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Service,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Service => "service",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "service" => Some(Role::Service),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(secrets_match("abc", "abc"));
+        assert!(!secrets_match("abc", "abd"));
+        assert!(!secrets_match("abc", "ab"));
+        assert!(!secrets_match("abc", ""));
+    }
+}

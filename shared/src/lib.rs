@@ -1,0 +1,12 @@
+//! What the gateway and payment-ms share: the error body, money, ids, telemetry and the
+//! headers the gateway uses to tell payment-ms who is calling.
+
+pub mod config;
+pub mod ids;
+pub mod internal;
+pub mod money;
+pub mod problem;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use problem::{FieldError, Problem};

@@ -1,0 +1,40 @@
+//! Logging setup: human-readable lines by default, one JSON object per line with
+//! `LOG_FORMAT=json`; the level comes from `RUST_LOG` (default `info`).
+
+use axum::http::Request;
+use tracing::Span;
+use tracing_subscriber::EnvFilter;
+
+use crate::internal::REQUEST_ID_HEADER;
+
+/// Installs the global subscriber. Safe to call more than once (tests start many apps in one
+/// process); later calls do nothing.
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,hyper=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The span of one HTTP request: method, path (never the query string, which may carry
+/// tokens) and the request id that the request-id layer has set.
+pub fn request_span<B>(request: &Request<B>) -> Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    )
+}
