@@ -52,7 +52,7 @@ impl Config {
         let internal_token = match profile {
             Profile::Dev => env
                 .secret("INTERNAL_TOKEN")
-                .unwrap_or_else(|| SecretString::from(shared::config::random_secret())),
+                .unwrap_or_else(|| SecretString::from(shared::config::DEV_INTERNAL_TOKEN)),
             Profile::Prod => env.required_secret("INTERNAL_TOKEN")?,
         };
         let payment_provider = env.string("PAYMENT_PROVIDER", "mock");

@@ -58,9 +58,11 @@ where
                 let message = text
                     .strip_prefix("Failed to deserialize query string: ")
                     .unwrap_or(&text);
-                Err(Problem::validation(vec![FieldError::new(
-                    "query", message,
-                )]))
+                let (field, message) = match message.split_once(": ") {
+                    Some((field, rest)) if !field.contains(' ') => (field, rest),
+                    _ => ("query", message),
+                };
+                Err(Problem::validation(vec![FieldError::new(field, message)]))
             }
             Err(other) => Err(Problem::bad_request("bad_query", other.body_text())),
         }

@@ -53,6 +53,13 @@ impl Env {
             .collect())
     }
 
+    /// Sets `name` unless it is already set (and not blank).
+    pub fn set_default(&mut self, name: &str, value: &str) {
+        if self.get(name).is_none() {
+            self.0.insert(name.to_owned(), value.to_owned());
+        }
+    }
+
     /// The value if set and not blank.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -121,6 +128,11 @@ impl Env {
             .is_some_and(|v| v.eq_ignore_ascii_case("json"))
     }
 }
+
+/// The internal token both binaries use in the dev profile when `INTERNAL_TOKEN` is unset, so
+/// that a gateway and a payment-ms started separately on one machine still understand each
+/// other. The prod profile never uses it.
+pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token-not-for-production";
 
 /// 32 random bytes, base64url: for generated development secrets.
 pub fn random_secret() -> String {

@@ -1,6 +1,8 @@
 //! Logging setup: human-readable lines by default, one JSON object per line with
 //! `LOG_FORMAT=json`; the level comes from `RUST_LOG` (default `info`).
 
+use std::io::IsTerminal;
+
 use axum::http::Request;
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
@@ -15,7 +17,8 @@ pub fn init(json: bool) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal());
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {

@@ -1,0 +1,84 @@
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use gateway::Config;
+use gateway::config::JwtConfig;
+use shared::config::{Env, Profile};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "gateway", about = "The payment stack's gateway (configured by environment; see docs/configuration.md)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Print a token signed with JWT_HS256_SECRET (and JWT_ISSUER / JWT_AUDIENCE when set).
+    Token {
+        /// The user id (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// Comma-separated roles, e.g. `service` or `service,admin`.
+        #[arg(long, default_value = "")]
+        roles: String,
+        /// How long the token is valid, e.g. `1h`, `30m`, `7d`.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Token { sub, roles, ttl } => token(&sub, &roles, ttl),
+    }
+}
+
+async fn serve() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gateway: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    shared::telemetry::init(config.log_json);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(shared::shutdown::on_signal(shutdown.clone()));
+    match gateway::run(config, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "gateway stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn token(sub: &str, roles: &str, ttl: Duration) -> ExitCode {
+    // Minting needs the real secret in every profile: a random dev key would sign tokens that
+    // no running gateway accepts.
+    let config = match JwtConfig::from_source(&Env::process(), Profile::Prod) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gateway token: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let roles: Vec<&str> = roles.split(',').map(str::trim).filter(|r| !r.is_empty()).collect();
+    match gateway::auth::mint_token(&config, sub, &roles, ttl) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gateway token: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,29 @@
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use shared::Problem;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready when payment-ms answers its own readiness check (which includes the database).
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    if state.payment_ms.ready().await {
+        Ok(Json(json!({"status": "ready"})))
+    } else {
+        Err(Problem::service_unavailable(
+            "upstream_unavailable",
+            "The payment service is not ready",
+        ))
+    }
+}

@@ -1,0 +1,142 @@
+//! The client for payment-ms. Every call carries the internal token, the caller's identity and
+//! the request id; failures of payment-ms itself become 502/503/504 problems for the client.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
+use axum::response::Response;
+use secrecy::{ExposeSecret, SecretString};
+use shared::Problem;
+use shared::internal::{
+    IDEMPOTENCY_KEY_HEADER, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, USER_ID_HEADER,
+    USER_ROLES_HEADER,
+};
+use url::Url;
+
+use crate::auth::AuthUser;
+
+/// Response headers of payment-ms that mean something to the client.
+const PASSED_BACK: &[&str] = &[
+    "content-type",
+    "location",
+    "cache-control",
+    "retry-after",
+    "idempotent-replayed",
+];
+
+#[derive(Clone)]
+pub struct PaymentMs {
+    client: reqwest::Client,
+    base: Url,
+    token: SecretString,
+}
+
+/// One call to payment-ms.
+pub struct Call<'a> {
+    pub method: Method,
+    /// Path and query on payment-ms, e.g. `/internal/v1/orders?limit=5`.
+    pub path_and_query: String,
+    /// The authenticated caller; `None` for public pages.
+    pub user: Option<&'a AuthUser>,
+    /// The incoming request's headers (request id, idempotency key, content type).
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+}
+
+impl PaymentMs {
+    pub fn new(base: Url, token: SecretString, timeout: Duration) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(2).min(timeout))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            // payment-ms answers the hosted page's form with a 303 meant for the browser.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(PaymentMs {
+            client,
+            base,
+            token,
+        })
+    }
+
+    pub async fn call(&self, call: Call<'_>) -> Result<Response, Problem> {
+        let url = self
+            .base
+            .join(&call.path_and_query)
+            .map_err(|_| Problem::not_found("this resource"))?;
+        let mut request = self.client.request(call.method, url);
+        for name in [REQUEST_ID_HEADER, IDEMPOTENCY_KEY_HEADER, "content-type"] {
+            if let Some(value) = call.headers.get(name) {
+                request = request.header(name, value);
+            }
+        }
+        if let Some(user) = call.user {
+            request = request
+                .header(INTERNAL_TOKEN_HEADER, self.token.expose_secret())
+                .header(USER_ID_HEADER, &user.user_id)
+                .header(USER_ROLES_HEADER, user.roles_header());
+        }
+        let response = request
+            .body(call.body)
+            .send()
+            .await
+            .map_err(upstream_failure)?;
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED && call.user.is_some() {
+            // payment-ms refused *our* credentials: a deployment mistake, not the client's.
+            tracing::error!("payment-ms refused the internal token; check INTERNAL_TOKEN on both");
+            return Err(bad_gateway());
+        }
+        let mut headers = HeaderMap::new();
+        for name in PASSED_BACK {
+            if let Some(value) = response.headers().get(*name) {
+                headers.insert(HeaderName::from_static(name), value.clone());
+            }
+        }
+        let body = response.bytes().await.map_err(upstream_failure)?;
+        let mut out = Response::new(Body::from(body));
+        *out.status_mut() = status;
+        *out.headers_mut() = headers;
+        Ok(out)
+    }
+
+    /// Whether payment-ms (and so its database) is ready.
+    pub async fn ready(&self) -> bool {
+        let Ok(url) = self.base.join("/readyz") else {
+            return false;
+        };
+        matches!(self.client.get(url).send().await, Ok(r) if r.status().is_success())
+    }
+}
+
+fn bad_gateway() -> Problem {
+    Problem::new(
+        StatusCode::BAD_GATEWAY,
+        "upstream_error",
+        "Bad gateway",
+        "The payment service gave an unusable answer",
+    )
+}
+
+fn upstream_failure(err: reqwest::Error) -> Problem {
+    if err.is_timeout() {
+        tracing::warn!(error = %err, "payment-ms timed out");
+        Problem::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "Gateway timeout",
+            "The payment service did not answer in time",
+        )
+    } else if err.is_connect() {
+        tracing::warn!(error = %err, "payment-ms unreachable");
+        Problem::service_unavailable(
+            "upstream_unavailable",
+            "The payment service is unavailable; retry later",
+        )
+    } else {
+        tracing::warn!(error = %err, "payment-ms call failed");
+        bad_gateway()
+    }
+}
