@@ -44,16 +44,23 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(config: &JwtConfig) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = config.leeway.as_secs();
         validation.validate_nbf = true;
+        // jsonwebtoken checks `iss`/`aud` only when the token has them: a configured issuer or
+        // audience must also be required, or a token without the claim would pass.
+        let mut required = vec!["exp", "sub"];
         if let Some(issuer) = &config.issuer {
             validation.set_issuer(&[issuer]);
+            required.push("iss");
         }
         match &config.audience {
-            Some(audience) => validation.set_audience(&[audience]),
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         Authenticator {
             key: DecodingKey::from_secret(config.hs256_secret.expose_secret().as_bytes()),
             validation,
@@ -197,7 +204,13 @@ mod tests {
     #[test]
     fn a_minted_token_verifies_with_its_roles() {
         let config = config();
-        let token = mint_token(&config, "alice", &["service", "wizard"], Duration::from_secs(60)).unwrap();
+        let token = mint_token(
+            &config,
+            "alice",
+            &["service", "wizard"],
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let user = Authenticator::new(&config).verify(&token).unwrap();
         assert_eq!(user.user_id, "alice");
         assert_eq!(user.roles, vec![Role::Service]);
@@ -209,12 +222,42 @@ mod tests {
         let token = mint_token(&config, "alice", &[], Duration::from_secs(60)).unwrap();
         let mut other = config.clone();
         other.hs256_secret = SecretString::from("another-secret-that-is-long-enough-0123");
-        assert_eq!(Authenticator::new(&other).verify(&token).unwrap_err(), AuthError::Invalid);
+        assert_eq!(
+            Authenticator::new(&other).verify(&token).unwrap_err(),
+            AuthError::Invalid
+        );
         let mut with_issuer = config.clone();
         with_issuer.issuer = Some("https://issuer.example".into());
         assert_eq!(
             Authenticator::new(&with_issuer).verify(&token).unwrap_err(),
             AuthError::Invalid
+        );
+        let issued = mint_token(&with_issuer, "alice", &[], Duration::from_secs(60)).unwrap();
+        assert!(Authenticator::new(&with_issuer).verify(&issued).is_ok());
+        let mut with_audience = config.clone();
+        with_audience.audience = Some("payments".into());
+        assert_eq!(
+            Authenticator::new(&with_audience)
+                .verify(&token)
+                .unwrap_err(),
+            AuthError::Invalid
+        );
+        let mut wrong_audience = with_audience.clone();
+        wrong_audience.audience = Some("billing".into());
+        let for_billing =
+            mint_token(&wrong_audience, "alice", &[], Duration::from_secs(60)).unwrap();
+        assert_eq!(
+            Authenticator::new(&with_audience)
+                .verify(&for_billing)
+                .unwrap_err(),
+            AuthError::Invalid
+        );
+        let for_payments =
+            mint_token(&with_audience, "alice", &[], Duration::from_secs(60)).unwrap();
+        assert!(
+            Authenticator::new(&with_audience)
+                .verify(&for_payments)
+                .is_ok()
         );
     }
 }

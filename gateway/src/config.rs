@@ -57,13 +57,13 @@ impl JwtConfig {
                 SecretString::from(shared::config::random_secret())
             }
         };
-        if let (Profile::Prod, Some(secret)) = (profile, env.get("JWT_HS256_SECRET")) {
-            if secret.len() < 32 {
-                return Err(ConfigError::invalid(
-                    "JWT_HS256_SECRET",
-                    "must be at least 32 characters",
-                ));
-            }
+        if let (Profile::Prod, Some(secret)) = (profile, env.get("JWT_HS256_SECRET"))
+            && secret.len() < 32
+        {
+            return Err(ConfigError::invalid(
+                "JWT_HS256_SECRET",
+                "must be at least 32 characters",
+            ));
         }
         Ok(JwtConfig {
             hs256_secret,

@@ -8,7 +8,10 @@ use shared::config::{Env, Profile};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "gateway", about = "The payment stack's gateway (configured by environment; see docs/configuration.md)")]
+#[command(
+    name = "gateway",
+    about = "The payment stack's gateway (configured by environment; see docs/configuration.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -70,7 +73,11 @@ fn token(sub: &str, roles: &str, ttl: Duration) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let roles: Vec<&str> = roles.split(',').map(str::trim).filter(|r| !r.is_empty()).collect();
+    let roles: Vec<&str> = roles
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .collect();
     match gateway::auth::mint_token(&config, sub, &roles, ttl) {
         Ok(token) => {
             println!("{token}");

@@ -40,7 +40,10 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for (name, cols) in [
-            ("idx_payments_user_id_id", vec![Payments::UserId, Payments::Id]),
+            (
+                "idx_payments_user_id_id",
+                vec![Payments::UserId, Payments::Id],
+            ),
             ("idx_payments_order_id", vec![Payments::OrderId]),
             (
                 "idx_payments_status_expires_at",

@@ -6,10 +6,17 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::Database;
 
 #[derive(Parser)]
-#[command(name = "migrations", about = "Apply, roll back or list the payment-ms migrations")]
+#[command(
+    name = "migrations",
+    about = "Apply, roll back or list the payment-ms migrations"
+)]
 struct Cli {
     /// The database, e.g. `sqlite://payments.db?mode=rwc` or `postgres://user@host/db`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://payments.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://payments.db?mode=rwc"
+    )]
     database_url: String,
     #[command(subcommand)]
     command: Command,
@@ -40,7 +47,9 @@ async fn main() -> anyhow::Result<()> {
             .context("applying migrations")?,
         Command::Up { steps } => {
             let db = Database::connect(&cli.database_url).await?;
-            Migrator::up(&db, steps).await.context("applying migrations")?;
+            Migrator::up(&db, steps)
+                .await
+                .context("applying migrations")?;
         }
         Command::Down { steps } => {
             let db = Database::connect(&cli.database_url).await?;

@@ -1,9 +1,9 @@
 //! Extractors whose rejections are problem+json: bodies, query strings, the idempotency key.
 
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use shared::internal::IDEMPOTENCY_KEY_HEADER;
 use shared::{FieldError, Problem};
@@ -36,7 +36,10 @@ where
             .await
             .map_err(|rejection| Problem::from_status(rejection.status()))?;
         let value = axum::Json::<T>::from_bytes(&raw).map_err(Problem::from)?;
-        Ok(Json { value: value.0, raw })
+        Ok(Json {
+            value: value.0,
+            raw,
+        })
     }
 }
 

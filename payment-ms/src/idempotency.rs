@@ -13,10 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shared::Problem;
@@ -70,7 +67,12 @@ impl Claim {
         self.store(txn, status, body).await
     }
 
-    async fn store<C: ConnectionTrait>(&self, txn: &C, status: StatusCode, body: String) -> Result<()> {
+    async fn store<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        status: StatusCode,
+        body: String,
+    ) -> Result<()> {
         let res = Entity::update_many()
             .col_expr(Column::State, COMPLETED.into())
             .col_expr(Column::ResponseStatus, i32::from(status.as_u16()).into())
@@ -274,7 +276,10 @@ fn respond<T: Serialize>(status: StatusCode, result: Result<T>) -> Response {
 pub fn json_response(status: StatusCode, body: String) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()

@@ -30,8 +30,8 @@ mod routes;
 
 pub use config::Config;
 
-use providers::mock::MockProvider;
 use providers::Providers;
+use providers::mock::MockProvider;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -64,7 +64,10 @@ impl Application {
 
     /// As [`build`](Self::build), on a listener the caller bound (tests bind port 0 first so
     /// they know the public URL before the app starts).
-    pub async fn with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
+    pub async fn with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
         let url = config.database_url.expose_secret().to_owned();
         migrations::migrate_up(&url)
             .await
@@ -72,7 +75,10 @@ impl Application {
         let db = db::connect(&url, config.database_max_connections)
             .await
             .context("connecting to DATABASE_URL")?;
-        let mock = Arc::new(MockProvider::new(db.clone(), config.public_base_url.clone()));
+        let mock = Arc::new(MockProvider::new(
+            db.clone(),
+            config.public_base_url.clone(),
+        ));
         let providers = Providers::new(vec![mock.clone()], &config.payment_provider);
         Ok(Application {
             listener,

@@ -130,21 +130,25 @@ pub(crate) fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str,
     if value.trim().is_empty() {
         errors.push(FieldError::new(field, "must not be empty"));
     } else if value.chars().count() > max {
-        errors.push(FieldError::new(field, format!("must be at most {max} characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
 }
 
 pub(crate) fn check_metadata(errors: &mut Vec<FieldError>, metadata: &Option<serde_json::Value>) {
     match metadata {
         None => {}
-        Some(serde_json::Value::Object(map)) => {
-            if serde_json::to_vec(map).map_or(usize::MAX, |v| v.len()) > MAX_METADATA_BYTES {
-                errors.push(FieldError::new(
-                    "metadata",
-                    format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
-                ));
-            }
+        Some(serde_json::Value::Object(map))
+            if serde_json::to_vec(map).map_or(usize::MAX, |v| v.len()) > MAX_METADATA_BYTES =>
+        {
+            errors.push(FieldError::new(
+                "metadata",
+                format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
+            ));
         }
+        Some(serde_json::Value::Object(_)) => {}
         Some(_) => errors.push(FieldError::new("metadata", "must be a JSON object")),
     }
 }
@@ -163,7 +167,10 @@ fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Problem>
     if input.items.is_empty() {
         errors.push(FieldError::new("items", "must have at least one item"));
     } else if input.items.len() > MAX_ITEMS {
-        errors.push(FieldError::new("items", format!("must have at most {MAX_ITEMS} items")));
+        errors.push(FieldError::new(
+            "items",
+            format!("must have at most {MAX_ITEMS} items"),
+        ));
     }
     let mut line_totals = Vec::with_capacity(input.items.len());
     for (i, item) in input.items.iter().enumerate() {
@@ -201,7 +208,10 @@ fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Problem>
     let total = if errors.is_empty() {
         match money::sum(line_totals.iter().copied()) {
             Some(0) => {
-                errors.push(FieldError::new("items", "the order total must be greater than 0"));
+                errors.push(FieldError::new(
+                    "items",
+                    "the order total must be greater than 0",
+                ));
                 0
             }
             Some(total) => total,
@@ -264,7 +274,9 @@ pub async fn create_order(
         .collect();
 
     let txn = begin_write(&state.db).await?;
-    orders::ActiveModel::from(order.clone()).insert(&txn).await?;
+    orders::ActiveModel::from(order.clone())
+        .insert(&txn)
+        .await?;
     order_items::Entity::insert_many(items.iter().cloned().map(order_items::ActiveModel::from))
         .exec(&txn)
         .await?;
@@ -279,7 +291,10 @@ pub async fn create_order(
     Ok(out)
 }
 
-pub async fn load_items<C: ConnectionTrait>(db: &C, order_id: &str) -> Result<Vec<order_items::Model>> {
+pub async fn load_items<C: ConnectionTrait>(
+    db: &C,
+    order_id: &str,
+) -> Result<Vec<order_items::Model>> {
     Ok(order_items::Entity::find()
         .filter(order_items::Column::OrderId.eq(order_id))
         .order_by_asc(order_items::Column::Position)
@@ -313,7 +328,11 @@ pub async fn find_visible(
     Ok(order)
 }
 
-pub async fn get_order(db: &DatabaseConnection, caller: &Caller, order_id: &str) -> Result<OrderOut> {
+pub async fn get_order(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    order_id: &str,
+) -> Result<OrderOut> {
     let order = find_visible(db, caller, order_id).await?;
     load_out(db, order).await
 }
@@ -367,13 +386,20 @@ pub async fn list_orders(
             .all(db)
             .await?
         {
-            items_by_order.entry(item.order_id.clone()).or_default().push(item);
+            items_by_order
+                .entry(item.order_id.clone())
+                .or_default()
+                .push(item);
         }
     }
-    Ok(page.page(rows, |o| &o.id, |o| {
-        let items = items_by_order.remove(&o.id).unwrap_or_default();
-        OrderOut::new(o, items)
-    }))
+    Ok(page.page(
+        rows,
+        |o| &o.id,
+        |o| {
+            let items = items_by_order.remove(&o.id).unwrap_or_default();
+            OrderOut::new(o, items)
+        },
+    ))
 }
 
 /// Ends a pending order: `canceled` by a person, `expired` by the sweep. Its open checkouts are
@@ -425,7 +451,10 @@ pub async fn cancel_order(state: &AppState, caller: &Caller, order_id: &str) -> 
     if order.status != OrderStatus::Pending.as_str() {
         return Err(Problem::conflict(
             "order_not_cancelable",
-            format!("The order is {}; only a pending order can be canceled", order.status),
+            format!(
+                "The order is {}; only a pending order can be canceled",
+                order.status
+            ),
         )
         .into());
     }
@@ -433,7 +462,10 @@ pub async fn cancel_order(state: &AppState, caller: &Caller, order_id: &str) -> 
     if current.status != OrderStatus::Canceled.as_str() {
         return Err(Problem::conflict(
             "order_not_cancelable",
-            format!("The order became {} before it could be canceled", current.status),
+            format!(
+                "The order became {} before it could be canceled",
+                current.status
+            ),
         )
         .into());
     }
@@ -476,17 +508,22 @@ mod tests {
         input.currency = "zzz".into();
         let problem = validate(&input).unwrap_err();
         let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["currency", "items[0].quantity", "items[1].unit_price"]);
+        assert_eq!(
+            fields,
+            vec!["currency", "items[0].quantity", "items[1].unit_price"]
+        );
     }
 
     #[test]
     fn overflowing_totals_are_refused() {
         let problem = validate(&order(vec![item(MAX_QUANTITY, MAX_AMOUNT)])).unwrap_err();
         assert_eq!(problem.errors[0].field, "items[0]");
-        let problem =
-            validate(&order(vec![item(1, MAX_AMOUNT), item(1, MAX_AMOUNT)])).unwrap_err();
+        let problem = validate(&order(vec![item(1, MAX_AMOUNT), item(1, MAX_AMOUNT)])).unwrap_err();
         assert_eq!(problem.errors[0].field, "items");
         let problem = validate(&order(vec![item(5, 0)])).unwrap_err();
-        assert_eq!(problem.errors[0].message, "the order total must be greater than 0");
+        assert_eq!(
+            problem.errors[0].message,
+            "the order total must be greater than 0"
+        );
     }
 }

@@ -27,7 +27,10 @@ impl PageRequest {
         let mut errors = Vec::new();
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
+            errors.push(FieldError::new(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         let before = match cursor {
             None => None,

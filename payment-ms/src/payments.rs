@@ -22,7 +22,9 @@ use crate::events::{self, EventType};
 use crate::idempotency::Claim;
 use crate::orders::{self as order_domain, OrderStatus, check_metadata};
 use crate::pagination::{Page, PageRequest};
-use crate::providers::{CheckoutRequest, CloseReason, PaymentProvider, ProviderError, ProviderStatus};
+use crate::providers::{
+    CheckoutRequest, CloseReason, PaymentProvider, ProviderError, ProviderStatus,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentStatus {
@@ -145,7 +147,9 @@ fn provider_unavailable(err: ProviderError) -> Error {
 
 fn provider_of(state: &AppState, name: &str) -> Result<std::sync::Arc<dyn PaymentProvider>> {
     state.providers.get(name).ok_or_else(|| {
-        Error::Internal(anyhow::anyhow!("payment uses provider {name}, which is not configured"))
+        Error::Internal(anyhow::anyhow!(
+            "payment uses provider {name}, which is not configured"
+        ))
     })
 }
 
@@ -252,7 +256,9 @@ pub async fn checkout(
         }
         return Err(problem.into());
     }
-    payments::ActiveModel::from(payment.clone()).insert(&txn).await?;
+    payments::ActiveModel::from(payment.clone())
+        .insert(&txn)
+        .await?;
     let out = PaymentOut::from(payment);
     events::record(&txn, EventType::PaymentCreated, &out.id, &out, at).await?;
     if let Some(claim) = claim {
@@ -268,7 +274,10 @@ fn ensure_payable(order: &orders::Model, at: DateTime<Utc>) -> Result<(), Proble
     if order.status != OrderStatus::Pending.as_str() {
         return Err(Problem::conflict(
             "order_not_payable",
-            format!("The order is {}; only a pending order can be paid", order.status),
+            format!(
+                "The order is {}; only a pending order can be paid",
+                order.status
+            ),
         ));
     }
     if order.expires_at <= at {
@@ -354,7 +363,7 @@ pub async fn list_payments(
 /// Asks the provider and records what changed. Verifying a settled payment changes nothing.
 pub async fn verify_payment(state: &AppState, caller: &Caller, id: &str) -> Result<PaymentOut> {
     let payment = find_visible(&state.db, caller, id).await?;
-    Ok(refresh(state, &payment).await?.into())
+    Ok(refresh(state, &payment, now()).await?.into())
 }
 
 pub async fn cancel_payment(state: &AppState, caller: &Caller, id: &str) -> Result<PaymentOut> {
@@ -362,7 +371,10 @@ pub async fn cancel_payment(state: &AppState, caller: &Caller, id: &str) -> Resu
     if payment.status != PaymentStatus::Pending.as_str() {
         return Err(Problem::conflict(
             "payment_not_cancelable",
-            format!("The payment is {}; only a pending payment can be canceled", payment.status),
+            format!(
+                "The payment is {}; only a pending payment can be canceled",
+                payment.status
+            ),
         )
         .into());
     }
@@ -370,15 +382,23 @@ pub async fn cancel_payment(state: &AppState, caller: &Caller, id: &str) -> Resu
     if current.status != PaymentStatus::Canceled.as_str() {
         return Err(Problem::conflict(
             "payment_not_cancelable",
-            format!("The payment became {} before it could be canceled", current.status),
+            format!(
+                "The payment became {} before it could be canceled",
+                current.status
+            ),
         )
         .into());
     }
     Ok(current.into())
 }
 
-/// Brings a pending payment up to date with its provider; past its expiry time, closes it.
-pub async fn refresh(state: &AppState, payment: &payments::Model) -> Result<payments::Model> {
+/// Brings a pending payment up to date with its provider; if it is still open at `at`, past
+/// its expiry time, closes it.
+pub async fn refresh(
+    state: &AppState,
+    payment: &payments::Model,
+    at: DateTime<Utc>,
+) -> Result<payments::Model> {
     if payment.status != PaymentStatus::Pending.as_str() {
         return Ok(payment.clone());
     }
@@ -387,7 +407,7 @@ pub async fn refresh(state: &AppState, payment: &payments::Model) -> Result<paym
         .fetch_status(payment)
         .await
         .map_err(provider_unavailable)?;
-    if status == ProviderStatus::Pending && now() >= payment.expires_at {
+    if status == ProviderStatus::Pending && at >= payment.expires_at {
         status = provider
             .close(payment, CloseReason::Expired)
             .await
@@ -421,9 +441,11 @@ pub async fn apply(
     let (to, failure_reason, event) = match &status {
         ProviderStatus::Pending => return Ok(payment.clone()),
         ProviderStatus::Succeeded => (PaymentStatus::Succeeded, None, EventType::PaymentSucceeded),
-        ProviderStatus::Failed { reason } => {
-            (PaymentStatus::Failed, Some(reason.clone()), EventType::PaymentFailed)
-        }
+        ProviderStatus::Failed { reason } => (
+            PaymentStatus::Failed,
+            Some(reason.clone()),
+            EventType::PaymentFailed,
+        ),
         ProviderStatus::Canceled => (PaymentStatus::Canceled, None, EventType::PaymentCanceled),
         ProviderStatus::Expired => (PaymentStatus::Expired, None, EventType::PaymentExpired),
     };
@@ -445,7 +467,14 @@ pub async fn apply(
         // Someone else recorded a change first; theirs stands, with its events.
         return Ok(current);
     }
-    events::record(&txn, event, &current.id, &PaymentOut::from(current.clone()), at).await?;
+    events::record(
+        &txn,
+        event,
+        &current.id,
+        &PaymentOut::from(current.clone()),
+        at,
+    )
+    .await?;
     if to == PaymentStatus::Succeeded {
         let paid = orders::Entity::update_many()
             .col_expr(orders::Column::Status, OrderStatus::Paid.as_str().into())
@@ -492,10 +521,12 @@ pub async fn expire_due(state: &AppState, at: DateTime<Utc>, batch: u64) -> Resu
         .all(&state.db)
         .await?;
     for payment in &due {
-        match refresh(state, payment).await {
+        match refresh(state, payment, at).await {
             Ok(p) if p.status == PaymentStatus::Expired.as_str() => sweep.payments += 1,
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, payment_id = %payment.id, "could not expire payment"),
+            Err(e) => {
+                tracing::warn!(error = %e, payment_id = %payment.id, "could not expire payment")
+            }
         }
     }
     let due = orders::Entity::find()

@@ -62,10 +62,7 @@ impl Env {
 
     /// The value if set and not blank.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     pub fn string(&self, name: &str, default: &str) -> String {
@@ -158,7 +155,7 @@ mod tests {
 
     #[test]
     fn durations_and_urls_are_checked() {
-        let env = Env::from_pairs([("D", "90s"), ("U", "ftp://x"), ("P", "staging")]);
+        let env = Env::from_pairs([("D", "90s"), ("U", "ftp://x"), ("APP_PROFILE", "staging")]);
         assert_eq!(env.duration("D", "1s").unwrap(), Duration::from_secs(90));
         assert!(env.url("U", "http://a").is_err());
         assert_eq!(

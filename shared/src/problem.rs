@@ -12,8 +12,14 @@ use serde::{Deserialize, Serialize};
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
+/// A problem, boxed: it travels through every `Result` of both binaries, so the `Err` side stays
+/// one pointer wide. Its fields are read through `Deref` (`problem.status`, `problem.code`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
+#[serde(transparent)]
+pub struct Problem(Box<ProblemDetails>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProblemDetails {
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -43,14 +49,14 @@ impl FieldError {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
-        Self {
+        Problem(Box::new(ProblemDetails {
             kind: format!("urn:problem:{code}"),
             title: title.to_owned(),
             status: status.as_u16(),
             detail: Some(detail.into()),
             code: code.to_owned(),
             errors: Vec::new(),
-        }
+        }))
     }
 
     pub fn status_code(&self) -> StatusCode {
@@ -62,15 +68,14 @@ impl Problem {
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} fields are invalid", many.len()),
         };
-        Self {
-            errors,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "The request has invalid fields",
-                detail,
-            )
-        }
+        let mut problem = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "The request has invalid fields",
+            detail,
+        );
+        problem.0.errors = errors;
+        problem
     }
 
     pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
@@ -137,14 +142,16 @@ impl Problem {
     pub fn from_status(status: StatusCode) -> Self {
         let (code, detail) = match status {
             StatusCode::NOT_FOUND => ("not_found", "No such route"),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                ("method_not_allowed", "This route does not accept that method")
-            }
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "This route does not accept that method",
+            ),
             StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large"),
             StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long"),
-            StatusCode::SERVICE_UNAVAILABLE => {
-                ("service_unavailable", "The service cannot answer now; retry later")
-            }
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "service_unavailable",
+                "The service cannot answer now; retry later",
+            ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
                 "unsupported_media_type",
                 "Send the body as application/json",
@@ -158,6 +165,14 @@ impl Problem {
             status.canonical_reason().unwrap_or("Error"),
             detail,
         )
+    }
+}
+
+impl std::ops::Deref for Problem {
+    type Target = ProblemDetails;
+
+    fn deref(&self) -> &ProblemDetails {
+        &self.0
     }
 }
 

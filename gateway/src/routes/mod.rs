@@ -30,13 +30,17 @@ pub fn router(state: AppState) -> Router {
         .merge(checkout::router())
         .nest(
             "/api/v1",
-            Router::new().merge(orders::router()).merge(payments::router()),
+            Router::new()
+                .merge(orders::router())
+                .merge(payments::router()),
         )
         .fallback(shared::problem::not_found)
         .with_state(state)
         .layer(
             ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                ]))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(shared::telemetry::request_span))
                 .layer(PropagateRequestIdLayer::x_request_id())

@@ -28,7 +28,16 @@ async fn create(
     body: Bytes,
 ) -> Result<Response, Problem> {
     user.require_any(&[Role::Service, Role::Admin])?;
-    forward(&state, &user, Method::POST, "/orders".into(), None, &headers, body).await
+    forward(
+        &state,
+        &user,
+        Method::POST,
+        "/orders".into(),
+        None,
+        &headers,
+        body,
+    )
+    .await
 }
 
 async fn list(
@@ -38,7 +47,16 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let path = "/orders".to_owned();
-    forward(&state, &user, Method::GET, path, query.as_deref(), &headers, Bytes::new()).await
+    forward(
+        &state,
+        &user,
+        Method::GET,
+        path,
+        query.as_deref(),
+        &headers,
+        Bytes::new(),
+    )
+    .await
 }
 
 async fn read(
@@ -48,7 +66,16 @@ async fn read(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     check_id(ORDER, &id, "order")?;
-    forward(&state, &user, Method::GET, format!("/orders/{id}"), None, &headers, Bytes::new()).await
+    forward(
+        &state,
+        &user,
+        Method::GET,
+        format!("/orders/{id}"),
+        None,
+        &headers,
+        Bytes::new(),
+    )
+    .await
 }
 
 async fn checkout(
@@ -71,5 +98,14 @@ async fn cancel(
 ) -> Result<Response, Problem> {
     check_id(ORDER, &id, "order")?;
     let path = format!("/orders/{id}/cancel");
-    forward(&state, &user, Method::POST, path, None, &headers, Bytes::new()).await
+    forward(
+        &state,
+        &user,
+        Method::POST,
+        path,
+        None,
+        &headers,
+        Bytes::new(),
+    )
+    .await
 }

@@ -26,7 +26,16 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let path = "/payments".to_owned();
-    forward(&state, &user, Method::GET, path, query.as_deref(), &headers, Bytes::new()).await
+    forward(
+        &state,
+        &user,
+        Method::GET,
+        path,
+        query.as_deref(),
+        &headers,
+        Bytes::new(),
+    )
+    .await
 }
 
 async fn read(
@@ -36,7 +45,16 @@ async fn read(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     check_id(PAYMENT, &id, "payment")?;
-    forward(&state, &user, Method::GET, format!("/payments/{id}"), None, &headers, Bytes::new()).await
+    forward(
+        &state,
+        &user,
+        Method::GET,
+        format!("/payments/{id}"),
+        None,
+        &headers,
+        Bytes::new(),
+    )
+    .await
 }
 
 async fn verify(
@@ -47,7 +65,16 @@ async fn verify(
 ) -> Result<Response, Problem> {
     check_id(PAYMENT, &id, "payment")?;
     let path = format!("/payments/{id}/verify");
-    forward(&state, &user, Method::POST, path, None, &headers, Bytes::new()).await
+    forward(
+        &state,
+        &user,
+        Method::POST,
+        path,
+        None,
+        &headers,
+        Bytes::new(),
+    )
+    .await
 }
 
 async fn cancel(
@@ -58,5 +85,14 @@ async fn cancel(
 ) -> Result<Response, Problem> {
     check_id(PAYMENT, &id, "payment")?;
     let path = format!("/payments/{id}/cancel");
-    forward(&state, &user, Method::POST, path, None, &headers, Bytes::new()).await
+    forward(
+        &state,
+        &user,
+        Method::POST,
+        path,
+        None,
+        &headers,
+        Bytes::new(),
+    )
+    .await
 }

@@ -5,14 +5,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use url::Url;
 
 use super::{
-    CheckoutRequest, CloseReason, PaymentProvider, ProviderCheckout, ProviderError,
-    ProviderStatus,
+    CheckoutRequest, CloseReason, PaymentProvider, ProviderCheckout, ProviderError, ProviderStatus,
 };
 use crate::db::now;
 use crate::entities::{mock_sessions, payments};

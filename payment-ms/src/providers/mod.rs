@@ -64,8 +64,10 @@ pub trait PaymentProvider: Send + Sync {
         request: &CheckoutRequest<'_>,
     ) -> Result<ProviderCheckout, ProviderError>;
 
-    async fn fetch_status(&self, payment: &payments::Model)
-    -> Result<ProviderStatus, ProviderError>;
+    async fn fetch_status(
+        &self,
+        payment: &payments::Model,
+    ) -> Result<ProviderStatus, ProviderError>;
 
     /// Closes an open checkout so it can no longer be paid, and answers the resulting status:
     /// `Canceled`/`Expired`, or whatever the payment had already become (a buyer may have paid

@@ -1,11 +1,11 @@
 //! The mock provider's hosted checkout page: what a buyer sees after the redirect. It lists the
 //! order's lines and total, and offers Pay and Decline; either answers 303 back to the shop.
 
+use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use serde::Deserialize;
 use shared::ids;
@@ -42,9 +42,17 @@ async fn find(state: &AppState, payment_id: &str) -> Result<Option<payments::Mod
 
 async fn show(State(state): State<AppState>, Path(payment_id): Path<String>) -> Result<Response> {
     let Some(payment) = find(&state, &payment_id).await? else {
-        return Ok(page(StatusCode::NOT_FOUND, "Unknown checkout", "<p>There is no checkout at this address.</p>"));
+        return Ok(page(
+            StatusCode::NOT_FOUND,
+            "Unknown checkout",
+            "<p>There is no checkout at this address.</p>",
+        ));
     };
-    let provider_status = state.mock.fetch_status(&payment).await.map_err(|e| Error::Internal(e.into()))?;
+    let provider_status = state
+        .mock
+        .fetch_status(&payment)
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
     let open = payment.status == PaymentStatus::Pending.as_str()
         && provider_status == ProviderStatus::Pending
         && now() < payment.expires_at;
@@ -59,7 +67,11 @@ async fn show(State(state): State<AppState>, Path(payment_id): Path<String>) -> 
         return Ok(page(StatusCode::OK, "Checkout closed", &message));
     }
     let items = load_items(&state.db, &payment.order_id).await?;
-    Ok(page(StatusCode::OK, "Checkout", &checkout_body(&payment, &items)))
+    Ok(page(
+        StatusCode::OK,
+        "Checkout",
+        &checkout_body(&payment, &items),
+    ))
 }
 
 async fn act(
@@ -79,7 +91,11 @@ async fn act(
         }
     };
     let Some(payment) = find(&state, &payment_id).await? else {
-        return Ok(page(StatusCode::NOT_FOUND, "Unknown checkout", "<p>There is no checkout at this address.</p>"));
+        return Ok(page(
+            StatusCode::NOT_FOUND,
+            "Unknown checkout",
+            "<p>There is no checkout at this address.</p>",
+        ));
     };
     let accepted = payment.status == PaymentStatus::Pending.as_str()
         && state

@@ -24,7 +24,9 @@ pub fn router(state: AppState) -> Router {
         .merge(checkout::router())
         .nest(
             "/internal/v1",
-            Router::new().merge(orders::router()).merge(payments::router()),
+            Router::new()
+                .merge(orders::router())
+                .merge(payments::router()),
         )
         .fallback(shared::problem::not_found)
         .with_state(state)

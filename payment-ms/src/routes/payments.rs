@@ -22,7 +22,9 @@ async fn list(
     caller: Caller,
     Query(query): Query<ListPaymentsQuery>,
 ) -> Result<Json<Page<PaymentOut>>> {
-    Ok(Json(payments::list_payments(&state.db, &caller, query).await?))
+    Ok(Json(
+        payments::list_payments(&state.db, &caller, query).await?,
+    ))
 }
 
 async fn read(

@@ -1,0 +1,351 @@
+//! A whole stack per test: payment-ms on its own database (a temporary SQLite file, or a fresh
+//! PostgreSQL database when `TEST_DATABASE_URL` is set), and a gateway in front of it, both on
+//! port 0.
+
+use std::time::Duration;
+
+use gateway::config::JwtConfig;
+use payment_ms::entities::events;
+use reqwest::{Client, Response};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Statement,
+};
+use serde_json::{Value, json};
+use shared::config::Env;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub const JWT_SECRET: &str = "test-secret-for-hs256-tokens-0123456789";
+pub const INTERNAL_TOKEN: &str = "test-internal-token";
+
+/// Declares each listed `async fn name(backend: Backend)` as a test on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of one test, dropped with it.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// `None` when PostgreSQL is asked for but not configured (outside CI).
+    pub async fn create(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+                Some(TestDb {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+                    assert!(
+                        std::env::var("CI").is_err(),
+                        "CI must set TEST_DATABASE_URL so the PostgreSQL tests run"
+                    );
+                    eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL variant");
+                    return None;
+                };
+                let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                Some(TestDb {
+                    url: url.into(),
+                    _dir: None,
+                    postgres: Some((admin_url, name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside any runtime we may block: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let admin = Database::connect(&admin_url).await?;
+                admin
+                    .execute_raw(Statement::from_string(
+                        admin.get_database_backend(),
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    ))
+                    .await?;
+                admin.close().await
+            })
+            .map_err(std::io::Error::other)
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub gateway: String,
+    pub payment_ms: String,
+    /// Follows no redirects: tests look at the 303 themselves.
+    pub client: Client,
+    pub db: DatabaseConnection,
+    pub ms: payment_ms::AppState,
+    pub jwt: JwtConfig,
+    shutdown: CancellationToken,
+    _db: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn test_env(database_url: &str) -> Env {
+    Env::from_pairs([
+        ("APP_PROFILE", "dev"),
+        ("DATABASE_URL", database_url),
+        ("INTERNAL_TOKEN", INTERNAL_TOKEN),
+        ("JWT_HS256_SECRET", JWT_SECRET),
+        ("JWT_LEEWAY", "0s"),
+        ("DATABASE_MAX_CONNECTIONS", "5"),
+        ("EXPIRY_SWEEP_INTERVAL", "1h"),
+    ])
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// As [`spawn`](Self::spawn), with the gateway's configuration adjusted first.
+    pub async fn spawn_with(
+        backend: Backend,
+        adjust_gateway: impl FnOnce(&mut gateway::Config),
+    ) -> Option<TestApp> {
+        if std::env::var("TEST_LOG").is_ok() {
+            shared::telemetry::init(false);
+        }
+        let test_db = TestDb::create(backend).await?;
+        let env = test_env(&test_db.url);
+        let shutdown = CancellationToken::new();
+
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind payment-ms");
+        let ms_addr = listener.local_addr().expect("payment-ms address");
+        let payment_ms_url = format!("http://{ms_addr}");
+        let mut ms_config = payment_ms::Config::from_source(&env).expect("payment-ms config");
+        ms_config.public_base_url = url::Url::parse(&payment_ms_url).expect("url");
+        let ms = payment_ms::Application::with_listener(ms_config, listener)
+            .await
+            .expect("payment-ms starts");
+        let ms_state = ms.state().clone();
+        tokio::spawn(ms.run_until(shutdown.clone()));
+
+        let mut gw_config = gateway::Config::from_source(&env).expect("gateway config");
+        gw_config.addr = "127.0.0.1:0".parse().expect("addr");
+        gw_config.payment_ms_url = url::Url::parse(&payment_ms_url).expect("url");
+        adjust_gateway(&mut gw_config);
+        let jwt = gw_config.jwt.clone();
+        let gw = gateway::Application::build(gw_config)
+            .await
+            .expect("gateway starts");
+        let gateway_url = format!("http://{}", gw.local_addr().expect("gateway address"));
+        tokio::spawn(gw.run_until(shutdown.clone()));
+
+        let db = Database::connect(&test_db.url)
+            .await
+            .expect("test connection");
+        Some(TestApp {
+            gateway: gateway_url,
+            payment_ms: payment_ms_url,
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            db,
+            ms: ms_state,
+            jwt,
+            shutdown,
+            _db: test_db,
+        })
+    }
+
+    pub fn token(&self, sub: &str, roles: &[&str]) -> String {
+        gateway::auth::mint_token(&self.jwt, sub, roles, Duration::from_secs(600)).expect("token")
+    }
+
+    pub fn service_token(&self) -> String {
+        self.token("shop_backend", &["service"])
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value, key: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("POST")
+    }
+
+    /// Creates an order for `user_id` as the shop's backend; returns its JSON.
+    pub async fn create_order(&self, user_id: &str) -> Value {
+        let response = self
+            .post(
+                "/api/v1/orders",
+                &self.service_token(),
+                &order_body(user_id),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.expect("order JSON")
+    }
+
+    /// Starts a checkout of `order_id` as `user_id`; returns the response.
+    pub async fn checkout(&self, user_id: &str, order_id: &str, key: Option<&str>) -> Response {
+        self.post(
+            &format!("/api/v1/orders/{order_id}/checkout"),
+            &self.token(user_id, &[]),
+            &checkout_body(),
+            key,
+        )
+        .await
+    }
+
+    /// An order for `user_id`, checked out by them; returns (order, payment).
+    pub async fn order_and_payment(&self, user_id: &str) -> (Value, Value) {
+        let order = self.create_order(user_id).await;
+        let response = self
+            .checkout(user_id, order["id"].as_str().expect("id"), None)
+            .await;
+        assert_eq!(response.status(), 201);
+        (order, response.json().await.expect("payment JSON"))
+    }
+
+    /// Presses a button on the mock provider's hosted page (through the gateway).
+    pub async fn press(&self, payment_id: &str, action: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/checkout/{payment_id}")))
+            .form(&[("action", action)])
+            .send()
+            .await
+            .expect("press")
+    }
+
+    pub async fn verify(&self, user_id: &str, payment_id: &str) -> Value {
+        let response = self
+            .post(
+                &format!("/api/v1/payments/{payment_id}/verify"),
+                &self.token(user_id, &[]),
+                &json!({}),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("payment JSON")
+    }
+
+    /// Event types recorded about `subject_id`, oldest first.
+    pub async fn events_of(&self, subject_id: &str) -> Vec<String> {
+        events::Entity::find()
+            .filter(events::Column::SubjectId.eq(subject_id))
+            .order_by_asc(events::Column::Id)
+            .all(&self.db)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect()
+    }
+}
+
+pub fn order_body(user_id: &str) -> Value {
+    json!({
+        "user_id": user_id,
+        "currency": "usd",
+        "reference": "res_42",
+        "items": [
+            {"sku": "tee", "name": "T-shirt", "quantity": 2, "unit_price": 1999},
+            {"sku": "mug", "name": "Mug", "quantity": 1, "unit_price": 850}
+        ]
+    })
+}
+
+pub fn checkout_body() -> Value {
+    json!({
+        "success_url": "https://shop.example/paid?step=done",
+        "cancel_url": "https://shop.example/cart"
+    })
+}
+
+pub async fn problem(response: Response) -> Value {
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "errors are problem+json"
+    );
+    response.json().await.expect("problem JSON")
+}
