@@ -81,12 +81,7 @@ impl Config {
 
     pub fn from_source(env: &Env) -> Result<Config, ConfigError> {
         let profile = env.profile()?;
-        let internal_token = match profile {
-            Profile::Dev => env
-                .secret("INTERNAL_TOKEN")
-                .unwrap_or_else(|| SecretString::from(shared::config::DEV_INTERNAL_TOKEN)),
-            Profile::Prod => env.required_secret("INTERNAL_TOKEN")?,
-        };
+        let internal_token = env.internal_token(profile)?;
         Ok(Config {
             profile,
             addr: env.parse("GATEWAY_ADDR", "127.0.0.1:8080")?,

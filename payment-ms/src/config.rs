@@ -49,12 +49,7 @@ impl Config {
 
     pub fn from_source(env: &Env) -> Result<Config, ConfigError> {
         let profile = env.profile()?;
-        let internal_token = match profile {
-            Profile::Dev => env
-                .secret("INTERNAL_TOKEN")
-                .unwrap_or_else(|| SecretString::from(shared::config::DEV_INTERNAL_TOKEN)),
-            Profile::Prod => env.required_secret("INTERNAL_TOKEN")?,
-        };
+        let internal_token = env.internal_token(profile)?;
         let payment_provider = env.string("PAYMENT_PROVIDER", "mock");
         if !KNOWN_PROVIDERS.contains(&payment_provider.as_str()) {
             return Err(ConfigError::invalid(

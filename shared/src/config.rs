@@ -119,6 +119,16 @@ impl Env {
         }
     }
 
+    /// `INTERNAL_TOKEN`: required in prod; in dev, [`DEV_INTERNAL_TOKEN`] when unset.
+    pub fn internal_token(&self, profile: Profile) -> Result<SecretString, ConfigError> {
+        match profile {
+            Profile::Dev => Ok(self
+                .secret("INTERNAL_TOKEN")
+                .unwrap_or_else(|| SecretString::from(DEV_INTERNAL_TOKEN))),
+            Profile::Prod => self.required_secret("INTERNAL_TOKEN"),
+        }
+    }
+
     /// `LOG_FORMAT=json` switches logs to one JSON object per line.
     pub fn log_json(&self) -> bool {
         self.get("LOG_FORMAT")

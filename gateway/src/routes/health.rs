@@ -8,12 +8,8 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(shared::http::healthz))
         .route("/readyz", get(readyz))
-}
-
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
 }
 
 /// Ready when payment-ms answers its own readiness check (which includes the database).

@@ -1,18 +1,17 @@
-//! The public API of DESIGN.md: authenticate, authorize what the gateway can decide alone
-//! (roles), and hand the rest to payment-ms, which decides ownership with the data in hand.
+//! The public API of DESIGN.md. The gateway authenticates, decides what roles alone decide
+//! (creating orders), and passes everything else to the same path under `/internal/v1` on
+//! payment-ms, which decides ownership with the data in hand.
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
-use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
-
+use axum::routing::{get, post};
 use shared::Problem;
+use shared::http::Limits;
+use shared::ids;
+use shared::internal::Role;
 
 use crate::AppState;
 use crate::auth::AuthUser;
@@ -20,74 +19,95 @@ use crate::upstream::Call;
 
 mod checkout;
 mod health;
-mod orders;
-mod payments;
 
 pub fn router(state: AppState) -> Router {
-    let config = state.config.clone();
-    Router::new()
+    let limits = Limits {
+        request_timeout: state.config.request_timeout,
+        timeout_status: StatusCode::GATEWAY_TIMEOUT,
+        body_limit: state.config.body_limit,
+    };
+    let api = Router::new()
+        .route("/orders", post(create_order).get(pass))
+        .route("/orders/{id}", get(pass))
+        .route("/orders/{id}/checkout", post(pass))
+        .route("/orders/{id}/cancel", post(pass))
+        .route("/payments", get(pass))
+        .route("/payments/{id}", get(pass))
+        .route("/payments/{id}/verify", post(pass))
+        .route("/payments/{id}/cancel", post(pass));
+    let router = Router::new()
         .merge(health::router())
         .merge(checkout::router())
-        .nest(
-            "/api/v1",
-            Router::new()
-                .merge(orders::router())
-                .merge(payments::router()),
-        )
+        .nest("/api/v1", api)
         .fallback(shared::problem::not_found)
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                ]))
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(shared::telemetry::request_span))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(axum::middleware::map_response(
-                    shared::problem::problem_for_bare_errors,
-                ))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    config.request_timeout,
-                ))
-                .layer(DefaultBodyLimit::max(config.body_limit)),
-        )
+        .with_state(state);
+    shared::http::with_common_layers(router, &limits, &[header::AUTHORIZATION])
 }
 
-/// 404 for an id that cannot exist, before bothering payment-ms (and so no id can reshape the
-/// upstream path).
-fn check_id(prefix: &str, id: &str, what: &str) -> Result<(), Problem> {
-    if shared::ids::is_valid(prefix, id) {
-        Ok(())
-    } else {
-        Err(Problem::not_found(format!("{what} {id}")))
-    }
-}
-
-/// Forwards an authenticated call to `/internal/v1{path}` on payment-ms.
-async fn forward(
-    state: &AppState,
-    user: &AuthUser,
+/// Only a trusted backend prices an order; a browser never does.
+async fn create_order(
+    state: State<AppState>,
+    user: AuthUser,
     method: Method,
-    path: String,
-    query: Option<&str>,
-    headers: &HeaderMap,
+    uri: OriginalUri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
+    user.require_any(&[Role::Service, Role::Admin])?;
+    pass(state, user, method, uri, headers, body).await
+}
+
+/// Passes an authenticated request to `/internal/v1/<same path>?<same query>`.
+async fn pass(
+    State(state): State<AppState>,
+    user: AuthUser,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    // The full path: inside the nested router, `Uri` has lost its `/api/v1`.
+    let path = uri
+        .path()
+        .strip_prefix("/api/v1")
+        .ok_or_else(|| Problem::not_found("this resource"))?;
+    check_resource_id(path)?;
     let mut path_and_query = format!("/internal/v1{path}");
-    if let Some(q) = query.filter(|q| !q.is_empty()) {
+    if let Some(query) = uri.query() {
         path_and_query.push('?');
-        path_and_query.push_str(q);
+        path_and_query.push_str(query);
     }
     state
         .payment_ms
         .call(Call {
             method,
             path_and_query,
-            user: Some(user),
-            headers,
+            user: Some(&user),
+            headers: &headers,
             body,
         })
         .await
+}
+
+/// In `/orders/{id}/…` and `/payments/{id}/…`, the id must have its type's shape: anything else
+/// is a 404 without bothering payment-ms, and no id can reshape the upstream path.
+fn check_resource_id(path: &str) -> Result<(), Problem> {
+    let mut segments = path.trim_start_matches('/').split('/');
+    let (Some(resource), Some(id)) = (segments.next(), segments.next()) else {
+        return Ok(());
+    };
+    let (prefix, what) = match resource {
+        "orders" => (ids::ORDER, "order"),
+        "payments" => (ids::PAYMENT, "payment"),
+        _ => return Ok(()),
+    };
+    check_id(prefix, id, what)
+}
+
+fn check_id(prefix: &str, id: &str, what: &str) -> Result<(), Problem> {
+    if ids::is_valid(prefix, id) {
+        Ok(())
+    } else {
+        Err(Problem::not_found(format!("{what} {id}")))
+    }
 }
