@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use gateway::Config;
 use gateway::config::JwtConfig;
-use shared::config::{Env, Profile};
+use shared::config::{ConfigError, Env, Profile};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -68,6 +68,10 @@ fn token(sub: &str, roles: &str, ttl: Duration) -> ExitCode {
     // no running gateway accepts.
     let config = match JwtConfig::from_source(&Env::process(), Profile::Prod) {
         Ok(config) => config,
+        Err(ConfigError::Missing(name)) => {
+            eprintln!("gateway token: set {name} to the key the gateway verifies tokens with");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("gateway token: {e}");
             return ExitCode::from(2);
