@@ -7,6 +7,7 @@ mod m20261122_000001_create_orders;
 mod m20261122_000002_create_payments;
 mod m20261122_000003_create_idempotency_keys;
 mod m20261122_000004_create_events;
+mod m20261122_000005_create_partners_and_deliveries;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_payments::Migration),
             Box::new(m20261122_000003_create_idempotency_keys::Migration),
             Box::new(m20261122_000004_create_events::Migration),
+            Box::new(m20261122_000005_create_partners_and_deliveries::Migration),
         ]
     }
 }

@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use shared::signing::WebhookSecret;
 use url::Url;
 
 use shared::config::{ConfigError, Env, Profile};
@@ -37,6 +39,95 @@ pub struct Config {
     pub body_limit: usize,
     /// `LOG_FORMAT=json` for one JSON object per line.
     pub log_json: bool,
+    pub webhooks: WebhookConfig,
+}
+
+/// Partner webhooks: the delivery worker and the SSRF guard.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// `WEBHOOK_ENABLED`: whether this replica runs the delivery worker.
+    pub enabled: bool,
+    /// `WEBHOOK_ALLOWED_CIDRS`: non-public networks partner URLs may still point into.
+    pub allowed_cidrs: Vec<IpNet>,
+    /// `WEBHOOK_RETRY_SCHEDULE`: the delays before each retry after the first attempt.
+    pub retry_schedule: Vec<Duration>,
+    /// `WEBHOOK_JITTER_PERCENT`: each delay is moved by up to this share, either way.
+    pub jitter_percent: u32,
+    /// `WEBHOOK_TIMEOUT`: the bound on one attempt.
+    pub timeout: Duration,
+    /// `WEBHOOK_DISABLE_AFTER`: events in a row that exhaust the schedule before the partner
+    /// is disabled.
+    pub disable_after: u32,
+    /// `WEBHOOK_SECRET_GRACE`: how long a rotated-out secret still signs.
+    pub secret_grace: Duration,
+    /// `WEBHOOK_POLL_INTERVAL`: how often the worker looks for due retries and other
+    /// replicas' events (events of this replica wake it at once).
+    pub poll_interval: Duration,
+    /// `WEBHOOK_CONCURRENCY`: requests in flight at most.
+    pub concurrency: usize,
+    /// `N8N_WEBHOOK_URL` and `N8N_WEBHOOK_SECRET`: a built-in partner receiving every event.
+    pub n8n: Option<N8nHook>,
+}
+
+#[derive(Debug, Clone)]
+pub struct N8nHook {
+    pub url: Url,
+    pub secret: SecretString,
+}
+
+impl WebhookConfig {
+    pub fn from_source(env: &Env, profile: Profile) -> Result<WebhookConfig, ConfigError> {
+        let default_cidrs = match profile {
+            Profile::Dev => "127.0.0.0/8,::1/128",
+            Profile::Prod => "",
+        };
+        let allowed_cidrs = env
+            .string("WEBHOOK_ALLOWED_CIDRS", default_cidrs)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpNet>().map_err(|e| {
+                    ConfigError::invalid("WEBHOOK_ALLOWED_CIDRS", format!("`{s}`: {e}"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let n8n = match env.get("N8N_WEBHOOK_URL") {
+            None => None,
+            Some(_) => {
+                let url = env.url("N8N_WEBHOOK_URL", "")?;
+                let secret = env
+                    .secret("N8N_WEBHOOK_SECRET")
+                    .ok_or(ConfigError::invalid(
+                        "N8N_WEBHOOK_SECRET",
+                        "is required when N8N_WEBHOOK_URL is set",
+                    ))?;
+                WebhookSecret::parse(secret.expose_secret())
+                    .map_err(|e| ConfigError::invalid("N8N_WEBHOOK_SECRET", e))?;
+                Some(N8nHook { url, secret })
+            }
+        };
+        let jitter_percent: u32 = env.parse("WEBHOOK_JITTER_PERCENT", "10")?;
+        if jitter_percent > 100 {
+            return Err(ConfigError::invalid(
+                "WEBHOOK_JITTER_PERCENT",
+                "must be 0 to 100",
+            ));
+        }
+        Ok(WebhookConfig {
+            enabled: env.parse("WEBHOOK_ENABLED", "true")?,
+            allowed_cidrs,
+            retry_schedule: env
+                .durations("WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,14h,20h,24h")?,
+            jitter_percent,
+            timeout: env.duration("WEBHOOK_TIMEOUT", "10s")?,
+            disable_after: env.parse("WEBHOOK_DISABLE_AFTER", "5")?,
+            secret_grace: env.duration("WEBHOOK_SECRET_GRACE", "24h")?,
+            poll_interval: env.duration("WEBHOOK_POLL_INTERVAL", "1s")?,
+            concurrency: env.parse("WEBHOOK_CONCURRENCY", "32")?,
+            n8n,
+        })
+    }
 }
 
 /// The only provider this build has; Stripe arrives with its own issue.
@@ -79,6 +170,7 @@ impl Config {
             request_timeout: env.duration("REQUEST_TIMEOUT", "30s")?,
             body_limit: env.parse("BODY_LIMIT_BYTES", "65536")?,
             log_json: env.log_json(),
+            webhooks: WebhookConfig::from_source(env, profile)?,
         })
     }
 }

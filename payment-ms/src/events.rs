@@ -1,5 +1,7 @@
 //! The transactional outbox. An event is inserted with the same transaction as the change that
-//! caused it, so either both are committed or neither; delivery reads the table afterwards.
+//! caused it, together with its deliveries to partners, so either all are committed or none;
+//! the dispatcher sends them afterwards. Commit with [`crate::AppState::commit`] so the
+//! dispatcher wakes at once.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
@@ -18,6 +20,7 @@ pub enum EventType {
     PaymentFailed,
     PaymentCanceled,
     PaymentExpired,
+    PartnerDisabled,
 }
 
 impl EventType {
@@ -32,6 +35,7 @@ impl EventType {
             EventType::PaymentFailed => "payment.failed",
             EventType::PaymentCanceled => "payment.canceled",
             EventType::PaymentExpired => "payment.expired",
+            EventType::PartnerDisabled => "partner.disabled",
         }
     }
 }
@@ -60,6 +64,7 @@ where
     }
     .insert(txn)
     .await?;
+    crate::webhooks::fan_out(txn, &id, event_type.as_str(), at).await?;
     tracing::info!(event_id = %id, event_type = event_type.as_str(), subject_id, "event recorded");
     Ok(id)
 }

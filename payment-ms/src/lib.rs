@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub mod auth;
@@ -27,11 +28,14 @@ pub mod pagination;
 pub mod payments;
 pub mod providers;
 mod routes;
+pub mod webhooks;
 
 pub use config::Config;
 
 use providers::Providers;
 use providers::mock::MockProvider;
+use webhooks::dispatcher::Dispatcher;
+use webhooks::ssrf::Guard;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -41,6 +45,20 @@ pub struct AppState {
     pub providers: Providers,
     /// The mock provider itself, for its hosted page.
     pub mock: Arc<MockProvider>,
+    /// Wakes this replica's webhook dispatcher when events are committed.
+    pub outbox: Arc<Notify>,
+    /// The SSRF guard for partner URLs.
+    pub guard: Guard,
+}
+
+impl AppState {
+    /// Commits a transaction that may have recorded events, and wakes the dispatcher so they
+    /// go out at once.
+    pub async fn commit(&self, txn: DatabaseTransaction) -> error::Result<()> {
+        txn.commit().await?;
+        self.outbox.notify_one();
+        Ok(())
+    }
 }
 
 /// The router, without a socket: tests can drive it with `oneshot`.
@@ -80,15 +98,19 @@ impl Application {
             config.public_base_url.clone(),
         ));
         let providers = Providers::new(vec![mock.clone()], &config.payment_provider);
-        Ok(Application {
-            listener,
-            state: AppState {
-                db,
-                config: Arc::new(config),
-                providers,
-                mock,
-            },
-        })
+        let guard = Guard::new(config.webhooks.allowed_cidrs.clone());
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            providers,
+            mock,
+            outbox: Arc::new(Notify::new()),
+            guard,
+        };
+        webhooks::partners_api::sync_n8n(&state)
+            .await
+            .map_err(|e| anyhow::anyhow!("configuring the n8n hook: {e}"))?;
+        Ok(Application { listener, state })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -105,12 +127,25 @@ impl Application {
         let Application { listener, state } = self;
         tracing::info!(addr = %listener.local_addr()?, "payment-ms listening");
         let sweeper = tokio::spawn(sweep_loop(state.clone(), shutdown.clone()));
+        let dispatcher = if state.config.webhooks.enabled {
+            let dispatcher =
+                Dispatcher::new(state.clone()).context("building the webhook client")?;
+            Some(tokio::spawn(dispatcher.run(shutdown.clone())))
+        } else {
+            None
+        };
         let served = axum::serve(listener, app(state.clone()))
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await;
         shutdown.cancel();
         if let Err(e) = sweeper.await {
             tracing::warn!(error = %e, "expiry sweep ended abnormally");
+        }
+        if let Some(Err(e)) = match dispatcher {
+            Some(handle) => Some(handle.await),
+            None => None,
+        } {
+            tracing::warn!(error = %e, "webhook dispatcher ended abnormally");
         }
         state.db.close().await.ok();
         served.context("serving HTTP")

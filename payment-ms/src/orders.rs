@@ -287,7 +287,7 @@ pub async fn create_order(
             .complete(&txn, axum::http::StatusCode::CREATED, &out)
             .await?;
     }
-    txn.commit().await?;
+    state.commit(txn).await?;
     Ok(out)
 }
 
@@ -442,7 +442,7 @@ pub async fn close_order(
         };
         events::record(&txn, event, &out.id, &out, at).await?;
     }
-    txn.commit().await?;
+    state.commit(txn).await?;
     Ok(current)
 }
 

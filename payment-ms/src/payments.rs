@@ -266,7 +266,7 @@ pub async fn checkout(
             .complete(&txn, axum::http::StatusCode::CREATED, &out)
             .await?;
     }
-    txn.commit().await?;
+    state.commit(txn).await?;
     Ok(out)
 }
 
@@ -497,7 +497,7 @@ pub async fn apply(
                 "payment succeeded on an order that is not pending; it needs a refund");
         }
     }
-    txn.commit().await?;
+    state.commit(txn).await?;
     Ok(current)
 }
 

@@ -94,6 +94,25 @@ impl Env {
             .map_err(|e| ConfigError::invalid(name, format!("{e} (write e.g. 30s, 5m, 2h)")))
     }
 
+    /// A comma-separated list of durations, e.g. `5s,5m,30m`.
+    pub fn durations(
+        &self,
+        name: &'static str,
+        default: &str,
+    ) -> Result<Vec<Duration>, ConfigError> {
+        self.get(name)
+            .unwrap_or(default)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                humantime::parse_duration(s).map_err(|e| {
+                    ConfigError::invalid(name, format!("`{s}`: {e} (write e.g. 5s,5m,2h)"))
+                })
+            })
+            .collect()
+    }
+
     /// An absolute http(s) URL.
     pub fn url(&self, name: &'static str, default: &str) -> Result<Url, ConfigError> {
         let url: Url = self

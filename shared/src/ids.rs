@@ -10,6 +10,9 @@ pub const ORDER_ITEM: &str = "oli";
 pub const PAYMENT: &str = "pay";
 pub const EVENT: &str = "evt";
 pub const MOCK_SESSION: &str = "mcs";
+pub const PARTNER: &str = "ptn";
+pub const DELIVERY: &str = "dlv";
+pub const DELIVERY_ATTEMPT: &str = "att";
 
 /// A new id of the given type, e.g. `new_id(ids::ORDER)`.
 pub fn new_id(prefix: &str) -> String {

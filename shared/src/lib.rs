@@ -8,6 +8,7 @@ pub mod internal;
 pub mod money;
 pub mod problem;
 pub mod shutdown;
+pub mod signing;
 pub mod telemetry;
 
 pub use problem::{FieldError, Problem};

@@ -34,7 +34,15 @@ pub fn router(state: AppState) -> Router {
         .route("/payments", get(pass))
         .route("/payments/{id}", get(pass))
         .route("/payments/{id}/verify", post(pass))
-        .route("/payments/{id}/cancel", post(pass));
+        .route("/payments/{id}/cancel", post(pass))
+        .route("/partners", post(admin).get(admin))
+        .route("/partners/{id}", get(admin).patch(admin).delete(admin))
+        .route("/partners/{id}/rotate-secret", post(admin))
+        .route("/partners/{id}/deliveries", get(admin))
+        .route("/partners/{id}/deliveries/{delivery_id}", get(admin))
+        .route("/partners/{id}/resend", post(admin))
+        .route("/partners/{id}/recover", post(admin))
+        .route("/events/{id}/deliveries", get(admin));
     let router = Router::new()
         .merge(health::router())
         .merge(checkout::router())
@@ -54,6 +62,19 @@ async fn create_order(
     body: Bytes,
 ) -> Result<Response, Problem> {
     user.require_any(&[Role::Service, Role::Admin])?;
+    pass(state, user, method, uri, headers, body).await
+}
+
+/// Partners and deliveries are for admins only.
+async fn admin(
+    state: State<AppState>,
+    user: AuthUser,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    user.require_any(&[Role::Admin])?;
     pass(state, user, method, uri, headers, body).await
 }
 
@@ -89,19 +110,23 @@ async fn pass(
         .await
 }
 
-/// In `/orders/{id}/…` and `/payments/{id}/…`, the id must have its type's shape: anything else
-/// is a 404 without bothering payment-ms, and no id can reshape the upstream path.
+/// Every id in the path (`/orders/{id}/…`, `/partners/{id}/deliveries/{id}`) must have the
+/// shape of its type: anything else is a 404 without bothering payment-ms, and no id can
+/// reshape the upstream path.
 fn check_resource_id(path: &str) -> Result<(), Problem> {
-    let mut segments = path.trim_start_matches('/').split('/');
-    let (Some(resource), Some(id)) = (segments.next(), segments.next()) else {
-        return Ok(());
-    };
-    let (prefix, what) = match resource {
-        "orders" => (ids::ORDER, "order"),
-        "payments" => (ids::PAYMENT, "payment"),
-        _ => return Ok(()),
-    };
-    check_id(prefix, id, what)
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    for pair in segments.windows(2) {
+        let (prefix, what) = match pair[0] {
+            "orders" => (ids::ORDER, "order"),
+            "payments" => (ids::PAYMENT, "payment"),
+            "partners" => (ids::PARTNER, "partner"),
+            "deliveries" => (ids::DELIVERY, "delivery"),
+            "events" => (ids::EVENT, "event"),
+            _ => continue,
+        };
+        check_id(prefix, pair[1], what)?;
+    }
+    Ok(())
 }
 
 fn check_id(prefix: &str, id: &str, what: &str) -> Result<(), Problem> {

@@ -124,9 +124,13 @@ async fn an_unreachable_payment_ms_is_503() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.payment_ms_url = format!("http://{addr}").parse().unwrap();
-    })
+    let Some(app) = TestApp::spawn_with(
+        Backend::Sqlite,
+        |_| {},
+        |c| {
+            c.payment_ms_url = format!("http://{addr}").parse().unwrap();
+        },
+    )
     .await
     else {
         return;
@@ -161,10 +165,14 @@ async fn a_silent_payment_ms_is_504() {
             held.push(socket);
         }
     });
-    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.payment_ms_url = format!("http://{addr}").parse().unwrap();
-        c.upstream_timeout = Duration::from_millis(300);
-    })
+    let Some(app) = TestApp::spawn_with(
+        Backend::Sqlite,
+        |_| {},
+        |c| {
+            c.payment_ms_url = format!("http://{addr}").parse().unwrap();
+            c.upstream_timeout = Duration::from_millis(300);
+        },
+    )
     .await
     else {
         return;

@@ -151,23 +151,37 @@ pub fn test_env(database_url: &str) -> Env {
         ("JWT_LEEWAY", "0s"),
         ("DATABASE_MAX_CONNECTIONS", "5"),
         ("EXPIRY_SWEEP_INTERVAL", "1h"),
+        ("WEBHOOK_RETRY_SCHEDULE", "100ms,200ms,300ms"),
+        ("WEBHOOK_JITTER_PERCENT", "0"),
+        ("WEBHOOK_TIMEOUT", "2s"),
+        ("WEBHOOK_POLL_INTERVAL", "50ms"),
     ])
 }
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        Self::spawn_with(backend, |_| {}).await
+        Self::spawn_with(backend, |_| {}, |_| {}).await
     }
 
-    /// As [`spawn`](Self::spawn), with the gateway's configuration adjusted first.
+    /// As [`spawn`](Self::spawn), with each service's configuration adjusted first.
     pub async fn spawn_with(
         backend: Backend,
+        adjust_payment_ms: impl FnOnce(&mut payment_ms::Config),
+        adjust_gateway: impl FnOnce(&mut gateway::Config),
+    ) -> Option<TestApp> {
+        let test_db = TestDb::create(backend).await?;
+        Self::spawn_on(test_db, adjust_payment_ms, adjust_gateway).await
+    }
+
+    /// A stack on a database made by the caller (tests that start a second payment-ms on it).
+    pub async fn spawn_on(
+        test_db: TestDb,
+        adjust_payment_ms: impl FnOnce(&mut payment_ms::Config),
         adjust_gateway: impl FnOnce(&mut gateway::Config),
     ) -> Option<TestApp> {
         if std::env::var("TEST_LOG").is_ok() {
             shared::telemetry::init(false);
         }
-        let test_db = TestDb::create(backend).await?;
         let env = test_env(&test_db.url);
         let shutdown = CancellationToken::new();
 
@@ -178,6 +192,7 @@ impl TestApp {
         let payment_ms_url = format!("http://{ms_addr}");
         let mut ms_config = payment_ms::Config::from_source(&env).expect("payment-ms config");
         ms_config.public_base_url = url::Url::parse(&payment_ms_url).expect("url");
+        adjust_payment_ms(&mut ms_config);
         let ms = payment_ms::Application::with_listener(ms_config, listener)
             .await
             .expect("payment-ms starts");
@@ -216,6 +231,10 @@ impl TestApp {
 
     pub fn token(&self, sub: &str, roles: &[&str]) -> String {
         gateway::auth::mint_token(&self.jwt, sub, roles, Duration::from_secs(600)).expect("token")
+    }
+
+    pub fn admin_token(&self) -> String {
+        self.token("root", &["admin"])
     }
 
     pub fn service_token(&self) -> String {

@@ -8,3 +8,5 @@ mod helpers;
 mod idempotency;
 mod lists;
 mod money;
+mod receiver;
+mod webhooks;

@@ -10,6 +10,7 @@ use crate::AppState;
 mod checkout;
 mod health;
 mod orders;
+mod partners;
 mod payments;
 
 pub fn router(state: AppState) -> Router {
@@ -25,7 +26,8 @@ pub fn router(state: AppState) -> Router {
             "/internal/v1",
             Router::new()
                 .merge(orders::router())
-                .merge(payments::router()),
+                .merge(payments::router())
+                .merge(partners::router()),
         )
         .fallback(shared::problem::not_found)
         .with_state(state);

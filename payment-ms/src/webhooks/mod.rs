@@ -1,0 +1,151 @@
+//! Webhooks to partners. Every event is fanned out, in the transaction that records it, into
+//! one delivery per active partner whose filter matches; the [`dispatcher`] sends deliveries
+//! after the commit, signs them (Standard Webhooks), retries them on a schedule, and records
+//! every attempt. Nothing is sent from a request, so nothing is lost with one.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
+use serde::Serialize;
+
+use crate::entities::{deliveries, events, partners};
+
+pub mod dispatcher;
+pub mod partners_api;
+pub mod ssrf;
+
+/// Every event type a partner can ask for.
+pub const EVENT_TYPES: &[&str] = &[
+    "order.created",
+    "order.paid",
+    "order.canceled",
+    "order.expired",
+    "payment.created",
+    "payment.succeeded",
+    "payment.failed",
+    "payment.canceled",
+    "payment.expired",
+    "partner.disabled",
+];
+
+/// A filter is `*`, a family such as `order.*`, or an exact type.
+pub fn is_valid_filter(filter: &str) -> bool {
+    filter == "*"
+        || EVENT_TYPES.contains(&filter)
+        || filter.strip_suffix(".*").is_some_and(|family| {
+            EVENT_TYPES
+                .iter()
+                .any(|t| t.split_once('.').is_some_and(|(f, _)| f == family))
+        })
+}
+
+pub fn filter_matches(filter: &str, event_type: &str) -> bool {
+    filter == "*"
+        || filter == event_type
+        || filter
+            .strip_suffix(".*")
+            .is_some_and(|family| event_type.split_once('.').is_some_and(|(f, _)| f == family))
+}
+
+pub fn partner_wants(partner: &partners::Model, event_type: &str) -> bool {
+    partner.event_types.as_array().is_some_and(|filters| {
+        filters
+            .iter()
+            .filter_map(|f| f.as_str())
+            .any(|f| filter_matches(f, event_type))
+    })
+}
+
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const SUCCEEDED: &str = "succeeded";
+    pub const FAILED: &str = "failed";
+    pub const CANCELED: &str = "canceled";
+    pub const ALL: &[&str] = &[PENDING, SUCCEEDED, FAILED, CANCELED];
+}
+
+/// Creates the deliveries of one event, inside the transaction that records the event.
+pub async fn fan_out<C: ConnectionTrait>(
+    txn: &C,
+    event_id: &str,
+    event_type: &str,
+    at: DateTime<Utc>,
+) -> Result<usize, DbErr> {
+    let partners = partners::Entity::find()
+        .filter(partners::Column::Active.eq(true))
+        .all(txn)
+        .await?;
+    let mut count = 0;
+    for partner in partners.iter().filter(|p| partner_wants(p, event_type)) {
+        new_delivery(event_id, &partner.id, at).insert(txn).await?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+pub fn new_delivery(
+    event_id: &str,
+    partner_id: &str,
+    at: DateTime<Utc>,
+) -> deliveries::ActiveModel {
+    deliveries::ActiveModel {
+        id: Set(shared::ids::new_id(shared::ids::DELIVERY)),
+        event_id: Set(event_id.to_owned()),
+        partner_id: Set(partner_id.to_owned()),
+        status: Set(status::PENDING.to_owned()),
+        attempts: Set(0),
+        round_start: Set(0),
+        next_attempt_at: Set(at),
+        locked_until: Set(None),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+        completed_at: Set(None),
+    }
+}
+
+/// The body partners receive: `{id, type, created_at, data}`. The same bytes on every attempt.
+#[derive(Serialize)]
+pub struct WebhookBody<'a> {
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    pub created_at: DateTime<Utc>,
+    pub data: &'a serde_json::Value,
+}
+
+pub fn body_of(event: &events::Model) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&WebhookBody {
+        id: &event.id,
+        event_type: &event.event_type,
+        created_at: event.created_at,
+        data: &event.data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_match_exact_types_families_and_everything() {
+        assert!(filter_matches("*", "payment.succeeded"));
+        assert!(filter_matches("order.*", "order.paid"));
+        assert!(!filter_matches("order.*", "payment.succeeded"));
+        assert!(filter_matches("payment.failed", "payment.failed"));
+        assert!(!filter_matches("payment.failed", "payment.failed.extra"));
+        assert!(!filter_matches("order.", "order.paid"));
+    }
+
+    #[test]
+    fn only_known_filters_are_valid() {
+        for ok in ["*", "order.*", "payment.*", "partner.*", "order.paid"] {
+            assert!(is_valid_filter(ok), "{ok}");
+        }
+        for bad in ["", "orders.*", "order.shipped", "*.paid", "order"] {
+            assert!(!is_valid_filter(bad), "{bad}");
+        }
+    }
+}

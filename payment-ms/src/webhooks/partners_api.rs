@@ -1,0 +1,695 @@
+//! The partner registry and the delivery log, for admins: register, list, update, delete,
+//! rotate a secret; list deliveries and their attempts; resend an event; recover failures.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
+use shared::signing::WebhookSecret;
+use shared::{FieldError, Problem, ids};
+
+use super::{is_valid_filter, new_delivery, status};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::db::{after, begin_write, now};
+use crate::entities::{deliveries, delivery_attempts, events, partners};
+use crate::error::Result;
+use crate::events::EventType;
+use crate::idempotency::Claim;
+use crate::orders::check_text;
+use crate::pagination::{Page, PageRequest};
+
+pub const MAX_URL_LEN: usize = 2048;
+/// The id of the built-in partner configured by `N8N_WEBHOOK_URL`.
+pub const N8N_PARTNER_ID: &str = "ptn_00000000000000000000000000000000";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerIn {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerPatch {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PartnerOut {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub event_types: serde_json::Value,
+    pub active: bool,
+    pub builtin: bool,
+    pub disabled_reason: Option<String>,
+    pub consecutive_failures: i32,
+    /// Until then, the secret before the last rotation still signs too.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A partner with its secret: only the answers to creation and rotation carry it.
+#[derive(Debug, Serialize)]
+pub struct PartnerWithSecret {
+    #[serde(flatten)]
+    pub partner: PartnerOut,
+    pub secret: String,
+}
+
+impl From<partners::Model> for PartnerOut {
+    fn from(p: partners::Model) -> Self {
+        PartnerOut {
+            id: p.id,
+            name: p.name,
+            url: p.url,
+            event_types: p.event_types,
+            active: p.active,
+            builtin: p.builtin,
+            disabled_reason: p.disabled_reason,
+            consecutive_failures: p.consecutive_failures,
+            previous_secret_expires_at: p.previous_secret_expires_at,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+fn admin_only(caller: &Caller) -> Result<()> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("Managing partners needs the admin role").into())
+    }
+}
+
+async fn check_url(state: &AppState, errors: &mut Vec<FieldError>, url: &str) {
+    if url.len() > MAX_URL_LEN {
+        errors.push(FieldError::new(
+            "url",
+            format!("must be at most {MAX_URL_LEN} characters"),
+        ));
+        return;
+    }
+    match url::Url::parse(url) {
+        Err(_) => errors.push(FieldError::new("url", "must be an absolute http(s) URL")),
+        Ok(parsed) => {
+            if let Err(refusal) = state.guard.check_url(&parsed).await {
+                errors.push(FieldError::new("url", refusal.to_string()));
+            }
+        }
+    }
+}
+
+fn check_filters(errors: &mut Vec<FieldError>, filters: &[String]) {
+    if filters.is_empty() {
+        errors.push(FieldError::new(
+            "event_types",
+            "must name at least one type, or \"*\"",
+        ));
+    }
+    for (i, f) in filters.iter().enumerate() {
+        if !is_valid_filter(f) {
+            errors.push(FieldError::new(
+                format!("event_types[{i}]"),
+                "must be \"*\", a family such as \"order.*\", or an event type",
+            ));
+        }
+    }
+}
+
+pub async fn create_partner(
+    state: &AppState,
+    caller: &Caller,
+    input: PartnerIn,
+    claim: Option<Claim>,
+) -> Result<PartnerWithSecret> {
+    admin_only(caller)?;
+    let filters = input.event_types.unwrap_or_else(|| vec!["*".to_owned()]);
+    let mut errors = Vec::new();
+    check_text(&mut errors, "name", &input.name, 255);
+    check_filters(&mut errors, &filters);
+    check_url(state, &mut errors, &input.url).await;
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors).into());
+    }
+    let at = now();
+    let secret = WebhookSecret::generate();
+    let partner = partners::Model {
+        id: ids::new_id(ids::PARTNER),
+        name: input.name.trim().to_owned(),
+        url: input.url,
+        event_types: serde_json::json!(filters),
+        active: input.active.unwrap_or(true),
+        builtin: false,
+        secret: secret.clone(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        consecutive_failures: 0,
+        disabled_reason: None,
+        created_at: at,
+        updated_at: at,
+    };
+    let txn = begin_write(&state.db).await?;
+    partners::ActiveModel::from(partner.clone())
+        .insert(&txn)
+        .await?;
+    let out = PartnerWithSecret {
+        partner: partner.into(),
+        secret,
+    };
+    if let Some(claim) = claim {
+        claim
+            .complete(&txn, axum::http::StatusCode::CREATED, &out)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+async fn find(db: &DatabaseConnection, id: &str) -> Result<partners::Model> {
+    let not_found = || Problem::not_found(format!("partner {id}"));
+    if !ids::is_valid(ids::PARTNER, id) {
+        return Err(not_found().into());
+    }
+    Ok(partners::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?)
+}
+
+fn not_builtin(partner: &partners::Model) -> Result<()> {
+    if partner.builtin {
+        return Err(Problem::conflict(
+            "partner_builtin",
+            "This partner is configured by N8N_WEBHOOK_URL and N8N_WEBHOOK_SECRET",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub async fn get_partner(state: &AppState, caller: &Caller, id: &str) -> Result<PartnerOut> {
+    admin_only(caller)?;
+    Ok(find(&state.db, id).await?.into())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    pub status: Option<String>,
+    pub event_id: Option<String>,
+}
+
+pub async fn list_partners(
+    state: &AppState,
+    caller: &Caller,
+    query: ListQuery,
+) -> Result<Page<PartnerOut>> {
+    admin_only(caller)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::PARTNER)?;
+    let mut select = partners::Entity::find();
+    if let Some(before) = &page.before {
+        select = select.filter(partners::Column::Id.lt(before.as_str()));
+    }
+    let rows = select
+        .order_by_desc(partners::Column::Id)
+        .limit(page.limit + 1)
+        .all(&state.db)
+        .await?;
+    Ok(page.page(rows, |p| &p.id, PartnerOut::from))
+}
+
+pub async fn update_partner(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    patch: PartnerPatch,
+) -> Result<PartnerOut> {
+    admin_only(caller)?;
+    let partner = find(&state.db, id).await?;
+    not_builtin(&partner)?;
+    let mut errors = Vec::new();
+    if let Some(name) = &patch.name {
+        check_text(&mut errors, "name", name, 255);
+    }
+    if let Some(filters) = &patch.event_types {
+        check_filters(&mut errors, filters);
+    }
+    if let Some(url) = &patch.url {
+        check_url(state, &mut errors, url).await;
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors).into());
+    }
+    let mut model = partners::ActiveModel::from(partner);
+    if let Some(name) = patch.name {
+        model.name = Set(name.trim().to_owned());
+    }
+    if let Some(url) = patch.url {
+        model.url = Set(url);
+    }
+    if let Some(filters) = patch.event_types {
+        model.event_types = Set(serde_json::json!(filters));
+    }
+    if let Some(active) = patch.active {
+        model.active = Set(active);
+        if active {
+            // Turning a partner back on forgets why it was off.
+            model.disabled_reason = Set(None);
+            model.consecutive_failures = Set(0);
+        } else {
+            model.disabled_reason = Set(Some("disabled by an admin".to_owned()));
+        }
+    }
+    model.updated_at = Set(now());
+    Ok(model.update(&state.db).await?.into())
+}
+
+pub async fn delete_partner(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
+    admin_only(caller)?;
+    let partner = find(&state.db, id).await?;
+    not_builtin(&partner)?;
+    let txn = begin_write(&state.db).await?;
+    // Attempts go with their deliveries (ON DELETE CASCADE), deliveries with their partner.
+    let ids: Vec<String> = deliveries::Entity::find()
+        .filter(deliveries::Column::PartnerId.eq(id))
+        .select_only()
+        .column(deliveries::Column::Id)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    for chunk in ids.chunks(500) {
+        delivery_attempts::Entity::delete_many()
+            .filter(delivery_attempts::Column::DeliveryId.is_in(chunk.to_vec()))
+            .exec(&txn)
+            .await?;
+    }
+    deliveries::Entity::delete_many()
+        .filter(deliveries::Column::PartnerId.eq(id))
+        .exec(&txn)
+        .await?;
+    partners::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateIn {
+    /// Seconds the old secret keeps signing; `WEBHOOK_SECRET_GRACE` by default.
+    #[serde(default)]
+    pub grace_seconds: Option<u64>,
+}
+
+/// Issues a new secret. Until the grace period ends, both sign every request, so a partner can
+/// switch without missing an event.
+pub async fn rotate_secret(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    input: RotateIn,
+) -> Result<PartnerWithSecret> {
+    admin_only(caller)?;
+    let partner = find(&state.db, id).await?;
+    not_builtin(&partner)?;
+    let grace = input
+        .grace_seconds
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(state.config.webhooks.secret_grace);
+    let at = now();
+    let secret = WebhookSecret::generate();
+    let mut model = partners::ActiveModel::from(partner.clone());
+    model.previous_secret = Set(Some(partner.secret));
+    model.previous_secret_expires_at = Set(Some(after(at, grace)));
+    model.secret = Set(secret.clone());
+    model.updated_at = Set(at);
+    let updated = model.update(&state.db).await?;
+    Ok(PartnerWithSecret {
+        partner: updated.into(),
+        secret,
+    })
+}
+
+/// The secrets that sign a request at `at`: the current one, and the previous one during its
+/// grace period.
+pub fn signing_secrets(partner: &partners::Model, at: DateTime<Utc>) -> Vec<WebhookSecret> {
+    let previous = partner.previous_secret.as_deref().filter(|_| {
+        partner
+            .previous_secret_expires_at
+            .is_some_and(|until| at < until)
+    });
+    [Some(partner.secret.as_str()), previous]
+        .into_iter()
+        .flatten()
+        .filter_map(|s| WebhookSecret::parse(s).ok())
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeliveryOut {
+    pub id: String,
+    pub event_id: String,
+    pub partner_id: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_log: Option<Vec<AttemptOut>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AttemptOut {
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub latency_ms: i32,
+    pub status_code: Option<i32>,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+}
+
+impl From<deliveries::Model> for DeliveryOut {
+    fn from(d: deliveries::Model) -> Self {
+        DeliveryOut {
+            next_attempt_at: (d.status == status::PENDING).then_some(d.next_attempt_at),
+            id: d.id,
+            event_id: d.event_id,
+            partner_id: d.partner_id,
+            status: d.status,
+            attempts: d.attempts,
+            last_status_code: d.last_status_code,
+            last_error: d.last_error,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            completed_at: d.completed_at,
+            attempt_log: None,
+        }
+    }
+}
+
+fn check_status(status: &Option<String>) -> Result<()> {
+    match status {
+        Some(s) if !status::ALL.contains(&s.as_str()) => {
+            Err(Problem::validation(vec![FieldError::new(
+                "status",
+                format!("must be one of {}", status::ALL.join(", ")),
+            )])
+            .into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Deliveries, newest first: of one partner, of one event, or both.
+pub async fn list_deliveries(
+    state: &AppState,
+    caller: &Caller,
+    partner_id: Option<&str>,
+    query: ListQuery,
+) -> Result<Page<DeliveryOut>> {
+    admin_only(caller)?;
+    if let Some(id) = partner_id {
+        find(&state.db, id).await?;
+    }
+    check_status(&query.status)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::DELIVERY)?;
+    let mut select = deliveries::Entity::find();
+    if let Some(id) = partner_id {
+        select = select.filter(deliveries::Column::PartnerId.eq(id));
+    }
+    if let Some(event_id) = &query.event_id {
+        select = select.filter(deliveries::Column::EventId.eq(event_id));
+    }
+    if let Some(status) = &query.status {
+        select = select.filter(deliveries::Column::Status.eq(status));
+    }
+    if let Some(before) = &page.before {
+        select = select.filter(deliveries::Column::Id.lt(before.as_str()));
+    }
+    let rows = select
+        .order_by_desc(deliveries::Column::Id)
+        .limit(page.limit + 1)
+        .all(&state.db)
+        .await?;
+    Ok(page.page(rows, |d| &d.id, DeliveryOut::from))
+}
+
+/// One delivery with every attempt.
+pub async fn get_delivery(
+    state: &AppState,
+    caller: &Caller,
+    partner_id: &str,
+    delivery_id: &str,
+) -> Result<DeliveryOut> {
+    admin_only(caller)?;
+    let not_found = || Problem::not_found(format!("delivery {delivery_id}"));
+    let delivery = deliveries::Entity::find_by_id(delivery_id)
+        .one(&state.db)
+        .await?
+        .filter(|d| d.partner_id == partner_id)
+        .ok_or_else(not_found)?;
+    let attempts = delivery_attempts::Entity::find()
+        .filter(delivery_attempts::Column::DeliveryId.eq(delivery_id))
+        .order_by_asc(delivery_attempts::Column::Attempt)
+        .all(&state.db)
+        .await?;
+    let mut out = DeliveryOut::from(delivery);
+    out.attempt_log = Some(
+        attempts
+            .into_iter()
+            .map(|a| AttemptOut {
+                attempt: a.attempt,
+                started_at: a.started_at,
+                latency_ms: a.latency_ms,
+                status_code: a.status_code,
+                response_excerpt: a.response_excerpt,
+                error: a.error,
+            })
+            .collect(),
+    );
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResendIn {
+    pub event_id: String,
+}
+
+/// Sends one event to one partner again, as a new delivery with its own schedule.
+pub async fn resend(
+    state: &AppState,
+    caller: &Caller,
+    partner_id: &str,
+    input: ResendIn,
+    claim: Option<Claim>,
+) -> Result<DeliveryOut> {
+    admin_only(caller)?;
+    let partner = find(&state.db, partner_id).await?;
+    if !partner.active {
+        return Err(Problem::conflict(
+            "partner_disabled",
+            "Enable the partner before resending to it",
+        )
+        .into());
+    }
+    let event_missing = || {
+        Problem::validation(vec![FieldError::new(
+            "event_id",
+            "is not the id of a recorded event",
+        )])
+    };
+    if !ids::is_valid(ids::EVENT, &input.event_id) {
+        return Err(event_missing().into());
+    }
+    events::Entity::find_by_id(&input.event_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(event_missing)?;
+    let txn = begin_write(&state.db).await?;
+    let delivery = new_delivery(&input.event_id, partner_id, now())
+        .insert(&txn)
+        .await?;
+    let out = DeliveryOut::from(delivery);
+    if let Some(claim) = claim {
+        claim
+            .complete(&txn, axum::http::StatusCode::CREATED, &out)
+            .await?;
+    }
+    state.commit(txn).await?;
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverIn {
+    /// Deliveries created at or after this time.
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecoverOut {
+    pub recovered: u64,
+}
+
+/// Puts every failed or canceled delivery of a partner since a time back in the queue, each
+/// with a fresh round of the retry schedule.
+pub async fn recover(
+    state: &AppState,
+    caller: &Caller,
+    partner_id: &str,
+    input: RecoverIn,
+) -> Result<RecoverOut> {
+    admin_only(caller)?;
+    let partner = find(&state.db, partner_id).await?;
+    if !partner.active {
+        return Err(Problem::conflict(
+            "partner_disabled",
+            "Enable the partner before recovering its deliveries",
+        )
+        .into());
+    }
+    let at = now();
+    let txn = begin_write(&state.db).await?;
+    let res = deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::Status, status::PENDING.into())
+        .col_expr(
+            deliveries::Column::RoundStart,
+            sea_orm::sea_query::Expr::col(deliveries::Column::Attempts),
+        )
+        .col_expr(deliveries::Column::NextAttemptAt, at.into())
+        .col_expr(
+            deliveries::Column::LockedUntil,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(
+            deliveries::Column::CompletedAt,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(deliveries::Column::UpdatedAt, at.into())
+        .filter(deliveries::Column::PartnerId.eq(partner_id))
+        .filter(deliveries::Column::Status.is_in([status::FAILED, status::CANCELED]))
+        .filter(deliveries::Column::CreatedAt.gte(input.since))
+        .exec(&txn)
+        .await?;
+    state.commit(txn).await?;
+    Ok(RecoverOut {
+        recovered: res.rows_affected,
+    })
+}
+
+/// Turns a partner off and records `partner.disabled`, in the caller's transaction.
+pub async fn disable<C: ConnectionTrait>(
+    txn: &C,
+    partner: &partners::Model,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let res = partners::Entity::update_many()
+        .col_expr(partners::Column::Active, false.into())
+        .col_expr(
+            partners::Column::DisabledReason,
+            Some(reason.to_owned()).into(),
+        )
+        .col_expr(partners::Column::UpdatedAt, at.into())
+        .filter(partners::Column::Id.eq(&partner.id))
+        .filter(partners::Column::Active.eq(true))
+        .exec(txn)
+        .await?;
+    if res.rows_affected == 0 {
+        return Ok(());
+    }
+    // What was waiting for it will not be sent; `recover` brings it back.
+    deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::Status, status::CANCELED.into())
+        .col_expr(
+            deliveries::Column::LastError,
+            Some("the partner was disabled".to_owned()).into(),
+        )
+        .col_expr(
+            deliveries::Column::LockedUntil,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(deliveries::Column::UpdatedAt, at.into())
+        .filter(deliveries::Column::PartnerId.eq(&partner.id))
+        .filter(deliveries::Column::Status.eq(status::PENDING))
+        .exec(txn)
+        .await?;
+    let current = partners::Entity::find_by_id(&partner.id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("partner {}", partner.id)))?;
+    tracing::warn!(partner_id = %partner.id, reason, "partner disabled");
+    crate::events::record(
+        txn,
+        EventType::PartnerDisabled,
+        &partner.id,
+        &PartnerOut::from(current),
+        at,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Makes the `N8N_WEBHOOK_URL` partner match the configuration at start.
+pub async fn sync_n8n(state: &AppState) -> Result<()> {
+    use secrecy::ExposeSecret;
+    let at = now();
+    let existing = partners::Entity::find_by_id(N8N_PARTNER_ID)
+        .one(&state.db)
+        .await?;
+    match (&state.config.webhooks.n8n, existing) {
+        (Some(hook), existing) => {
+            let model = partners::ActiveModel {
+                id: Set(N8N_PARTNER_ID.to_owned()),
+                name: Set("n8n".to_owned()),
+                url: Set(hook.url.to_string()),
+                event_types: Set(serde_json::json!(["*"])),
+                active: Set(true),
+                builtin: Set(true),
+                secret: Set(hook.secret.expose_secret().to_owned()),
+                previous_secret: Set(None),
+                previous_secret_expires_at: Set(None),
+                consecutive_failures: Set(0),
+                disabled_reason: Set(None),
+                created_at: Set(existing.as_ref().map_or(at, |e| e.created_at)),
+                updated_at: Set(at),
+            };
+            if existing.is_some() {
+                model.update(&state.db).await?;
+            } else {
+                model.insert(&state.db).await?;
+            }
+            if let Err(refusal) = state.guard.check_url(&hook.url).await {
+                tracing::warn!(%refusal, "N8N_WEBHOOK_URL is refused by the SSRF guard; allow it with WEBHOOK_ALLOWED_CIDRS");
+            }
+        }
+        (None, Some(existing)) if existing.active => {
+            let mut model = partners::ActiveModel::from(existing);
+            model.active = Set(false);
+            model.disabled_reason = Set(Some("N8N_WEBHOOK_URL is not set".to_owned()));
+            model.updated_at = Set(at);
+            model.update(&state.db).await?;
+        }
+        (None, _) => {}
+    }
+    Ok(())
+}
