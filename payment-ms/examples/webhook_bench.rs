@@ -1,0 +1,233 @@
+//! Webhook delivery benchmark: a real payment-ms dispatcher sending to a minimal local
+//! receiver. Run through `bench/webhooks.sh` (see docs/BENCHMARKS.md).
+//!
+//! 1. Throughput: N events are recorded with no worker running; a worker starts and the clock
+//!    runs until the receiver has all N.
+//! 2. Latency: events are committed one by one at a fixed rate while the worker runs; each one's
+//!    commit-to-arrival time is measured.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use payment_ms::events::{self, EventType};
+use payment_ms::webhooks::dispatcher::Dispatcher;
+use payment_ms::{Application, Config};
+use sea_orm::ActiveModelTrait;
+use shared::config::Env;
+use tokio_util::sync::CancellationToken;
+
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+struct Args {
+    events: usize,
+    rate: u64,
+    seconds: u64,
+    database_url: Option<String>,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        events: 5000,
+        rate: 200,
+        seconds: 10,
+        database_url: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--events" => args.events = value.parse().unwrap_or(args.events),
+            "--rate" => args.rate = value.parse().unwrap_or(args.rate),
+            "--seconds" => args.seconds = value.parse().unwrap_or(args.seconds),
+            "--database-url" => args.database_url = Some(value),
+            other => eprintln!("ignoring unknown flag {other}"),
+        }
+    }
+    args
+}
+
+async fn receiver(arrivals: Arrivals) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap| {
+            let arrivals = arrivals.clone();
+            async move {
+                if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+                    arrivals
+                        .lock()
+                        .expect("lock")
+                        .entry(id.to_owned())
+                        .or_insert_with(Instant::now);
+                }
+                ""
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn record_events(state: &payment_ms::AppState, n: usize) -> Vec<(String, Instant)> {
+    let data =
+        serde_json::json!({"id": "ord_bench", "amount": 4848, "currency": "usd", "status": "paid"});
+    let mut committed = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+        let txn = payment_ms::db::begin_write(&state.db).await.expect("begin");
+        let mut ids = Vec::new();
+        for _ in chunk {
+            ids.push(
+                events::record(
+                    &txn,
+                    EventType::OrderPaid,
+                    "ord_bench",
+                    &data,
+                    payment_ms::db::now(),
+                )
+                .await
+                .expect("record"),
+            );
+        }
+        state.commit(txn).await.expect("commit");
+        let at = Instant::now();
+        committed.extend(ids.into_iter().map(|id| (id, at)));
+    }
+    committed
+}
+
+async fn wait_for(arrivals: &Arrivals, n: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if arrivals.lock().expect("lock").len() >= n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args();
+    let dir = std::env::temp_dir().join(format!("webhook-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/bench.db?mode=rwc", dir.display()));
+    let env = Env::from_pairs([
+        ("APP_PROFILE", "dev"),
+        ("DATABASE_URL", url.as_str()),
+        ("PAYMENT_MS_ADDR", "127.0.0.1:0"),
+        ("WEBHOOK_ENABLED", "false"),
+        ("EXPIRY_SWEEP_INTERVAL", "1h"),
+    ]);
+    let config = Config::from_source(&env)?;
+    let app = Application::build(config).await?;
+    let state = app.state().clone();
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run_until(stop.clone()));
+
+    let arrivals: Arrivals = Arc::default();
+    let hook = receiver(arrivals.clone()).await;
+    let now = payment_ms::db::now();
+    payment_ms::entities::partners::ActiveModel::from(payment_ms::entities::partners::Model {
+        id: shared::ids::new_id(shared::ids::PARTNER),
+        name: "bench".into(),
+        url: hook,
+        event_types: serde_json::json!(["*"]),
+        active: true,
+        builtin: false,
+        secret: shared::signing::WebhookSecret::generate(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        consecutive_failures: 0,
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    })
+    .insert(&state.db)
+    .await?;
+    let backend = if url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    println!(
+        "database: {backend}, concurrency: {}",
+        state.config.webhooks.concurrency
+    );
+
+    // 1. Throughput from a backlog.
+    record_events(&state, args.events).await;
+    let started = Instant::now();
+    let worker = CancellationToken::new();
+    tokio::spawn(Dispatcher::new(state.clone())?.run(worker.clone()));
+    let complete = wait_for(&arrivals, args.events, Duration::from_secs(300)).await;
+    let elapsed = started.elapsed();
+    println!(
+        "throughput: {} deliveries in {:.2} s = {:.0} deliveries/s{}",
+        args.events,
+        elapsed.as_secs_f64(),
+        args.events as f64 / elapsed.as_secs_f64(),
+        if complete { "" } else { " (INCOMPLETE)" }
+    );
+
+    // 2. Commit-to-delivery latency at a fixed rate.
+    arrivals.lock().expect("lock").clear();
+    let total = (args.rate * args.seconds) as usize;
+    let gap = Duration::from_secs_f64(1.0 / args.rate as f64);
+    let mut committed = Vec::with_capacity(total);
+    let mut tick = tokio::time::interval(gap);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for _ in 0..total {
+        tick.tick().await;
+        committed.extend(record_events(&state, 1).await);
+    }
+    wait_for(&arrivals, total, Duration::from_secs(60)).await;
+    let arrived = arrivals.lock().expect("lock").clone();
+    let mut latencies: Vec<Duration> = committed
+        .iter()
+        .filter_map(|(id, at)| {
+            arrived
+                .get(id)
+                .map(|got| got.saturating_duration_since(*at))
+        })
+        .collect();
+    latencies.sort();
+    println!(
+        "latency at {} events/s for {} s: {} of {} delivered, commit-to-delivery p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        args.rate,
+        args.seconds,
+        latencies.len(),
+        total,
+        percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+    );
+    worker.cancel();
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    // Timing is never judged, but a lost event is.
+    anyhow::ensure!(
+        complete && latencies.len() == total,
+        "some events were not delivered"
+    );
+    Ok(())
+}
