@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 use shared::money::{self, Currency, MAX_AMOUNT};
@@ -369,14 +369,7 @@ pub async fn list_orders(
         })?;
         select = select.filter(orders::Column::Status.eq(status.as_str()));
     }
-    if let Some(before) = &page.before {
-        select = select.filter(orders::Column::Id.lt(before.as_str()));
-    }
-    let rows = select
-        .order_by_desc(orders::Column::Id)
-        .limit(page.limit + 1)
-        .all(db)
-        .await?;
+    let rows = page.fetch(select, orders::Column::Id, db).await?;
     let ids: Vec<String> = rows.iter().map(|o| o.id.clone()).collect();
     let mut items_by_order: HashMap<String, Vec<order_items::Model>> = HashMap::new();
     if !ids.is_empty() {

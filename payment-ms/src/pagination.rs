@@ -3,6 +3,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use serde::Serialize;
 use shared::{FieldError, Problem};
 
@@ -51,6 +54,25 @@ impl PageRequest {
         } else {
             Err(Problem::validation(errors))
         }
+    }
+
+    /// Runs `select` for this page: ids before the cursor, newest first, one row more than the
+    /// limit (to know whether there is a next page).
+    pub async fn fetch<E, C>(
+        &self,
+        select: Select<E>,
+        id: E::Column,
+        db: &C,
+    ) -> Result<Vec<E::Model>, DbErr>
+    where
+        E: EntityTrait,
+        C: ConnectionTrait,
+    {
+        let select = match &self.before {
+            Some(before) => select.filter(id.lt(before.as_str())),
+            None => select,
+        };
+        select.order_by_desc(id).limit(self.limit + 1).all(db).await
     }
 
     /// Builds the page from up to `limit + 1` rows fetched newest first.

@@ -7,8 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use shared::{FieldError, Problem, ids};
@@ -349,14 +348,7 @@ pub async fn list_payments(
         })?;
         select = select.filter(payments::Column::Status.eq(status.as_str()));
     }
-    if let Some(before) = &page.before {
-        select = select.filter(payments::Column::Id.lt(before.as_str()));
-    }
-    let rows = select
-        .order_by_desc(payments::Column::Id)
-        .limit(page.limit + 1)
-        .all(db)
-        .await?;
+    let rows = page.fetch(select, payments::Column::Id, db).await?;
     Ok(page.page(rows, |p| &p.id, PaymentOut::from))
 }
 

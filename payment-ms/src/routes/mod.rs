@@ -2,10 +2,13 @@
 //! hosted checkout page, and health checks.
 
 use axum::Router;
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use shared::http::Limits;
 
 use crate::AppState;
+use crate::auth::Caller;
+use crate::extract::IdempotencyKey;
+use crate::idempotency;
 
 mod checkout;
 mod health;
@@ -36,4 +39,25 @@ pub fn router(state: AppState) -> Router {
         header::HeaderName::from_static(shared::internal::INTERNAL_TOKEN_HEADER),
     ];
     shared::http::with_common_layers(router, &limits, &sensitive)
+}
+
+/// The settings of an idempotent POST that creates something (201).
+fn idempotent<'a>(
+    state: &'a AppState,
+    caller: &'a Caller,
+    key: IdempotencyKey,
+    uri: &'a Uri,
+    body: &'a [u8],
+) -> idempotency::Request<'a> {
+    idempotency::Request {
+        db: &state.db,
+        caller,
+        key: key.0,
+        method: "POST",
+        path: uri.path(),
+        body,
+        ttl: state.config.idempotency_ttl,
+        lock_timeout: state.config.request_timeout * 2,
+        status: StatusCode::CREATED,
+    }
 }

@@ -1,9 +1,10 @@
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use super::idempotent;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::Result;
@@ -19,26 +20,6 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{id}", get(read))
         .route("/orders/{id}/checkout", post(checkout))
         .route("/orders/{id}/cancel", post(cancel))
-}
-
-fn idempotent<'a>(
-    state: &'a AppState,
-    caller: &'a Caller,
-    key: IdempotencyKey,
-    uri: &'a Uri,
-    body: &'a [u8],
-) -> idempotency::Request<'a> {
-    idempotency::Request {
-        db: &state.db,
-        caller,
-        key: key.0,
-        method: "POST",
-        path: uri.path(),
-        body,
-        ttl: state.config.idempotency_ttl,
-        lock_timeout: state.config.request_timeout * 2,
-        status: StatusCode::CREATED,
-    }
 }
 
 async fn create(

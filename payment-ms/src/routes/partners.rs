@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use shared::{FieldError, Problem};
 
+use super::idempotent;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::Result;
@@ -29,26 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/partners/{id}/resend", post(resend))
         .route("/partners/{id}/recover", post(recover))
         .route("/events/{id}/deliveries", get(event_deliveries))
-}
-
-fn idempotent<'a>(
-    state: &'a AppState,
-    caller: &'a Caller,
-    key: IdempotencyKey,
-    uri: &'a Uri,
-    body: &'a [u8],
-) -> idempotency::Request<'a> {
-    idempotency::Request {
-        db: &state.db,
-        caller,
-        key: key.0,
-        method: "POST",
-        path: uri.path(),
-        body,
-        ttl: state.config.idempotency_ttl,
-        lock_timeout: state.config.request_timeout * 2,
-        status: StatusCode::CREATED,
-    }
 }
 
 async fn create(

@@ -221,15 +221,8 @@ pub async fn list_partners(
 ) -> Result<Page<PartnerOut>> {
     admin_only(caller)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::PARTNER)?;
-    let mut select = partners::Entity::find();
-    if let Some(before) = &page.before {
-        select = select.filter(partners::Column::Id.lt(before.as_str()));
-    }
-    let rows = select
-        .order_by_desc(partners::Column::Id)
-        .limit(page.limit + 1)
-        .all(&state.db)
-        .await?;
+    let select = partners::Entity::find();
+    let rows = page.fetch(select, partners::Column::Id, &state.db).await?;
     Ok(page.page(rows, |p| &p.id, PartnerOut::from))
 }
 
@@ -441,13 +434,8 @@ pub async fn list_deliveries(
     if let Some(status) = &query.status {
         select = select.filter(deliveries::Column::Status.eq(status));
     }
-    if let Some(before) = &page.before {
-        select = select.filter(deliveries::Column::Id.lt(before.as_str()));
-    }
-    let rows = select
-        .order_by_desc(deliveries::Column::Id)
-        .limit(page.limit + 1)
-        .all(&state.db)
+    let rows = page
+        .fetch(select, deliveries::Column::Id, &state.db)
         .await?;
     Ok(page.page(rows, |d| &d.id, DeliveryOut::from))
 }
