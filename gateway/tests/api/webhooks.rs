@@ -839,3 +839,56 @@ async fn the_guard_also_runs_at_send_time() {
         "{delivery}"
     );
 }
+
+/// `N8N_WEBHOOK_URL` is a built-in partner receiving every event type, signed the same way.
+#[tokio::test]
+async fn the_n8n_hook_receives_every_event() {
+    let receiver = Receiver::start().await;
+    let secret = shared::signing::WebhookSecret::generate();
+    let hook = payment_ms::config::N8nHook {
+        url: receiver.url.parse().unwrap(),
+        secret: secret.clone().into(),
+    };
+    let Some(app) =
+        TestApp::spawn_with(Backend::Sqlite, |c| c.webhooks.n8n = Some(hook), |_| {}).await
+    else {
+        return;
+    };
+    pay_an_order(&app).await;
+    let hits = receiver.wait_for(4).await;
+    let mut types: Vec<String> = hits.iter().map(|h| h.event_type()).collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "order.created",
+            "order.paid",
+            "payment.created",
+            "payment.succeeded"
+        ]
+    );
+    assert!(hits.iter().all(|h| h.verify(&secret).is_ok()));
+
+    let partners: Value = app
+        .get("/api/v1/partners", &app.admin_token())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let n8n = &partners["data"][0];
+    assert_eq!(
+        (n8n["name"].as_str(), n8n["builtin"].as_bool()),
+        (Some("n8n"), Some(true))
+    );
+    assert!(n8n.get("secret").is_none());
+    let id = n8n["id"].as_str().unwrap();
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/v1/partners/{id}")))
+        .bearer_auth(app.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    assert_eq!(problem(response).await["code"], "partner_builtin");
+}
