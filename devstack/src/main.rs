@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::ExposeSecret;
 use shared::config::Env;
 use tokio_util::sync::CancellationToken;
 
@@ -64,7 +63,7 @@ Mint more with the same key:
 
 The README walks through a checkout with these. Ctrl-C stops both services.
 ",
-        secret = jwt.hs256_secret.expose_secret(),
+        secret = env.get("JWT_HS256_SECRET").unwrap_or_default(),
     );
     // This is the command's output for the person who ran it, not a log line.
     println!("{banner}");

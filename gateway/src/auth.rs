@@ -2,21 +2,25 @@
 //! signature, algorithm, `exp` (and `nbf`, `iss`, `aud` when present or configured) are checked
 //! here; `sub` becomes the user id and `roles` the roles.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use shared::Problem;
 use shared::internal::Role;
+use tokio::sync::{Mutex, RwLock};
 
 use crate::AppState;
-use crate::config::JwtConfig;
+use crate::config::{JwtConfig, JwtKey};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -34,47 +38,89 @@ pub struct Claims {
     pub roles: Vec<String>,
 }
 
-/// Verifies tokens with one key pinned to one algorithm: a token naming any other algorithm
-/// (`none`, or HS/RS confusion) is refused before its signature is looked at.
+/// Verifies tokens. Every key is pinned to one algorithm: a token whose header names another
+/// (`none`, HS256 against an RSA key, …) is refused before its signature is looked at.
 pub struct Authenticator {
+    keys: Keys,
+    /// Everything but the algorithm, which comes with the key.
+    template: Validation,
+}
+
+/// A key and the one algorithm it verifies.
+struct PinnedKey {
     key: DecodingKey,
-    validation: Validation,
+    algorithm: Algorithm,
+}
+
+enum Keys {
+    Static(Arc<PinnedKey>),
+    Jwks(Box<Jwks>),
 }
 
 impl Authenticator {
-    pub fn new(config: &JwtConfig) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = config.leeway.as_secs();
-        validation.validate_nbf = true;
+    pub fn new(config: &JwtConfig) -> anyhow::Result<Self> {
+        let mut template = Validation::new(Algorithm::HS256);
+        template.leeway = config.leeway.as_secs();
+        template.validate_nbf = true;
         // jsonwebtoken checks `iss`/`aud` only when the token has them: a configured issuer or
         // audience must also be required, or a token without the claim would pass.
         let mut required = vec!["exp", "sub"];
         if let Some(issuer) = &config.issuer {
-            validation.set_issuer(&[issuer]);
+            template.set_issuer(&[issuer]);
             required.push("iss");
         }
         match &config.audience {
             Some(audience) => {
-                validation.set_audience(&[audience]);
+                template.set_audience(&[audience]);
                 required.push("aud");
             }
-            None => validation.validate_aud = false,
+            None => template.validate_aud = false,
         }
-        validation.set_required_spec_claims(&required);
-        Authenticator {
-            key: DecodingKey::from_secret(config.hs256_secret.expose_secret().as_bytes()),
-            validation,
-        }
+        template.set_required_spec_claims(&required);
+        let keys = match &config.key {
+            JwtKey::Hs256(secret) => Keys::Static(Arc::new(PinnedKey {
+                key: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
+                algorithm: Algorithm::HS256,
+            })),
+            JwtKey::Pem { pem, algorithm } => {
+                let key = match algorithm {
+                    Algorithm::ES256 => DecodingKey::from_ec_pem(pem.as_bytes())?,
+                    _ => DecodingKey::from_rsa_pem(pem.as_bytes())?,
+                };
+                Keys::Static(Arc::new(PinnedKey {
+                    key,
+                    algorithm: *algorithm,
+                }))
+            }
+            JwtKey::Jwks(url) => Keys::Jwks(Box::new(Jwks::new(
+                url.clone(),
+                config.jwks_min_refresh,
+                config.jwks_ttl,
+            )?)),
+        };
+        Ok(Authenticator { keys, template })
     }
 
-    pub fn verify(&self, token: &str) -> Result<AuthUser, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
-            |e| match e.kind() {
+    pub async fn verify(&self, token: &str) -> Result<AuthUser, AuthError> {
+        // `alg: none` and unknown algorithms fail here: they are not in jsonwebtoken's list.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        let pinned = match &self.keys {
+            Keys::Static(key) => key.clone(),
+            Keys::Jwks(jwks) => jwks.key(header.kid.as_deref()).await?,
+        };
+        if header.alg != pinned.algorithm {
+            return Err(AuthError::Invalid);
+        }
+        let mut validation = self.template.clone();
+        validation.algorithms = vec![pinned.algorithm];
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &pinned.key, &validation).map_err(|e| match e
+                .kind()
+            {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 _ => AuthError::Invalid,
-            },
-        )?;
+            })?;
         let sub = data.claims.sub.trim();
         if sub.is_empty() || sub.len() > 255 {
             return Err(AuthError::Invalid);
@@ -89,15 +135,138 @@ impl Authenticator {
                 .collect(),
         })
     }
+
+    /// Fetches the JWKS now, so the first request does not wait for it. A failure is only
+    /// logged: the keys are fetched again when a token needs them.
+    pub async fn warm_up(&self) {
+        if let Keys::Jwks(jwks) = &self.keys {
+            jwks.refresh().await;
+        }
+    }
 }
 
-/// Signs a token with the HS256 secret: the `gateway token` command and the tests.
+/// An identity provider's key set, cached by `kid`. It is fetched again when a token names a
+/// `kid` it does not have (a rotation) or when it is older than its TTL, but never more often
+/// than `min_refresh`, so a flood of made-up `kid`s cannot turn into a flood of fetches.
+struct Jwks {
+    url: url::Url,
+    client: reqwest::Client,
+    min_refresh: Duration,
+    ttl: Duration,
+    state: RwLock<JwksState>,
+    refreshing: Mutex<()>,
+}
+
+#[derive(Default)]
+struct JwksState {
+    keys: HashMap<String, Arc<PinnedKey>>,
+    fetched: Option<Instant>,
+    tried: Option<Instant>,
+}
+
+impl Jwks {
+    fn new(url: url::Url, min_refresh: Duration, ttl: Duration) -> anyhow::Result<Jwks> {
+        Ok(Jwks {
+            url,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()?,
+            min_refresh,
+            ttl,
+            state: RwLock::new(JwksState::default()),
+            refreshing: Mutex::new(()),
+        })
+    }
+
+    async fn key(&self, kid: Option<&str>) -> Result<Arc<PinnedKey>, AuthError> {
+        let kid = kid.ok_or(AuthError::Invalid)?;
+        {
+            let state = self.state.read().await;
+            let fresh = state.fetched.is_some_and(|at| at.elapsed() < self.ttl);
+            if let (Some(key), true) = (state.keys.get(kid), fresh) {
+                return Ok(key.clone());
+            }
+        }
+        self.refresh().await;
+        self.state
+            .read()
+            .await
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or(AuthError::Invalid)
+    }
+
+    async fn refresh(&self) {
+        let _one_at_a_time = self.refreshing.lock().await;
+        if self
+            .state
+            .read()
+            .await
+            .tried
+            .is_some_and(|at| at.elapsed() < self.min_refresh)
+        {
+            return;
+        }
+        let fetched = self.fetch().await;
+        let mut state = self.state.write().await;
+        state.tried = Some(Instant::now());
+        match fetched {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "JWKS fetched");
+                state.keys = keys;
+                state.fetched = Some(Instant::now());
+            }
+            // Keep the keys we have: the provider may be down for a moment.
+            Err(e) => tracing::warn!(error = %e, "could not fetch the JWKS"),
+        }
+    }
+
+    async fn fetch(&self) -> anyhow::Result<HashMap<String, Arc<PinnedKey>>> {
+        let set: JwkSet = self
+            .client
+            .get(self.url.clone())
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
+            let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+                (Some(alg), _) => Algorithm::try_from(*alg).ok(),
+                (None, AlgorithmParameters::RSA(_)) => Some(Algorithm::RS256),
+                (None, AlgorithmParameters::EllipticCurve(p)) if p.curve == EllipticCurve::P256 => {
+                    Some(Algorithm::ES256)
+                }
+                _ => None,
+            };
+            // Only asymmetric algorithms come from a JWKS: a symmetric key there would let
+            // anyone who reads the set sign tokens.
+            let Some(algorithm @ (Algorithm::RS256 | Algorithm::ES256)) = algorithm else {
+                continue;
+            };
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                keys.insert(kid, Arc::new(PinnedKey { key, algorithm }));
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// Signs an HS256 token: the `gateway token` command, devstack and the tests.
 pub fn mint_token(
     config: &JwtConfig,
     sub: &str,
     roles: &[&str],
     ttl: Duration,
-) -> Result<String, jsonwebtoken::errors::Error> {
+) -> anyhow::Result<String> {
+    let JwtKey::Hs256(secret) = &config.key else {
+        anyhow::bail!("tokens can only be minted with an HS256 secret");
+    };
     let now = jsonwebtoken::get_current_timestamp();
     let claims = Claims {
         sub: sub.to_owned(),
@@ -108,11 +277,11 @@ pub fn mint_token(
         aud: config.audience.clone(),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
     };
-    jsonwebtoken::encode(
+    Ok(jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(config.hs256_secret.expose_secret().as_bytes()),
-    )
+        &EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+    )?)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +352,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
-        state.auth.verify(token)
+        state.auth.verify(token).await
     }
 }
 
@@ -194,15 +363,17 @@ mod tests {
 
     fn config() -> JwtConfig {
         JwtConfig {
-            hs256_secret: SecretString::from("a-test-secret-that-is-long-enough-0123"),
+            key: JwtKey::Hs256(SecretString::from("a-test-secret-that-is-long-enough-0123")),
             issuer: None,
             audience: None,
             leeway: Duration::from_secs(0),
+            jwks_min_refresh: Duration::from_secs(30),
+            jwks_ttl: Duration::from_secs(600),
         }
     }
 
-    #[test]
-    fn a_minted_token_verifies_with_its_roles() {
+    #[tokio::test]
+    async fn a_minted_token_verifies_with_its_roles() {
         let config = config();
         let token = mint_token(
             &config,
@@ -211,34 +382,56 @@ mod tests {
             Duration::from_secs(60),
         )
         .unwrap();
-        let user = Authenticator::new(&config).verify(&token).unwrap();
+        let user = Authenticator::new(&config)
+            .unwrap()
+            .verify(&token)
+            .await
+            .unwrap();
         assert_eq!(user.user_id, "alice");
         assert_eq!(user.roles, vec![Role::Service]);
     }
 
-    #[test]
-    fn another_key_or_issuer_is_refused() {
+    #[tokio::test]
+    async fn another_key_or_issuer_is_refused() {
         let config = config();
         let token = mint_token(&config, "alice", &[], Duration::from_secs(60)).unwrap();
         let mut other = config.clone();
-        other.hs256_secret = SecretString::from("another-secret-that-is-long-enough-0123");
+        other.key = JwtKey::Hs256(SecretString::from(
+            "another-secret-that-is-long-enough-0123",
+        ));
         assert_eq!(
-            Authenticator::new(&other).verify(&token).unwrap_err(),
+            Authenticator::new(&other)
+                .unwrap()
+                .verify(&token)
+                .await
+                .unwrap_err(),
             AuthError::Invalid
         );
         let mut with_issuer = config.clone();
         with_issuer.issuer = Some("https://issuer.example".into());
         assert_eq!(
-            Authenticator::new(&with_issuer).verify(&token).unwrap_err(),
+            Authenticator::new(&with_issuer)
+                .unwrap()
+                .verify(&token)
+                .await
+                .unwrap_err(),
             AuthError::Invalid
         );
         let issued = mint_token(&with_issuer, "alice", &[], Duration::from_secs(60)).unwrap();
-        assert!(Authenticator::new(&with_issuer).verify(&issued).is_ok());
+        assert!(
+            Authenticator::new(&with_issuer)
+                .unwrap()
+                .verify(&issued)
+                .await
+                .is_ok()
+        );
         let mut with_audience = config.clone();
         with_audience.audience = Some("payments".into());
         assert_eq!(
             Authenticator::new(&with_audience)
+                .unwrap()
                 .verify(&token)
+                .await
                 .unwrap_err(),
             AuthError::Invalid
         );
@@ -248,7 +441,9 @@ mod tests {
             mint_token(&wrong_audience, "alice", &[], Duration::from_secs(60)).unwrap();
         assert_eq!(
             Authenticator::new(&with_audience)
+                .unwrap()
                 .verify(&for_billing)
+                .await
                 .unwrap_err(),
             AuthError::Invalid
         );
@@ -256,7 +451,9 @@ mod tests {
             mint_token(&with_audience, "alice", &[], Duration::from_secs(60)).unwrap();
         assert!(
             Authenticator::new(&with_audience)
+                .unwrap()
                 .verify(&for_payments)
+                .await
                 .is_ok()
         );
     }

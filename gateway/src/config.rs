@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use jsonwebtoken::{Algorithm, DecodingKey};
 use secrecy::SecretString;
 use url::Url;
 
@@ -29,49 +30,119 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
-    /// `JWT_HS256_SECRET`: the shared secret tokens are signed with.
-    pub hs256_secret: SecretString,
+    pub key: JwtKey,
     /// `JWT_ISSUER`: when set, tokens must carry this `iss`.
     pub issuer: Option<String>,
     /// `JWT_AUDIENCE`: when set, tokens must carry this `aud`.
     pub audience: Option<String>,
     /// `JWT_LEEWAY`: clock skew tolerated on `exp` and `nbf`.
     pub leeway: Duration,
+    /// `JWT_JWKS_MIN_REFRESH`: the shortest time between two fetches of the JWKS, however many
+    /// tokens name an unknown `kid`.
+    pub jwks_min_refresh: Duration,
+    /// `JWT_JWKS_TTL`: how long fetched keys are used before they are fetched again.
+    pub jwks_ttl: Duration,
 }
+
+/// Where the keys that verify tokens come from: exactly one of the three.
+#[derive(Debug, Clone)]
+pub enum JwtKey {
+    /// `JWT_HS256_SECRET`: a shared secret; tokens are HS256.
+    Hs256(SecretString),
+    /// `JWT_PUBLIC_KEY_PEM` (the PEM itself, or a file holding it) and `JWT_ALGORITHM`
+    /// (`RS256` or `ES256`; found from the key when unset).
+    Pem { pem: String, algorithm: Algorithm },
+    /// `JWT_JWKS_URL`: the identity provider's key set; each key's algorithm is its own.
+    Jwks(Url),
+}
+
+const KEY_VARIABLES: &str = "JWT_HS256_SECRET, JWT_PUBLIC_KEY_PEM or JWT_JWKS_URL";
 
 impl JwtConfig {
     pub fn from_source(env: &Env, profile: Profile) -> Result<JwtConfig, ConfigError> {
-        for unsupported in ["JWT_PUBLIC_KEY_PEM", "JWT_JWKS_URL"] {
-            if env.get(unsupported).is_some() {
-                return Err(ConfigError::invalid(
-                    unsupported,
-                    "RS256/ES256 keys are not supported by this version; use JWT_HS256_SECRET",
-                ));
-            }
-        }
-        let hs256_secret = match (env.secret("JWT_HS256_SECRET"), profile) {
-            (Some(secret), _) => secret,
-            (None, Profile::Prod) => return Err(ConfigError::Missing("JWT_HS256_SECRET")),
-            (None, Profile::Dev) => {
-                tracing::warn!("JWT_HS256_SECRET is not set: using a random key for this run");
-                SecretString::from(shared::config::random_secret())
-            }
-        };
-        if let (Profile::Prod, Some(secret)) = (profile, env.get("JWT_HS256_SECRET"))
-            && secret.len() < 32
-        {
+        let given: Vec<&str> = ["JWT_HS256_SECRET", "JWT_PUBLIC_KEY_PEM", "JWT_JWKS_URL"]
+            .into_iter()
+            .filter(|name| env.get(name).is_some())
+            .collect();
+        if given.len() > 1 {
             return Err(ConfigError::invalid(
                 "JWT_HS256_SECRET",
-                "must be at least 32 characters",
+                format!(
+                    "set only one of {KEY_VARIABLES} (found {})",
+                    given.join(", ")
+                ),
             ));
         }
+        let key = if let Some(secret) = env.get("JWT_HS256_SECRET") {
+            if profile == Profile::Prod && secret.len() < 32 {
+                return Err(ConfigError::invalid(
+                    "JWT_HS256_SECRET",
+                    "must be at least 32 characters",
+                ));
+            }
+            JwtKey::Hs256(SecretString::from(secret))
+        } else if let Some(value) = env.get("JWT_PUBLIC_KEY_PEM") {
+            let pem = if value.contains("-----BEGIN") {
+                value.to_owned()
+            } else {
+                std::fs::read_to_string(value).map_err(|e| {
+                    ConfigError::invalid("JWT_PUBLIC_KEY_PEM", format!("reading {value}: {e}"))
+                })?
+            };
+            let algorithm = pem_algorithm(&pem, env.get("JWT_ALGORITHM"))?;
+            JwtKey::Pem { pem, algorithm }
+        } else if env.get("JWT_JWKS_URL").is_some() {
+            JwtKey::Jwks(env.url("JWT_JWKS_URL", "")?)
+        } else {
+            match profile {
+                Profile::Prod => return Err(ConfigError::Missing(KEY_VARIABLES)),
+                Profile::Dev => {
+                    tracing::warn!(
+                        "no JWT key is configured: using a random HS256 key for this run"
+                    );
+                    JwtKey::Hs256(SecretString::from(shared::config::random_secret()))
+                }
+            }
+        };
         Ok(JwtConfig {
-            hs256_secret,
+            key,
             issuer: env.get("JWT_ISSUER").map(str::to_owned),
             audience: env.get("JWT_AUDIENCE").map(str::to_owned),
             leeway: env.duration("JWT_LEEWAY", "30s")?,
+            jwks_min_refresh: env.duration("JWT_JWKS_MIN_REFRESH", "30s")?,
+            jwks_ttl: env.duration("JWT_JWKS_TTL", "10m")?,
         })
     }
+}
+
+/// The algorithm a PEM key verifies: `JWT_ALGORITHM` if set (and it must fit the key),
+/// else the one its type implies.
+fn pem_algorithm(pem: &str, wanted: Option<&str>) -> Result<Algorithm, ConfigError> {
+    let is_rsa = DecodingKey::from_rsa_pem(pem.as_bytes()).is_ok();
+    let is_ec = !is_rsa && DecodingKey::from_ec_pem(pem.as_bytes()).is_ok();
+    let algorithm = match (wanted, is_rsa, is_ec) {
+        (None | Some("RS256"), true, _) => Algorithm::RS256,
+        (None | Some("ES256"), _, true) => Algorithm::ES256,
+        (Some(other @ ("RS256" | "ES256")), _, _) => {
+            return Err(ConfigError::invalid(
+                "JWT_ALGORITHM",
+                format!("{other} does not fit the key in JWT_PUBLIC_KEY_PEM"),
+            ));
+        }
+        (Some(other), _, _) => {
+            return Err(ConfigError::invalid(
+                "JWT_ALGORITHM",
+                format!("`{other}`: use RS256 or ES256"),
+            ));
+        }
+        (None, false, false) => {
+            return Err(ConfigError::invalid(
+                "JWT_PUBLIC_KEY_PEM",
+                "is not an RSA or P-256 public key in PEM form",
+            ));
+        }
+    };
+    Ok(algorithm)
 }
 
 impl Config {
@@ -110,12 +181,12 @@ mod tests {
         let env = Env::from_pairs([("APP_PROFILE", "prod"), ("INTERNAL_TOKEN", "t")]);
         assert_eq!(
             Config::from_source(&env).unwrap_err().to_string(),
-            "JWT_HS256_SECRET is required in the prod profile"
+            "JWT_HS256_SECRET, JWT_PUBLIC_KEY_PEM or JWT_JWKS_URL is required in the prod profile"
         );
     }
 
     #[test]
-    fn short_secrets_and_unsupported_keys_are_refused() {
+    fn short_secrets_and_ambiguous_keys_are_refused() {
         let env = Env::from_pairs([
             ("APP_PROFILE", "prod"),
             ("INTERNAL_TOKEN", "t"),
@@ -123,8 +194,18 @@ mod tests {
         ]);
         let err = Config::from_source(&env).unwrap_err().to_string();
         assert!(err.starts_with("JWT_HS256_SECRET is invalid"), "{err}");
-        let env = Env::from_pairs([("APP_PROFILE", "dev"), ("JWT_JWKS_URL", "https://x")]);
+        let env = Env::from_pairs([
+            ("APP_PROFILE", "dev"),
+            ("JWT_HS256_SECRET", "x"),
+            ("JWT_JWKS_URL", "https://idp.example/jwks"),
+        ]);
         let err = Config::from_source(&env).unwrap_err().to_string();
-        assert!(err.starts_with("JWT_JWKS_URL is invalid"), "{err}");
+        assert!(err.contains("set only one of"), "{err}");
+        let env = Env::from_pairs([
+            ("APP_PROFILE", "dev"),
+            ("JWT_PUBLIC_KEY_PEM", "-----BEGIN nonsense"),
+        ]);
+        let err = Config::from_source(&env).unwrap_err().to_string();
+        assert!(err.starts_with("JWT_PUBLIC_KEY_PEM is invalid"), "{err}");
     }
 }

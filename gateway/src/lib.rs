@@ -36,7 +36,7 @@ impl AppState {
         )
         .context("building the payment-ms client")?;
         Ok(AppState {
-            auth: Arc::new(Authenticator::new(&config.jwt)),
+            auth: Arc::new(Authenticator::new(&config.jwt).context("loading the JWT key")?),
             payment_ms,
             config: Arc::new(config),
         })
@@ -58,10 +58,9 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding GATEWAY_ADDR {}", config.addr))?;
-        Ok(Application {
-            state: AppState::new(config)?,
-            listener,
-        })
+        let state = AppState::new(config)?;
+        state.auth.warm_up().await;
+        Ok(Application { state, listener })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -42,7 +42,8 @@ async fn requests_without_a_valid_token_are_401(backend: Backend) {
 
     // Signed with another key.
     let mut other = app.jwt.clone();
-    other.hs256_secret = "someone-elses-secret-0123456789abcdef".to_owned().into();
+    other.key =
+        gateway::config::JwtKey::Hs256("someone-elses-secret-0123456789abcdef".to_owned().into());
     let forged = gateway::auth::mint_token(
         &other,
         "alice",

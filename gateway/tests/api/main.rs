@@ -6,6 +6,7 @@ mod errors;
 mod flow;
 mod helpers;
 mod idempotency;
+mod keys;
 mod lists;
 mod money;
 mod receiver;
