@@ -337,22 +337,32 @@ impl AuthUser {
     }
 }
 
+/// Authenticates the request, then applies the caller's rate limit.
 impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = AuthError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let value = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(AuthError::Missing)?;
+            .ok_or(AuthError::Missing.into_response())?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(AuthError::Missing)?;
-        state.auth.verify(token).await
+            .ok_or(AuthError::Missing.into_response())?;
+        let user = state
+            .auth
+            .verify(token)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        state
+            .limits
+            .check_user(&user.user_id)
+            .map_err(IntoResponse::into_response)?;
+        Ok(user)
     }
 }
 

@@ -3,11 +3,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use secrecy::SecretString;
 use url::Url;
 
 use shared::config::{ConfigError, Env, Profile};
+
+use crate::limits::Rate;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,6 +29,16 @@ pub struct Config {
     /// `BODY_LIMIT_BYTES`: the largest request body accepted.
     pub body_limit: usize,
     pub log_json: bool,
+    /// `RATE_LIMIT_USER_PER_SECOND` and `RATE_LIMIT_USER_BURST`: per token `sub`.
+    pub rate_per_user: Rate,
+    /// `RATE_LIMIT_IP_PER_SECOND` and `RATE_LIMIT_IP_BURST`: per client address.
+    pub rate_per_address: Rate,
+    /// `TRUST_X_FORWARDED_FOR`: take the client address from the proxy in front of us.
+    pub trust_forwarded_for: bool,
+    /// `CORS_ALLOWED_ORIGINS`: browser origins allowed to call the API (none by default).
+    pub cors_origins: Vec<HeaderValue>,
+    /// `SHUTDOWN_TIMEOUT`: how long in-flight requests may finish after SIGTERM.
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +128,31 @@ impl JwtConfig {
     }
 }
 
+/// `CORS_ALLOWED_ORIGINS`: comma-separated origins such as `https://shop.example`.
+fn cors_origins(env: &Env) -> Result<Vec<HeaderValue>, ConfigError> {
+    env.string("CORS_ALLOWED_ORIGINS", "")
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let url = Url::parse(origin).map_err(|e| {
+                ConfigError::invalid("CORS_ALLOWED_ORIGINS", format!("`{origin}`: {e}"))
+            })?;
+            let serialized = url.origin().ascii_serialization();
+            if !matches!(url.scheme(), "http" | "https")
+                || serialized != origin.trim_end_matches('/')
+            {
+                return Err(ConfigError::invalid(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!("`{origin}` is not an origin (scheme://host[:port])"),
+                ));
+            }
+            HeaderValue::from_str(&serialized)
+                .map_err(|e| ConfigError::invalid("CORS_ALLOWED_ORIGINS", e))
+        })
+        .collect()
+}
+
 /// The algorithm a PEM key verifies: `JWT_ALGORITHM` if set (and it must fit the key),
 /// else the one its type implies.
 fn pem_algorithm(pem: &str, wanted: Option<&str>) -> Result<Algorithm, ConfigError> {
@@ -163,6 +201,17 @@ impl Config {
             request_timeout: env.duration("REQUEST_TIMEOUT", "30s")?,
             body_limit: env.parse("BODY_LIMIT_BYTES", "65536")?,
             log_json: env.log_json(),
+            rate_per_user: Rate {
+                per_second: env.parse("RATE_LIMIT_USER_PER_SECOND", "20")?,
+                burst: env.parse("RATE_LIMIT_USER_BURST", "40")?,
+            },
+            rate_per_address: Rate {
+                per_second: env.parse("RATE_LIMIT_IP_PER_SECOND", "50")?,
+                burst: env.parse("RATE_LIMIT_IP_BURST", "100")?,
+            },
+            trust_forwarded_for: env.parse("TRUST_X_FORWARDED_FOR", "false")?,
+            cors_origins: cors_origins(env)?,
+            shutdown_timeout: env.duration("SHUTDOWN_TIMEOUT", "20s")?,
         })
     }
 }

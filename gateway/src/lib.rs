@@ -12,12 +12,14 @@ use tokio_util::sync::CancellationToken;
 
 pub mod auth;
 pub mod config;
+pub mod limits;
 mod routes;
 pub mod upstream;
 
 pub use config::Config;
 
 use auth::Authenticator;
+use limits::RateLimits;
 use upstream::PaymentMs;
 
 #[derive(Clone)]
@@ -25,6 +27,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub auth: Arc<Authenticator>,
     pub payment_ms: PaymentMs,
+    pub limits: Arc<RateLimits>,
 }
 
 impl AppState {
@@ -38,6 +41,10 @@ impl AppState {
         Ok(AppState {
             auth: Arc::new(Authenticator::new(&config.jwt).context("loading the JWT key")?),
             payment_ms,
+            limits: Arc::new(RateLimits::new(
+                config.rate_per_user,
+                config.rate_per_address,
+            )),
             config: Arc::new(config),
         })
     }
@@ -67,11 +74,23 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish, for
+    /// `SHUTDOWN_TIMEOUT` at most.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, upstream = %self.state.config.payment_ms_url, "gateway listening");
-        axum::serve(self.listener, app(self.state))
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+        let limits = self.state.limits.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => limits.forget_idle(),
+                }
+            }
+        });
+        let bound = self.state.config.shutdown_timeout;
+        shared::http::serve(self.listener, app(self.state), shutdown, bound)
             .await
             .context("serving HTTP")
     }

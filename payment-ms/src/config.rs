@@ -39,6 +39,8 @@ pub struct Config {
     pub body_limit: usize,
     /// `LOG_FORMAT=json` for one JSON object per line.
     pub log_json: bool,
+    /// `SHUTDOWN_TIMEOUT`: how long in-flight requests may finish after SIGTERM.
+    pub shutdown_timeout: Duration,
     pub webhooks: WebhookConfig,
 }
 
@@ -170,6 +172,7 @@ impl Config {
             request_timeout: env.duration("REQUEST_TIMEOUT", "30s")?,
             body_limit: env.parse("BODY_LIMIT_BYTES", "65536")?,
             log_json: env.log_json(),
+            shutdown_timeout: env.duration("SHUTDOWN_TIMEOUT", "20s")?,
             webhooks: WebhookConfig::from_source(env, profile)?,
         })
     }

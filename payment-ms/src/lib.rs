@@ -134,9 +134,13 @@ impl Application {
         } else {
             None
         };
-        let served = axum::serve(listener, app(state.clone()))
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await;
+        let served = shared::http::serve(
+            listener,
+            app(state.clone()),
+            shutdown.clone(),
+            state.config.shutdown_timeout,
+        )
+        .await;
         shutdown.cancel();
         if let Err(e) = sweeper.await {
             tracing::warn!(error = %e, "expiry sweep ended abnormally");

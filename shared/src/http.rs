@@ -43,6 +43,32 @@ pub fn with_common_layers(router: Router, limits: &Limits, sensitive: &[HeaderNa
     )
 }
 
+/// Serves `router` until `shutdown` is cancelled, then stops accepting and lets in-flight
+/// requests finish for at most `bound` before returning anyway.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: tokio_util::sync::CancellationToken,
+    bound: Duration,
+) -> std::io::Result<()> {
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(bound).await;
+    };
+    tokio::select! {
+        served = server => served,
+        _ = deadline => {
+            tracing::warn!(bound = ?bound, "in-flight requests did not finish in time; closing them");
+            Ok(())
+        }
+    }
+}
+
 /// `GET /healthz`: the process is alive.
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))

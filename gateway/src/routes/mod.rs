@@ -5,13 +5,14 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use shared::Problem;
 use shared::http::Limits;
 use shared::ids;
 use shared::internal::Role;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::AppState;
 use crate::auth::AuthUser;
@@ -43,13 +44,47 @@ pub fn router(state: AppState) -> Router {
         .route("/partners/{id}/resend", post(admin))
         .route("/partners/{id}/recover", post(admin))
         .route("/events/{id}/deliveries", get(admin));
+    let cors = cors(&state.config.cors_origins);
     let router = Router::new()
         .merge(health::router())
         .merge(checkout::router())
         .nest("/api/v1", api)
         .fallback(shared::problem::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::limit_by_address,
+        ))
         .with_state(state);
-    shared::http::with_common_layers(router, &limits, &[header::AUTHORIZATION])
+    let router = shared::http::with_common_layers(router, &limits, &[header::AUTHORIZATION]);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for the configured browser origins, so a frontend on another origin can run the
+/// checkout flow; none configured, none allowed.
+fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("idempotent-replayed"),
+                header::RETRY_AFTER,
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// Only a trusted backend prices an order; a browser never does.

@@ -155,6 +155,9 @@ pub fn test_env(database_url: &str) -> Env {
         ("WEBHOOK_JITTER_PERCENT", "0"),
         ("WEBHOOK_TIMEOUT", "2s"),
         ("WEBHOOK_POLL_INTERVAL", "50ms"),
+        // Tests fire many requests from one address; the limits have their own tests.
+        ("RATE_LIMIT_USER_PER_SECOND", "0"),
+        ("RATE_LIMIT_IP_PER_SECOND", "0"),
     ])
 }
 

@@ -9,5 +9,6 @@ mod idempotency;
 mod keys;
 mod lists;
 mod money;
+mod operations;
 mod receiver;
 mod webhooks;

@@ -1,0 +1,165 @@
+//! Rate limits: per user (the token's `sub`) and per client address, so one caller cannot starve
+//! the others. A caller over its limit gets 429 with `Retry-After`; nothing reaches payment-ms.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use shared::Problem;
+
+use crate::AppState;
+
+/// A sustained rate and the burst allowed above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    fn quota(self) -> Option<Quota> {
+        let per_second = NonZeroU32::new(self.per_second)?;
+        let burst = NonZeroU32::new(self.burst.max(1))?;
+        Some(Quota::per_second(per_second).allow_burst(burst))
+    }
+}
+
+pub struct RateLimits {
+    users: Option<DefaultKeyedRateLimiter<String>>,
+    addresses: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    clock: DefaultClock,
+}
+
+/// A refusal: how long until the caller may try again.
+#[derive(Debug, Clone, Copy)]
+pub struct TooManyRequests(pub Duration);
+
+impl IntoResponse for TooManyRequests {
+    fn into_response(self) -> Response {
+        let secs = self.0.as_secs() + u64::from(self.0.subsec_nanos() > 0);
+        let secs = secs.max(1);
+        let mut response = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+            format!("Slow down; retry in {secs} s"),
+        )
+        .into_response();
+        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+impl RateLimits {
+    /// A rate of 0 per second turns that limit off.
+    pub fn new(per_user: Rate, per_address: Rate) -> Self {
+        RateLimits {
+            users: per_user.quota().map(DefaultKeyedRateLimiter::keyed),
+            addresses: per_address.quota().map(DefaultKeyedRateLimiter::keyed),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    pub fn check_user(&self, user_id: &str) -> Result<(), TooManyRequests> {
+        match &self.users {
+            Some(limiter) => limiter
+                .check_key(&user_id.to_owned())
+                .map_err(|not_until| TooManyRequests(not_until.wait_time_from(self.clock.now()))),
+            None => Ok(()),
+        }
+    }
+
+    pub fn check_address(&self, ip: IpAddr) -> Result<(), TooManyRequests> {
+        match &self.addresses {
+            Some(limiter) => limiter
+                .check_key(&ip)
+                .map_err(|not_until| TooManyRequests(not_until.wait_time_from(self.clock.now()))),
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets callers whose state is back to full: the maps stay as large as the recent
+    /// callers, not every caller ever seen.
+    pub fn forget_idle(&self) {
+        if let Some(l) = &self.users {
+            l.retain_recent();
+        }
+        if let Some(l) = &self.addresses {
+            l.retain_recent();
+        }
+    }
+}
+
+/// The client's address: the connection's peer, or with `TRUST_X_FORWARDED_FOR` the last
+/// address in `X-Forwarded-For` (the one the trusted proxy in front of us added).
+pub fn client_ip(request: &Request, trust_forwarded: bool) -> Option<IpAddr> {
+    if trust_forwarded {
+        let forwarded = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// Middleware: the per-address limit, on every route but the health checks.
+pub async fn limit_by_address(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if path != "/healthz"
+        && path != "/readyz"
+        && let Some(ip) = client_ip(&request, state.config.trust_forwarded_for)
+        && let Err(refused) = state.limits.check_address(ip)
+    {
+        return refused.into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_over_the_limit_is_refused_per_key() {
+        let limits = RateLimits::new(
+            Rate {
+                per_second: 1,
+                burst: 3,
+            },
+            Rate {
+                per_second: 0,
+                burst: 0,
+            },
+        );
+        for _ in 0..3 {
+            assert!(limits.check_user("alice").is_ok());
+        }
+        let refused = limits.check_user("alice").unwrap_err();
+        assert!(refused.0 <= Duration::from_secs(1));
+        assert!(limits.check_user("bob").is_ok(), "others are unaffected");
+        assert!(
+            limits.check_address("127.0.0.1".parse().unwrap()).is_ok(),
+            "a rate of 0 is off"
+        );
+    }
+}

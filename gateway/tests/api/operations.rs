@@ -1,0 +1,325 @@
+//! What operators rely on: rate limits, CORS, shutdown, and start-up errors.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gateway::limits::Rate;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::helpers::{Backend, TestApp, problem};
+
+#[tokio::test]
+async fn a_user_over_the_limit_gets_429_and_others_do_not() {
+    let Some(app) = TestApp::spawn_with(
+        Backend::Sqlite,
+        |_| {},
+        |c| {
+            c.rate_per_user = Rate {
+                per_second: 1,
+                burst: 5,
+            };
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let alice = app.token("alice", &[]);
+    for _ in 0..5 {
+        assert_eq!(app.get("/api/v1/orders", &alice).await.status(), 200);
+    }
+    let refused = app.get("/api/v1/orders", &alice).await;
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(problem(refused).await["code"], "rate_limited");
+    // Bob is not affected; Alice may go on once the wait is over.
+    assert_eq!(
+        app.get("/api/v1/orders", &app.token("bob", &[]))
+            .await
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.get("/api/v1/orders", &alice).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_address_over_the_limit_gets_429_but_health_checks_pass() {
+    let Some(app) = TestApp::spawn_with(
+        Backend::Sqlite,
+        |_| {},
+        |c| {
+            c.rate_per_address = Rate {
+                per_second: 1,
+                burst: 3,
+            };
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    for user in ["a", "b", "c"] {
+        assert_eq!(
+            app.get("/api/v1/orders", &app.token(user, &[]))
+                .await
+                .status(),
+            200
+        );
+    }
+    let refused = app.get("/api/v1/orders", &app.token("d", &[])).await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // Unauthenticated requests count too, so token guessing is bounded as well.
+    assert_eq!(
+        app.client
+            .get(app.url("/api/v1/orders"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn configured_origins_may_call_the_api_from_a_browser() {
+    let Some(app) = TestApp::spawn_with(
+        Backend::Sqlite,
+        |_| {},
+        |c| {
+            c.cors_origins = vec!["https://shop.example".parse().unwrap()];
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(
+                reqwest::Method::OPTIONS,
+                app.url("/api/v1/orders/ord_0/checkout"),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,idempotency-key",
+            )
+            .send()
+    };
+    let allowed = preflight("https://shop.example").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let allowed_headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed_headers.contains("idempotency-key"),
+        "{allowed_headers}"
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let response = app
+        .client
+        .get(app.url("/api/v1/orders"))
+        .bearer_auth(app.token("alice", &[]))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+}
+
+fn gateway_binary(envs: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
+    command.env_clear().envs(envs.iter().copied());
+    if let Ok(path) = std::env::var("PATH") {
+        command.env("PATH", path);
+    }
+    command
+}
+
+#[test]
+fn each_missing_or_bad_setting_stops_the_gateway_with_one_line_naming_it() {
+    let secret = "a-secret-of-at-least-32-characters-0123";
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[("APP_PROFILE", "prod"), ("JWT_HS256_SECRET", secret)],
+            "gateway: INTERNAL_TOKEN is required in the prod profile",
+        ),
+        (
+            &[("APP_PROFILE", "prod"), ("INTERNAL_TOKEN", "t")],
+            "gateway: JWT_HS256_SECRET, JWT_PUBLIC_KEY_PEM or JWT_JWKS_URL is required in the prod profile",
+        ),
+        (
+            &[
+                ("APP_PROFILE", "prod"),
+                ("INTERNAL_TOKEN", "t"),
+                ("JWT_HS256_SECRET", secret),
+                ("GATEWAY_ADDR", "nowhere"),
+            ],
+            "gateway: GATEWAY_ADDR is invalid",
+        ),
+        (
+            &[
+                ("APP_PROFILE", "prod"),
+                ("INTERNAL_TOKEN", "t"),
+                ("JWT_HS256_SECRET", secret),
+                ("PAYMENT_MS_URL", "ftp://x"),
+            ],
+            "gateway: PAYMENT_MS_URL is invalid",
+        ),
+        (
+            &[("APP_PROFILE", "staging")],
+            "gateway: APP_PROFILE is invalid",
+        ),
+    ];
+    for (envs, expected) in cases {
+        let out = gateway_binary(envs).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with(expected),
+            "{stderr} should start with {expected}"
+        );
+        assert!(
+            !stderr.contains(secret),
+            "the secret stays out of the message"
+        );
+    }
+}
+
+/// SIGTERM: the request in flight completes, new connections are refused, the process exits
+/// within the bound.
+#[tokio::test]
+async fn sigterm_lets_requests_in_flight_finish_then_exits() {
+    // A payment-ms stand-in that takes a second to answer.
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_url = format!("http://{}", upstream.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = upstream.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let body = r#"{"data":[],"next_cursor":null}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let secret = "a-secret-of-at-least-32-characters-0123";
+    let mut child = gateway_binary(&[
+        ("APP_PROFILE", "prod"),
+        ("INTERNAL_TOKEN", "t"),
+        ("JWT_HS256_SECRET", secret),
+        ("GATEWAY_ADDR", &addr),
+        ("PAYMENT_MS_URL", &upstream_url),
+        ("SHUTDOWN_TIMEOUT", "5s"),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let jwt = gateway::config::JwtConfig {
+        key: gateway::config::JwtKey::Hs256(secret.to_owned().into()),
+        issuer: None,
+        audience: None,
+        leeway: Duration::from_secs(0),
+        jwks_min_refresh: Duration::from_secs(30),
+        jwks_ttl: Duration::from_secs(600),
+    };
+    let token = gateway::auth::mint_token(&jwt, "alice", &[], Duration::from_secs(60)).unwrap();
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        let url = format!("{base}/api/v1/orders");
+        async move { client.get(url).bearer_auth(token).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = Instant::now();
+    assert!(
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // New connections are refused while the old request finishes.
+    let fresh = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await;
+    assert!(fresh.is_err(), "a new connection after SIGTERM: {fresh:?}");
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight completes");
+    assert_eq!(response.status(), 200);
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["data"], serde_json::json!([]));
+
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(6),
+            "the gateway did not exit within the bound"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!stderr.contains(secret));
+}

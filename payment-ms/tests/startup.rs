@@ -1,0 +1,73 @@
+//! Each missing or malformed setting stops payment-ms at start with one line naming it.
+
+use std::process::Command;
+
+#[test]
+fn each_missing_or_bad_setting_is_named_in_one_line() {
+    let token = ("INTERNAL_TOKEN", "a-token-that-must-not-be-printed");
+    let cases: [(&[(&str, &str)], &str); 7] = [
+        (
+            &[("APP_PROFILE", "prod")],
+            "payment-ms: INTERNAL_TOKEN is required in the prod profile",
+        ),
+        (
+            &[
+                ("APP_PROFILE", "prod"),
+                token,
+                ("DATABASE_URL", "mysql://x"),
+            ],
+            "payment-ms: DATABASE_URL is invalid",
+        ),
+        (
+            &[
+                ("APP_PROFILE", "prod"),
+                token,
+                ("PAYMENT_PROVIDER", "paypal"),
+            ],
+            "payment-ms: PAYMENT_PROVIDER is invalid",
+        ),
+        (
+            &[("APP_PROFILE", "prod"), token, ("PAYMENT_TTL", "soon")],
+            "payment-ms: PAYMENT_TTL is invalid",
+        ),
+        (
+            &[
+                ("APP_PROFILE", "prod"),
+                token,
+                ("WEBHOOK_ALLOWED_CIDRS", "10.0.0.0/99"),
+            ],
+            "payment-ms: WEBHOOK_ALLOWED_CIDRS is invalid",
+        ),
+        (
+            &[
+                ("APP_PROFILE", "prod"),
+                token,
+                ("WEBHOOK_RETRY_SCHEDULE", "5s,later"),
+            ],
+            "payment-ms: WEBHOOK_RETRY_SCHEDULE is invalid",
+        ),
+        (
+            &[
+                ("APP_PROFILE", "prod"),
+                token,
+                ("N8N_WEBHOOK_URL", "https://n8n.example/webhook/x"),
+            ],
+            "payment-ms: N8N_WEBHOOK_SECRET is invalid: is required when N8N_WEBHOOK_URL is set",
+        ),
+    ];
+    for (envs, expected) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_payment-ms"))
+            .env_clear()
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with(expected),
+            "{stderr} should start with {expected}"
+        );
+        assert!(!stderr.contains(token.1));
+    }
+}
