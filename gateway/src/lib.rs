@@ -36,6 +36,7 @@ impl AppState {
             config.payment_ms_url.clone(),
             config.internal_token.clone(),
             config.upstream_timeout,
+            config.upstream_max_in_flight,
         )
         .context("building the payment-ms client")?;
         Ok(AppState {

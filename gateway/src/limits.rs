@@ -118,6 +118,32 @@ pub fn client_ip(request: &Request, trust_forwarded: bool) -> Option<IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
+/// Middleware: requests whose headers add up to more than `HEADER_LIMIT_BYTES` get 431.
+pub async fn limit_header_size(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > state.config.header_limit {
+        return Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            "Request headers too large",
+            format!(
+                "The request's headers exceed {} bytes",
+                state.config.header_limit
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// Middleware: the per-address limit, on every route but the health checks.
 pub async fn limit_by_address(
     State(state): State<AppState>,

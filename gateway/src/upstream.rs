@@ -1,7 +1,10 @@
 //! The client for payment-ms. Every call carries the internal token, the caller's identity and
 //! the request id; failures of payment-ms itself become 502/503/504 problems for the client.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
@@ -30,7 +33,13 @@ pub struct PaymentMs {
     client: reqwest::Client,
     base: Url,
     token: SecretString,
+    /// Bounds the calls (and so the connections) in flight to payment-ms.
+    slots: Arc<Semaphore>,
+    timeout: Duration,
 }
+
+/// Attempts of a call that is safe to repeat (a GET, or a POST with an Idempotency-Key).
+const ATTEMPTS_IF_SAFE: usize = 3;
 
 /// One call to payment-ms.
 pub struct Call<'a> {
@@ -45,7 +54,12 @@ pub struct Call<'a> {
 }
 
 impl PaymentMs {
-    pub fn new(base: Url, token: SecretString, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        base: Url,
+        token: SecretString,
+        timeout: Duration,
+        max_in_flight: usize,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(2).min(timeout))
@@ -58,15 +72,53 @@ impl PaymentMs {
             client,
             base,
             token,
+            slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            timeout,
         })
     }
 
+    /// Calls payment-ms. A call that is safe to repeat is retried (twice, briefly) when
+    /// payment-ms could not be reached or answered 502/503; anything else is tried once.
     pub async fn call(&self, call: Call<'_>) -> Result<Response, Problem> {
+        let _slot = tokio::time::timeout(self.timeout, self.slots.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                Problem::service_unavailable(
+                    "upstream_busy",
+                    "Too many requests are waiting for the payment service; retry shortly",
+                )
+            })?;
+        let safe = call.method == Method::GET || call.headers.contains_key(IDEMPOTENCY_KEY_HEADER);
+        let attempts = if safe { ATTEMPTS_IF_SAFE } else { 1 };
+        let mut last = Err(bad_gateway());
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
+            }
+            last = self.call_once(&call).await;
+            let retry = match &last {
+                Ok(r) => matches!(
+                    r.status(),
+                    StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE
+                ),
+                // Unreachable or cut off (not a timeout: three of those would take too long).
+                Err(p) => matches!(p.status, 502 | 503),
+            };
+            if !retry {
+                break;
+            }
+        }
+        last
+    }
+
+    async fn call_once(&self, call: &Call<'_>) -> Result<Response, Problem> {
         let url = self
             .base
             .join(&call.path_and_query)
             .map_err(|_| Problem::not_found("this resource"))?;
-        let mut request = self.client.request(call.method, url);
+        let mut request = self.client.request(call.method.clone(), url);
         for name in [REQUEST_ID_HEADER, IDEMPOTENCY_KEY_HEADER, "content-type"] {
             if let Some(value) = call.headers.get(name) {
                 request = request.header(name, value);
@@ -79,7 +131,7 @@ impl PaymentMs {
                 .header(USER_ROLES_HEADER, user.roles_header());
         }
         let response = request
-            .body(call.body)
+            .body(call.body.clone())
             .send()
             .await
             .map_err(upstream_failure)?;

@@ -54,6 +54,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::limits::limit_by_address,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::limit_header_size,
+        ))
         .with_state(state);
     let router = shared::http::with_common_layers(router, &limits, &[header::AUTHORIZATION]);
     match cors {

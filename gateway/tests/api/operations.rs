@@ -323,3 +323,176 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits() {
         .unwrap();
     assert!(!stderr.contains(secret));
 }
+
+/// A payment-ms stand-in that cuts its first `drops` connections off, then answers 200; it
+/// counts the connections it saw.
+async fn flaky_upstream(drops: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 8192];
+            let _ = socket.read(&mut buf).await;
+            if n < drops {
+                drop(socket);
+                continue;
+            }
+            let body = r#"{"ok":true}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn only_calls_safe_to_repeat_are_retried() {
+    use std::sync::atomic::Ordering;
+    for (method, key, expected_status, expected_connections) in [
+        ("GET", None, 200, 2),
+        ("POST", Some("k-1"), 200, 2),
+        ("POST", None, 502, 1),
+    ] {
+        let (upstream, seen) = flaky_upstream(1).await;
+        let Some(app) = TestApp::spawn_with(
+            Backend::Sqlite,
+            |_| {},
+            |c| {
+                c.payment_ms_url = upstream.parse().unwrap();
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        let token = app.service_token();
+        let mut request = match method {
+            "GET" => app.client.get(app.url("/api/v1/orders")),
+            _ => app
+                .client
+                .post(app.url("/api/v1/orders"))
+                .json(&serde_json::json!({})),
+        }
+        .bearer_auth(&token);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), expected_status, "{method} {key:?}");
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            expected_connections,
+            "{method} {key:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let response = app
+        .client
+        .get(app.url("/api/v1/orders"))
+        .bearer_auth(app.token("alice", &[]))
+        .header("x-padding", "a".repeat(20_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 431);
+    assert_eq!(problem(response).await["code"], "headers_too_large");
+}
+
+/// Collects everything logged on this thread.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A full flow logged at `debug` holds no token, secret or card-like number. The test runtime
+/// is single-threaded, so the thread's subscriber sees every task of the stack.
+#[tokio::test(flavor = "current_thread")]
+async fn logs_of_a_full_flow_hold_no_secrets() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let receiver = crate::receiver::Receiver::start().await;
+    let partner: Value = app
+        .post(
+            "/api/v1/partners",
+            &app.admin_token(),
+            &serde_json::json!({"name": "p", "url": receiver.url}),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (order, payment) = app.order_and_payment("alice").await;
+    let payment_id = payment["id"].as_str().unwrap();
+    app.press(payment_id, "pay").await;
+    app.verify("alice", payment_id).await;
+    receiver.wait_for(4).await;
+    // A request with a bad token and a card number in its body is logged too.
+    app.client
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.forged")
+        .json(&serde_json::json!({"card": "4242424242424242"}))
+        .send()
+        .await
+        .unwrap();
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains(payment_id) && logs.contains(order["id"].as_str().unwrap()),
+        "the capture works"
+    );
+    assert!(logs.contains("request_id"));
+    let secrets = [
+        app.token("alice", &[]),
+        app.service_token(),
+        app.admin_token(),
+        crate::helpers::JWT_SECRET.to_owned(),
+        crate::helpers::INTERNAL_TOKEN.to_owned(),
+        partner["secret"].as_str().unwrap().to_owned(),
+        "eyJhbGciOiJIUzI1NiJ9".to_owned(),
+        "whsec_".to_owned(),
+        "4242424242424242".to_owned(),
+    ];
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "the logs show {secret}");
+    }
+    // Nothing that looks like a card number: a standalone number of 13 to 19 digits (hex ids
+    // may hold digit runs; they are not standalone).
+    let card_like = logs
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|token| {
+            (13..=19).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_digit())
+        });
+    assert_eq!(card_like, None, "a card-like number in the logs");
+}
