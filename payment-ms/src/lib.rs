@@ -23,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod idempotency;
+pub mod observability;
 pub mod orders;
 pub mod pagination;
 pub mod payments;

@@ -14,6 +14,8 @@ use tower_http::trace::TraceLayer;
 
 /// Bounds and logging of every request.
 pub struct Limits {
+    /// The `service` label of the request metrics.
+    pub service: &'static str,
     pub request_timeout: Duration,
     /// What a request that runs out of time answers (the gateway says 504, payment-ms 503).
     pub timeout_status: StatusCode,
@@ -24,23 +26,29 @@ pub struct Limits {
 /// made), a log span carrying it, sensitive headers kept out of logs, problem+json for bare
 /// errors, a time limit and a body size limit.
 pub fn with_common_layers(router: Router, limits: &Limits, sensitive: &[HeaderName]) -> Router {
-    router.layer(
-        ServiceBuilder::new()
-            .layer(SetSensitiveRequestHeadersLayer::new(
-                sensitive.iter().cloned(),
-            ))
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(axum::middleware::map_response(
-                crate::problem::problem_for_bare_errors,
-            ))
-            .layer(TimeoutLayer::with_status_code(
-                limits.timeout_status,
-                limits.request_timeout,
-            ))
-            .layer(DefaultBodyLimit::max(limits.body_limit)),
-    )
+    crate::metrics::install();
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            limits.service,
+            crate::metrics::track,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new(
+                    sensitive.iter().cloned(),
+                ))
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::map_response(
+                    crate::problem::problem_for_bare_errors,
+                ))
+                .layer(TimeoutLayer::with_status_code(
+                    limits.timeout_status,
+                    limits.request_timeout,
+                ))
+                .layer(DefaultBodyLimit::max(limits.body_limit)),
+        )
 }
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and lets in-flight

@@ -5,6 +5,7 @@ pub mod config;
 pub mod http;
 pub mod ids;
 pub mod internal;
+pub mod metrics;
 pub mod money;
 pub mod problem;
 pub mod shutdown;

@@ -10,6 +10,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(shared::http::healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(shared::metrics::render))
 }
 
 /// Ready when payment-ms answers its own readiness check (which includes the database).

@@ -23,6 +23,7 @@ mod health;
 
 pub fn router(state: AppState) -> Router {
     let limits = Limits {
+        service: "gateway",
         request_timeout: state.config.request_timeout,
         timeout_status: StatusCode::GATEWAY_TIMEOUT,
         body_limit: state.config.body_limit,

@@ -496,3 +496,61 @@ async fn logs_of_a_full_flow_hold_no_secrets() {
         });
     assert_eq!(card_like, None, "a card-like number in the logs");
 }
+
+#[tokio::test]
+async fn metrics_show_requests_payments_and_webhooks() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let receiver = crate::receiver::Receiver::start().await;
+    app.post(
+        "/api/v1/partners",
+        &app.admin_token(),
+        &serde_json::json!({"name": "p", "url": receiver.url}),
+        None,
+    )
+    .await;
+    let (_, payment) = app.order_and_payment("alice").await;
+    let payment_id = payment["id"].as_str().unwrap();
+    app.press(payment_id, "pay").await;
+    app.verify("alice", payment_id).await;
+    app.order_and_payment("bob").await;
+    receiver.wait_for(6).await;
+
+    let gateway = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert!(
+        gateway.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let gateway = gateway.text().await.unwrap();
+    assert!(
+        gateway.contains(r#"route="/api/v1/orders/{id}/checkout""#),
+        "{gateway}"
+    );
+    assert!(gateway.contains("http_request_duration_seconds_bucket"));
+    assert!(
+        !gateway.contains(payment_id),
+        "routes are templates, never raw paths"
+    );
+
+    let ms = app
+        .client
+        .get(format!("{}/metrics", app.payment_ms))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ms.contains(r#"payments{status="succeeded"} 1"#), "{ms}");
+    assert!(ms.contains(r#"payments{status="pending"} 1"#), "{ms}");
+    assert!(
+        ms.contains(r#"webhook_attempts_total{outcome="succeeded"}"#),
+        "{ms}"
+    );
+    assert!(ms.contains("webhook_queue_depth"));
+    assert!(ms.contains(r#"db_pool_connections{state="idle"}"#));
+    assert!(ms.contains(r#"service="payment-ms""#));
+}

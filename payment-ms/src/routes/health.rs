@@ -10,6 +10,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(shared::http::healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 /// Ready when the database answers.
@@ -24,4 +25,13 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
             ))
         }
     }
+}
+
+/// Metrics, with the gauges that are read from the database when scraped: payments by status,
+/// the webhook queue, and the connection pool.
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    if let Err(e) = crate::observability::refresh_gauges(&state).await {
+        tracing::warn!(error = %e, "could not read the gauges for /metrics");
+    }
+    shared::metrics::render().await
 }

@@ -18,6 +18,7 @@ mod payments;
 
 pub fn router(state: AppState) -> Router {
     let limits = Limits {
+        service: "payment-ms",
         request_timeout: state.config.request_timeout,
         timeout_status: StatusCode::SERVICE_UNAVAILABLE,
         body_limit: state.config.body_limit,

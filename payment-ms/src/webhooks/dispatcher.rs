@@ -396,9 +396,18 @@ impl Dispatcher {
             // The delivery changed under us (canceled, or recovered): record nothing.
             return Ok(());
         }
-        if let Some(reason) = disable_reason {
-            disable(&txn, partner, &reason, at).await?;
+        if let Some(reason) = disable_reason.as_deref() {
+            disable(&txn, partner, reason, at).await?;
         }
+        let outcome = match (status_code, delay) {
+            (Some(s), _) if (200..300).contains(&s) => "succeeded",
+            (Some(410), _) => "gone",
+            (_, Some(_)) => "retry",
+            (_, None) => "failed",
+        };
+        metrics::counter!("webhook_attempts_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("webhook_attempt_duration_seconds")
+            .record(f64::from(latency_ms) / 1000.0);
         tracing::info!(
             delivery_id = %claimed.id, event_id = %claimed.event_id, partner_id = %partner.id,
             attempt, status = status_code, latency_ms, error = last_error.as_deref(),
