@@ -16,8 +16,11 @@ const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 async fn main() -> ExitCode {
     let mut env = Env::process();
     env.set_default("APP_PROFILE", "dev");
-    // Secrets for this run only, shared by both services, unless given.
-    env.set_default("JWT_HS256_SECRET", &shared::config::random_secret());
+    // Secrets for this run only, shared by both services, unless given (a key of your identity
+    // provider replaces the generated HS256 secret).
+    if env.get("JWT_PUBLIC_KEY_PEM").is_none() && env.get("JWT_JWKS_URL").is_none() {
+        env.set_default("JWT_HS256_SECRET", &shared::config::random_secret());
+    }
     env.set_default("INTERNAL_TOKEN", &shared::config::random_secret());
     shared::telemetry::init(env.log_json());
     match run(env).await {
@@ -41,9 +44,26 @@ async fn run(mut env: Env) -> anyhow::Result<()> {
     let gateway_url = format!("http://{}", gateway.local_addr()?);
 
     let mint = |sub: &str, roles: &[&str]| gateway::auth::mint_token(&jwt, sub, roles, TOKEN_TTL);
-    let user_token = mint("user_demo", &[])?;
-    let service_token = mint("shop_backend", &["service"])?;
-    let admin_token = mint("admin_demo", &["admin"])?;
+    let tokens = match (
+        mint("user_demo", &[]),
+        mint("shop_backend", &["service"]),
+        mint("admin_demo", &["admin"]),
+    ) {
+        (Ok(user), Ok(service), Ok(admin)) => format!(
+            "Tokens, valid 24 h:
+  export GATEWAY={gateway_url}
+  export USER_TOKEN={user}
+  export SERVICE_TOKEN={service}
+  export ADMIN_TOKEN={admin}
+
+Mint more with the same key:
+  JWT_HS256_SECRET={secret} cargo run -q -p gateway -- token --sub alice --roles service",
+            secret = env.get("JWT_HS256_SECRET").unwrap_or_default(),
+        ),
+        _ => format!(
+            "  export GATEWAY={gateway_url}\n\nTokens come from your identity provider (JWT_PUBLIC_KEY_PEM / JWT_JWKS_URL)."
+        ),
+    };
 
     let banner = format!(
         "
@@ -52,18 +72,10 @@ Payment stack is running (dev profile: SQLite, mock provider, keys generated for
   gateway     {gateway_url}      (the API: {gateway_url}/api/v1/...)
   payment-ms  {payment_ms_url}   (internal API, mock checkout pages)
 
-Tokens, valid 24 h:
-  export GATEWAY={gateway_url}
-  export USER_TOKEN={user_token}
-  export SERVICE_TOKEN={service_token}
-  export ADMIN_TOKEN={admin_token}
-
-Mint more with the same key:
-  JWT_HS256_SECRET={secret} cargo run -q -p gateway -- token --sub alice --roles service
+{tokens}
 
 The README walks through a checkout with these. Ctrl-C stops both services.
-",
-        secret = env.get("JWT_HS256_SECRET").unwrap_or_default(),
+"
     );
     // This is the command's output for the person who ran it, not a log line.
     println!("{banner}");
