@@ -50,37 +50,37 @@ fn args() -> Args {
     args
 }
 
-async fn receiver(arrivals: Arrivals) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+async fn receiver(arrivals: Arrivals) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
     let app = Router::new().route(
         "/hook",
         post(move |headers: HeaderMap| {
             let arrivals = arrivals.clone();
             async move {
-                if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
-                    arrivals
-                        .lock()
-                        .expect("lock")
-                        .entry(id.to_owned())
-                        .or_insert_with(Instant::now);
+                if let (Some(id), Ok(mut seen)) = (
+                    headers.get("webhook-id").and_then(|v| v.to_str().ok()),
+                    arrivals.lock(),
+                ) {
+                    seen.entry(id.to_owned()).or_insert_with(Instant::now);
                 }
                 ""
             }
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    Ok(url)
 }
 
-async fn record_events(state: &payment_ms::AppState, n: usize) -> Vec<(String, Instant)> {
+async fn record_events(
+    state: &payment_ms::AppState,
+    n: usize,
+) -> anyhow::Result<Vec<(String, Instant)>> {
     let data =
         serde_json::json!({"id": "ord_bench", "amount": 4848, "currency": "usd", "status": "paid"});
     let mut committed = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
-        let txn = payment_ms::db::begin_write(&state.db).await.expect("begin");
+        let txn = payment_ms::db::begin_write(&state.db).await?;
         let mut ids = Vec::new();
         for _ in chunk {
             ids.push(
@@ -91,21 +91,23 @@ async fn record_events(state: &payment_ms::AppState, n: usize) -> Vec<(String, I
                     &data,
                     payment_ms::db::now(),
                 )
-                .await
-                .expect("record"),
+                .await?,
             );
         }
-        state.commit(txn).await.expect("commit");
+        state
+            .commit(txn)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let at = Instant::now();
         committed.extend(ids.into_iter().map(|id| (id, at)));
     }
-    committed
+    Ok(committed)
 }
 
 async fn wait_for(arrivals: &Arrivals, n: usize, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
-        if arrivals.lock().expect("lock").len() >= n {
+        if arrivals.lock().map_or(0, |a| a.len()) >= n {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -144,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(app.run_until(stop.clone()));
 
     let arrivals: Arrivals = Arc::default();
-    let hook = receiver(arrivals.clone()).await;
+    let hook = receiver(arrivals.clone()).await?;
     let now = payment_ms::db::now();
     payment_ms::entities::partners::ActiveModel::from(payment_ms::entities::partners::Model {
         id: shared::ids::new_id(shared::ids::PARTNER),
@@ -174,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 1. Throughput from a backlog.
-    record_events(&state, args.events).await;
+    record_events(&state, args.events).await?;
     let started = Instant::now();
     let worker = CancellationToken::new();
     tokio::spawn(Dispatcher::new(state.clone())?.run(worker.clone()));
@@ -189,7 +191,10 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. Commit-to-delivery latency at a fixed rate.
-    arrivals.lock().expect("lock").clear();
+    arrivals
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clear();
     let total = (args.rate * args.seconds) as usize;
     let gap = Duration::from_secs_f64(1.0 / args.rate as f64);
     let mut committed = Vec::with_capacity(total);
@@ -197,10 +202,13 @@ async fn main() -> anyhow::Result<()> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     for _ in 0..total {
         tick.tick().await;
-        committed.extend(record_events(&state, 1).await);
+        committed.extend(record_events(&state, 1).await?);
     }
     wait_for(&arrivals, total, Duration::from_secs(60)).await;
-    let arrived = arrivals.lock().expect("lock").clone();
+    let arrived = arrivals
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
     let mut latencies: Vec<Duration> = committed
         .iter()
         .filter_map(|(id, at)| {
