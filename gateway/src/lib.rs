@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 pub mod auth;
 pub mod config;
 pub mod limits;
+pub mod openapi;
 mod routes;
 pub mod upstream;
 

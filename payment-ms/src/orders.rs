@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::money::{self, Currency, MAX_AMOUNT};
 use shared::{FieldError, Problem, ids};
+
+pub use shared::api::{CreateOrderIn, OrderItemIn, OrderItemOut, OrderOut};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -52,54 +53,9 @@ impl OrderStatus {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateOrderIn {
-    pub user_id: String,
-    pub items: Vec<OrderItemIn>,
-    pub currency: String,
-    #[serde(default)]
-    pub reference: Option<String>,
-    #[serde(default)]
-    pub metadata: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrderItemIn {
-    pub sku: String,
-    pub name: String,
-    pub quantity: i64,
-    pub unit_price: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct OrderOut {
-    pub id: String,
-    pub user_id: String,
-    pub status: String,
-    /// The sum of the lines, in minor units of `currency`.
-    pub amount: i64,
-    pub currency: String,
-    pub reference: Option<String>,
-    pub metadata: serde_json::Value,
-    pub items: Vec<OrderItemOut>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct OrderItemOut {
-    pub sku: String,
-    pub name: String,
-    pub quantity: i64,
-    pub unit_price: i64,
-    pub line_total: i64,
-}
-
-impl OrderOut {
-    pub fn new(order: orders::Model, items: Vec<order_items::Model>) -> Self {
+/// The public view of an order and its lines.
+pub fn order_out(order: orders::Model, items: Vec<order_items::Model>) -> OrderOut {
+    {
         OrderOut {
             id: order.id,
             user_id: order.user_id,
@@ -280,7 +236,7 @@ pub async fn create_order(
     order_items::Entity::insert_many(items.iter().cloned().map(order_items::ActiveModel::from))
         .exec(&txn)
         .await?;
-    let out = OrderOut::new(order, items);
+    let out = order_out(order, items);
     events::record(&txn, EventType::OrderCreated, &out.id, &out, at).await?;
     if let Some(claim) = claim {
         claim
@@ -304,7 +260,7 @@ pub async fn load_items<C: ConnectionTrait>(
 
 pub async fn load_out<C: ConnectionTrait>(db: &C, order: orders::Model) -> Result<OrderOut> {
     let items = load_items(db, &order.id).await?;
-    Ok(OrderOut::new(order, items))
+    Ok(order_out(order, items))
 }
 
 /// The order if this caller may see it: its owner, or a service/admin. Anyone else is told it
@@ -390,7 +346,7 @@ pub async fn list_orders(
         |o| &o.id,
         |o| {
             let items = items_by_order.remove(&o.id).unwrap_or_default();
-            OrderOut::new(o, items)
+            order_out(o, items)
         },
     ))
 }

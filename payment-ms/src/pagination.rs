@@ -6,17 +6,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
-use serde::Serialize;
+pub use shared::api::Page;
 use shared::{FieldError, Problem};
 
 pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
-
-#[derive(Debug, Serialize)]
-pub struct Page<T> {
-    pub data: Vec<T>,
-    pub next_cursor: Option<String>,
-}
 
 /// A validated page request: newest first, strictly before `before` when set.
 pub struct PageRequest {

@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::{FieldError, Problem, ids};
+
+pub use shared::api::{CheckoutIn, PaymentOut};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -59,38 +61,6 @@ impl PaymentStatus {
 }
 
 pub const MAX_URL_LEN: usize = 2048;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckoutIn {
-    #[serde(default)]
-    pub provider: Option<String>,
-    pub success_url: String,
-    pub cancel_url: String,
-    #[serde(default)]
-    pub metadata: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PaymentOut {
-    pub id: String,
-    pub order_id: String,
-    pub user_id: String,
-    pub provider: String,
-    pub provider_reference: Option<String>,
-    pub status: String,
-    pub amount: i64,
-    pub amount_refunded: i64,
-    pub currency: String,
-    pub checkout_url: Option<String>,
-    pub success_url: String,
-    pub cancel_url: String,
-    pub failure_reason: Option<String>,
-    pub metadata: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
 
 impl From<payments::Model> for PaymentOut {
     fn from(p: payments::Model) -> Self {

@@ -1,6 +1,7 @@
 //! What the gateway and payment-ms share: the error body, money, ids, telemetry and the
 //! headers the gateway uses to tell payment-ms who is calling.
 
+pub mod api;
 pub mod config;
 pub mod http;
 pub mod ids;

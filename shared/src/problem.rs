@@ -18,7 +18,8 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 #[serde(transparent)]
 pub struct Problem(Box<ProblemDetails>);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// RFC 9457 problem details, with a stable `code` and, for validation errors, each field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProblemDetails {
     #[serde(rename = "type")]
     pub kind: String,
@@ -32,7 +33,7 @@ pub struct ProblemDetails {
 }
 
 /// One invalid field of a request, named by its path in the body (`items[2].unit_price`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

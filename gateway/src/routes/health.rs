@@ -11,6 +11,8 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(shared::http::healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(shared::metrics::render))
+        .route("/openapi.json", get(crate::openapi::serve_json))
+        .route("/docs", get(crate::openapi::serve_docs))
 }
 
 /// Ready when payment-ms answers its own readiness check (which includes the database).

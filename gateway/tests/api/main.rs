@@ -9,6 +9,7 @@ mod idempotency;
 mod keys;
 mod lists;
 mod money;
+mod openapi;
 mod operations;
 mod receiver;
 mod webhooks;

@@ -6,9 +6,14 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::signing::WebhookSecret;
 use shared::{FieldError, Problem, ids};
+
+pub use shared::api::{
+    AttemptOut, DeliveryOut, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret, RecoverIn,
+    RecoverOut, ResendIn, RotateIn,
+};
 
 use super::{is_valid_filter, new_delivery, status};
 use crate::AppState;
@@ -24,50 +29,6 @@ use crate::pagination::{Page, PageRequest};
 pub const MAX_URL_LEN: usize = 2048;
 /// The id of the built-in partner configured by `N8N_WEBHOOK_URL`.
 pub const N8N_PARTNER_ID: &str = "ptn_00000000000000000000000000000000";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartnerIn {
-    pub name: String,
-    pub url: String,
-    #[serde(default)]
-    pub event_types: Option<Vec<String>>,
-    #[serde(default)]
-    pub active: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartnerPatch {
-    pub name: Option<String>,
-    pub url: Option<String>,
-    pub event_types: Option<Vec<String>>,
-    pub active: Option<bool>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PartnerOut {
-    pub id: String,
-    pub name: String,
-    pub url: String,
-    pub event_types: serde_json::Value,
-    pub active: bool,
-    pub builtin: bool,
-    pub disabled_reason: Option<String>,
-    pub consecutive_failures: i32,
-    /// Until then, the secret before the last rotation still signs too.
-    pub previous_secret_expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A partner with its secret: only the answers to creation and rotation carry it.
-#[derive(Debug, Serialize)]
-pub struct PartnerWithSecret {
-    #[serde(flatten)]
-    pub partner: PartnerOut,
-    pub secret: String,
-}
 
 impl From<partners::Model> for PartnerOut {
     fn from(p: partners::Model) -> Self {
@@ -300,14 +261,6 @@ pub async fn delete_partner(state: &AppState, caller: &Caller, id: &str) -> Resu
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RotateIn {
-    /// Seconds the old secret keeps signing; `WEBHOOK_SECRET_GRACE` by default.
-    #[serde(default)]
-    pub grace_seconds: Option<u64>,
-}
-
 /// Issues a new secret. Until the grace period ends, both sign every request, so a partner can
 /// switch without missing an event.
 pub async fn rotate_secret(
@@ -350,33 +303,6 @@ pub fn signing_secrets(partner: &partners::Model, at: DateTime<Utc>) -> Vec<Webh
         .flatten()
         .filter_map(|s| WebhookSecret::parse(s).ok())
         .collect()
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct DeliveryOut {
-    pub id: String,
-    pub event_id: String,
-    pub partner_id: String,
-    pub status: String,
-    pub attempts: i32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub last_status_code: Option<i32>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempt_log: Option<Vec<AttemptOut>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AttemptOut {
-    pub attempt: i32,
-    pub started_at: DateTime<Utc>,
-    pub latency_ms: i32,
-    pub status_code: Option<i32>,
-    pub response_excerpt: Option<String>,
-    pub error: Option<String>,
 }
 
 impl From<deliveries::Model> for DeliveryOut {
@@ -476,12 +402,6 @@ pub async fn get_delivery(
     Ok(out)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResendIn {
-    pub event_id: String,
-}
-
 /// Sends one event to one partner again, as a new delivery with its own schedule.
 pub async fn resend(
     state: &AppState,
@@ -524,18 +444,6 @@ pub async fn resend(
     }
     state.commit(txn).await?;
     Ok(out)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecoverIn {
-    /// Deliveries created at or after this time.
-    pub since: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RecoverOut {
-    pub recovered: u64,
 }
 
 /// Puts every failed or canceled delivery of a partner since a time back in the queue, each

@@ -1,0 +1,355 @@
+//! The OpenAPI 3.1 document of the public API, generated from the bodies' types
+//! (`shared::api`) and one annotated operation per route. Served at `/openapi.json`, shown at
+//! `/docs`; `docs/openapi.json` is the committed copy that CI checks is current.
+
+#![allow(dead_code)] // the operations below exist to be described, not called
+
+use std::sync::OnceLock;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use shared::api::{
+    CheckoutIn, CreateOrderIn, DeliveryOut, OrderOut, Page, PartnerIn, PartnerOut, PartnerPatch,
+    PartnerWithSecret, PaymentOut, RecoverIn, RecoverOut, ResendIn, RotateIn,
+};
+use shared::problem::ProblemDetails;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Payment stack",
+        description = "Orders, checkout and payments through the gateway; partner webhooks for admins. \
+Money is integer minor units of `currency`. Errors are application/problem+json.",
+    ),
+    paths(
+        healthz, readyz,
+        create_order, list_orders, get_order, checkout, cancel_order,
+        list_payments, get_payment, verify_payment, cancel_payment,
+        create_partner, list_partners, get_partner, update_partner, delete_partner, rotate_secret,
+        list_deliveries, get_delivery, resend, recover, event_deliveries,
+    ),
+    components(schemas(ProblemDetails)),
+    modifiers(&Common),
+    tags(
+        (name = "orders", description = "Created by a trusted backend, paid by their owner"),
+        (name = "payments", description = "Checkouts and their outcome"),
+        (name = "partners", description = "Webhook partners and deliveries (admin)"),
+        (name = "health"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// The document as JSON, built once.
+pub fn json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_default())
+}
+
+pub async fn serve_json() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json(),
+    )
+        .into_response()
+}
+
+/// Interactive docs: the page loads its viewer from a CDN in the reader's browser.
+pub async fn serve_docs() -> Html<&'static str> {
+    Html(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Payment stack API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><script id="api-reference" data-url="/openapi.json"></script>
+<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script></body></html>"#,
+    )
+}
+
+/// The bearer scheme, and the answers every `/api` operation can give.
+struct Common;
+
+impl Modify for Common {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        let common = [
+            ("401", "No token, or a bad, expired or not yet valid one"),
+            ("413", "The body is too large"),
+            ("429", "Too many requests; see Retry-After"),
+            ("431", "The headers are too large"),
+            ("500", "Unexpected; logged with the request id"),
+            ("502", "The payment service gave an unusable answer"),
+            ("503", "The payment service is unavailable or busy"),
+            ("504", "The payment service did not answer in time"),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/") {
+                continue;
+            }
+            let operations: [&mut Option<Operation>; 4] = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation.security = Some(vec![SecurityRequirement::new(
+                    "bearer",
+                    Vec::<String>::new(),
+                )]);
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+fn problem_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ProblemDetails")))
+                .build(),
+        )
+        .build()
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process answers", body = Object)))]
+async fn healthz() {}
+
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "payment-ms and its database answer", body = Object),
+    (status = 503, description = "Not ready", body = ProblemDetails, content_type = PROBLEM)))]
+async fn readyz() {}
+
+/// Create an order (service or admin)
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = CreateOrderIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
+    responses(
+        (status = 201, description = "Created", body = OrderOut),
+        (status = 400, description = "Malformed JSON or key", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "Needs the service or admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "The same key is still being processed", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields, or the key was used with another body", body = ProblemDetails, content_type = PROBLEM)))]
+async fn create_order() {}
+
+/// List orders (your own; service and admin may filter by user)
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders",
+    params(
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("status" = Option<String>, Query, description = "pending, paid, canceled or expired"),
+        ("user_id" = Option<String>, Query, description = "service and admin only")),
+    responses(
+        (status = 200, description = "A page, newest first", body = Page<OrderOut>),
+        (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+async fn list_orders() {}
+
+/// Read an order (owner, service or admin)
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The order", body = OrderOut),
+        (status = 404, description = "No such order for you", body = ProblemDetails, content_type = PROBLEM)))]
+async fn get_order() {}
+
+/// Start a checkout (the order's owner)
+#[utoipa::path(post, path = "/api/v1/orders/{id}/checkout", tag = "payments", request_body = CheckoutIn,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses(
+        (status = 201, description = "A payment with its checkout_url", body = PaymentOut),
+        (status = 400, description = "Malformed JSON or key", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "Only the owner checks out", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such order for you", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "Not payable, or the key is still being processed", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields, or the key was used with another body", body = ProblemDetails, content_type = PROBLEM)))]
+async fn checkout() {}
+
+/// Cancel a pending order
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Canceled", body = OrderOut),
+        (status = 404, description = "No such order for you", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "Not pending", body = ProblemDetails, content_type = PROBLEM)))]
+async fn cancel_order() {}
+
+/// List payments (your own; admins may filter by user)
+#[utoipa::path(get, path = "/api/v1/payments", tag = "payments",
+    params(
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query),
+        ("status" = Option<String>, Query, description = "pending, succeeded, failed, canceled or expired"),
+        ("order_id" = Option<String>, Query),
+        ("user_id" = Option<String>, Query, description = "admin only")),
+    responses(
+        (status = 200, description = "A page, newest first", body = Page<PaymentOut>),
+        (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+async fn list_payments() {}
+
+/// Read a payment (owner or admin)
+#[utoipa::path(get, path = "/api/v1/payments/{id}", tag = "payments", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The payment", body = PaymentOut),
+        (status = 404, description = "No such payment for you", body = ProblemDetails, content_type = PROBLEM)))]
+async fn get_payment() {}
+
+/// Ask the provider and record the outcome (owner or admin)
+#[utoipa::path(post, path = "/api/v1/payments/{id}/verify", tag = "payments", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The payment as it now is", body = PaymentOut),
+        (status = 404, description = "No such payment for you", body = ProblemDetails, content_type = PROBLEM)))]
+async fn verify_payment() {}
+
+/// Cancel a pending payment (owner or admin)
+#[utoipa::path(post, path = "/api/v1/payments/{id}/cancel", tag = "payments", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Canceled", body = PaymentOut),
+        (status = 404, description = "No such payment for you", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "Not pending", body = ProblemDetails, content_type = PROBLEM)))]
+async fn cancel_payment() {}
+
+/// Register a partner (admin); the secret is shown once
+#[utoipa::path(post, path = "/api/v1/partners", tag = "partners", request_body = PartnerIn,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses(
+        (status = 201, description = "Registered", body = PartnerWithSecret),
+        (status = 400, description = "Malformed JSON or key", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "The key is still being processed", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields (a URL into a private network is one)", body = ProblemDetails, content_type = PROBLEM)))]
+async fn create_partner() {}
+
+/// List partners (admin)
+#[utoipa::path(get, path = "/api/v1/partners", tag = "partners",
+    params(("limit" = Option<u64>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "A page", body = Page<PartnerOut>),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+async fn list_partners() {}
+
+/// Read a partner (admin)
+#[utoipa::path(get, path = "/api/v1/partners/{id}", tag = "partners", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The partner", body = PartnerOut),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such partner", body = ProblemDetails, content_type = PROBLEM)))]
+async fn get_partner() {}
+
+/// Change a partner (admin)
+#[utoipa::path(patch, path = "/api/v1/partners/{id}", tag = "partners", request_body = PartnerPatch,
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Changed", body = PartnerOut),
+        (status = 400, description = "Malformed JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such partner", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "A built-in partner", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields", body = ProblemDetails, content_type = PROBLEM)))]
+async fn update_partner() {}
+
+/// Delete a partner and its delivery log (admin)
+#[utoipa::path(delete, path = "/api/v1/partners/{id}", tag = "partners", params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such partner", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "A built-in partner", body = ProblemDetails, content_type = PROBLEM)))]
+async fn delete_partner() {}
+
+/// Issue a new secret; the old one signs too during the grace period (admin)
+#[utoipa::path(post, path = "/api/v1/partners/{id}/rotate-secret", tag = "partners",
+    request_body(content = Option<RotateIn>, description = "Optional"), params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The new secret", body = PartnerWithSecret),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such partner", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "A built-in partner", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields", body = ProblemDetails, content_type = PROBLEM)))]
+async fn rotate_secret() {}
+
+/// A partner's deliveries, newest first (admin)
+#[utoipa::path(get, path = "/api/v1/partners/{id}/deliveries", tag = "partners",
+    params(("id" = String, Path), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query), ("status" = Option<String>, Query, description = "pending, succeeded, failed or canceled"),
+        ("event_id" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "A page", body = Page<DeliveryOut>),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such partner", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+async fn list_deliveries() {}
+
+/// One delivery with every attempt (admin)
+#[utoipa::path(get, path = "/api/v1/partners/{id}/deliveries/{delivery_id}", tag = "partners",
+    params(("id" = String, Path), ("delivery_id" = String, Path)),
+    responses(
+        (status = 200, description = "The delivery and its attempt_log", body = DeliveryOut),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such delivery", body = ProblemDetails, content_type = PROBLEM)))]
+async fn get_delivery() {}
+
+/// Send one event to a partner again (admin)
+#[utoipa::path(post, path = "/api/v1/partners/{id}/resend", tag = "partners", request_body = ResendIn,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses(
+        (status = 201, description = "A new delivery", body = DeliveryOut),
+        (status = 400, description = "Malformed JSON or key", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such partner", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "The partner is disabled, or the key is still being processed", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "No such event", body = ProblemDetails, content_type = PROBLEM)))]
+async fn resend() {}
+
+/// Requeue failed deliveries since a time (admin)
+#[utoipa::path(post, path = "/api/v1/partners/{id}/recover", tag = "partners", request_body = RecoverIn,
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "How many were requeued", body = RecoverOut),
+        (status = 400, description = "Malformed JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such partner", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "The partner is disabled", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields", body = ProblemDetails, content_type = PROBLEM)))]
+async fn recover() {}
+
+/// The deliveries of one event, to every partner (admin)
+#[utoipa::path(get, path = "/api/v1/events/{id}/deliveries", tag = "partners",
+    params(("id" = String, Path), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query), ("status" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "A page", body = Page<DeliveryOut>),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such event", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+async fn event_deliveries() {}

@@ -1,0 +1,257 @@
+//! The public API's bodies: what payment-ms reads and writes, and what the gateway's OpenAPI
+//! document describes. One definition, so the two cannot drift apart.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Creates an order for a user. Only a trusted backend (role `service` or `admin`) may; the
+/// total is computed from the lines.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrderIn {
+    /// The order's owner: the `sub` of the user who will pay it.
+    #[schema(min_length = 1, max_length = 255, example = "user_demo")]
+    pub user_id: String,
+    #[schema(min_items = 1, max_items = 100)]
+    pub items: Vec<OrderItemIn>,
+    /// ISO 4217, any case.
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "usd")]
+    pub currency: String,
+    /// Your reference, e.g. a reservation id.
+    #[serde(default)]
+    #[schema(max_length = 255, example = "reservation-42")]
+    pub reference: Option<String>,
+    /// Your data, returned as given; a JSON object of at most 8 KiB.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderItemIn {
+    #[schema(min_length = 1, max_length = 255, example = "tee")]
+    pub sku: String,
+    #[schema(min_length = 1, max_length = 255, example = "T-shirt")]
+    pub name: String,
+    #[schema(minimum = 1, maximum = 1_000_000, example = 2)]
+    pub quantity: i64,
+    /// Minor units of the order's currency (`1999` is 19.99 USD).
+    #[schema(minimum = 0, maximum = 99_999_999_999_i64, example = 1999)]
+    pub unit_price: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct OrderOut {
+    #[schema(example = "ord_019a8e0c2d4b7a1c9e3f5a7b9c1d3e5f")]
+    pub id: String,
+    pub user_id: String,
+    /// `pending`, `paid`, `canceled` or `expired`.
+    #[schema(example = "pending")]
+    pub status: String,
+    /// The sum of the lines, in minor units of `currency`.
+    #[schema(example = 4848)]
+    pub amount: i64,
+    #[schema(example = "usd")]
+    pub currency: String,
+    pub reference: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub items: Vec<OrderItemOut>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// An order not paid by then expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct OrderItemOut {
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price: i64,
+    /// `quantity × unit_price`.
+    pub line_total: i64,
+}
+
+/// Starts paying an order. There is no amount: the payment's amount is the order's.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutIn {
+    /// The provider; the configured default when absent.
+    #[serde(default)]
+    #[schema(example = "mock")]
+    pub provider: Option<String>,
+    /// Where the provider sends the buyer after paying, with `payment_id` added.
+    #[schema(
+        pattern = "^https?://[^/?#\\s]+([/?#].*)?$",
+        max_length = 2048,
+        example = "https://shop.example/paid"
+    )]
+    pub success_url: String,
+    /// Where the provider sends the buyer after declining, with `payment_id` added.
+    #[schema(
+        pattern = "^https?://[^/?#\\s]+([/?#].*)?$",
+        max_length = 2048,
+        example = "https://shop.example/cart"
+    )]
+    pub cancel_url: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct PaymentOut {
+    #[schema(example = "pay_019a8e0c4f1a7d2e8b3c5d7e9f1a2b3c")]
+    pub id: String,
+    pub order_id: String,
+    pub user_id: String,
+    #[schema(example = "mock")]
+    pub provider: String,
+    pub provider_reference: Option<String>,
+    /// `pending`, `succeeded`, `failed`, `canceled` or `expired`.
+    #[schema(example = "pending")]
+    pub status: String,
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub currency: String,
+    /// Where to send the buyer to pay.
+    pub checkout_url: Option<String>,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub failure_reason: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One page of a list, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Registers a partner to receive webhooks.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerIn {
+    #[schema(min_length = 1, max_length = 255, example = "Reservations")]
+    pub name: String,
+    /// An http(s) URL resolving to public addresses.
+    #[schema(
+        pattern = "^https?://[^/?#\\s]+([/?#].*)?$",
+        max_length = 2048,
+        example = "https://reservations.example/hooks"
+    )]
+    pub url: String,
+    /// `*` (the default), a family such as `order.*`, or event types.
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerPatch {
+    #[schema(min_length = 1, max_length = 255)]
+    pub name: Option<String>,
+    #[schema(pattern = "^https?://[^/?#\\s]+([/?#].*)?$", max_length = 2048)]
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    /// `true` re-enables a disabled partner.
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct PartnerOut {
+    #[schema(example = "ptn_019a8e0c2d4b7a1c9e3f5a7b9c1d3e5f")]
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    #[schema(value_type = Vec<String>, example = json!(["order.*"]))]
+    pub event_types: serde_json::Value,
+    pub active: bool,
+    /// Configured by N8N_WEBHOOK_URL, not through the API.
+    pub builtin: bool,
+    pub disabled_reason: Option<String>,
+    pub consecutive_failures: i32,
+    /// Until then, the secret before the last rotation still signs too.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A partner with its secret: only the answers to creation and rotation carry it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerWithSecret {
+    #[serde(flatten)]
+    pub partner: PartnerOut,
+    /// `whsec_` + base64: verify requests with it; shown only now.
+    pub secret: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateIn {
+    /// Seconds the old secret keeps signing; 24 h by default.
+    #[serde(default)]
+    pub grace_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct DeliveryOut {
+    #[schema(example = "dlv_019a8e0c2d4b7a1c9e3f5a7b9c1d3e5f")]
+    pub id: String,
+    pub event_id: String,
+    pub partner_id: String,
+    /// `pending`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    pub attempts: i32,
+    /// When the next attempt is due, while pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Every attempt, when one delivery is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_log: Option<Vec<AttemptOut>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct AttemptOut {
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub latency_ms: i32,
+    pub status_code: Option<i32>,
+    /// The first KiB of the partner's answer.
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendIn {
+    #[schema(example = "evt_019a8e0c5b7e7c3a9d1f2b4c6e8a0b1c")]
+    pub event_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverIn {
+    /// Requeue failed or canceled deliveries created at or after this time.
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecoverOut {
+    pub recovered: u64,
+}
