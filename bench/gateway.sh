@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Gateway hop: the same authenticated GET of a payment
+#   (a) directly on payment-ms (internal token and identity headers),
+#   (b) through the gateway (a JWT verified on every request),
+#   (c) through nginx proxy_pass to payment-ms (no auth),
+# with wrk at a fixed concurrency; throughput and p50/p99 for each, and the gateway's added
+# latency against nginx's. Everything on 127.0.0.1; stops what it started.
+#
+#   bench/gateway.sh                          # RUNS=3 DURATION=10 CONNECTIONS=32
+#   RUNS=1 DURATION=2 bench/gateway.sh        # a quick check
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+
+need=()
+command -v wrk > /dev/null || need+=(wrk)
+command -v nginx > /dev/null || need+=(nginx)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" > /dev/null
+fi
+cargo build --release --quiet -p gateway -p payment-ms
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
+  wait 2> /dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')
+internal="bench-internal-$secret"
+ms=127.0.0.1:28081
+gw=127.0.0.1:28080
+ngx=127.0.0.1:28082
+export RUST_LOG=warn APP_PROFILE=dev JWT_HS256_SECRET="$secret" INTERNAL_TOKEN="$internal" \
+  RATE_LIMIT_USER_PER_SECOND=0 RATE_LIMIT_IP_PER_SECOND=0 WEBHOOK_ENABLED=false
+
+DATABASE_URL="sqlite://$work/bench.db?mode=rwc" PAYMENT_MS_ADDR=$ms PUBLIC_BASE_URL="http://$gw" \
+  target/release/payment-ms > "$work/ms.log" 2>&1 &
+pids+=($!)
+GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" target/release/gateway > "$work/gw.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 200); do curl -sf "http://$gw/readyz" > /dev/null && break; sleep 0.05; done
+
+user=$(target/release/gateway token --sub bench_user --ttl 1h)
+service=$(target/release/gateway token --sub bench_shop --roles service --ttl 1h)
+order=$(curl -sf -X POST "http://$gw/api/v1/orders" -H "Authorization: Bearer $service" \
+  -H 'content-type: application/json' \
+  -d '{"user_id":"bench_user","currency":"usd","items":[{"sku":"a","name":"A","quantity":1,"unit_price":1000}]}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+payment=$(curl -sf -X POST "http://$gw/api/v1/orders/$order/checkout" -H "Authorization: Bearer $user" \
+  -H 'content-type: application/json' \
+  -d '{"success_url":"https://shop.example/ok","cancel_url":"https://shop.example/no"}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+error_log $work/nginx/logs/error.log warn;
+pid $work/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/tmp;
+  proxy_temp_path $work/nginx/tmp;
+  fastcgi_temp_path $work/nginx/tmp;
+  uwsgi_temp_path $work/nginx/tmp;
+  scgi_temp_path $work/nginx/tmp;
+  upstream payment_ms { server $ms; keepalive 64; }
+  server {
+    listen $ngx;
+    location /api/v1/ {
+      proxy_pass http://payment_ms/internal/v1/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header x-internal-token "$internal";
+      proxy_set_header x-user-id bench_user;
+    }
+  }
+}
+CONF
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+pids+=($!)
+sleep 0.5
+
+# wrk's --latency output: requests/s and the 50% / 99% lines.
+measure() {
+  local name=$1 url=$2
+  shift 2
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")
+  local rps p50 p99 errors
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<< "$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<< "$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
+  errors=$(grep -cE 'Non-2xx|Socket errors' <<< "$out" || true)
+  printf '%-10s %10s req/s   p50 %8s   p99 %8s%s\n' "$name" "$rps" "$p50" "$p99" \
+    "$([ "$errors" -gt 0 ] && echo "   ERRORS: $(grep -E 'Non-2xx|Socket errors' <<< "$out" | tr -s ' ')")"
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
+for run in $(seq 1 "$RUNS"); do
+  echo "== run $run"
+  measure direct "http://$ms/internal/v1/payments/$payment" \
+    -H "x-internal-token: $internal" -H "x-user-id: bench_user"
+  measure gateway "http://$gw/api/v1/payments/$payment" -H "Authorization: Bearer $user"
+  measure nginx "http://$ngx/api/v1/payments/$payment"
+done
