@@ -23,6 +23,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" > /dev/null
 fi
 cargo build --release --quiet -p gateway -p payment-ms
+# GATEWAY_BIN compares another build of the gateway (e.g. an allocator experiment).
+gateway_bin=${GATEWAY_BIN:-target/release/gateway}
 
 work=$(mktemp -d)
 pids=()
@@ -44,12 +46,12 @@ export RUST_LOG=warn APP_PROFILE=dev JWT_HS256_SECRET="$secret" INTERNAL_TOKEN="
 DATABASE_URL="sqlite://$work/bench.db?mode=rwc" PAYMENT_MS_ADDR=$ms PUBLIC_BASE_URL="http://$gw" \
   target/release/payment-ms > "$work/ms.log" 2>&1 &
 pids+=($!)
-GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" target/release/gateway > "$work/gw.log" 2>&1 &
+GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" "$gateway_bin" > "$work/gw.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 200); do curl -sf "http://$gw/readyz" > /dev/null && break; sleep 0.05; done
 
-user=$(target/release/gateway token --sub bench_user --ttl 1h)
-service=$(target/release/gateway token --sub bench_shop --roles service --ttl 1h)
+user=$("$gateway_bin" token --sub bench_user --ttl 1h)
+service=$("$gateway_bin" token --sub bench_shop --roles service --ttl 1h)
 order=$(curl -sf -X POST "http://$gw/api/v1/orders" -H "Authorization: Bearer $service" \
   -H 'content-type: application/json' \
   -d '{"user_id":"bench_user","currency":"usd","items":[{"sku":"a","name":"A","quantity":1,"unit_price":1000}]}' |

@@ -7,6 +7,11 @@ use gateway::config::JwtConfig;
 use shared::config::{Env, Profile};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc: the request path allocates a lot of small buffers, and glibc's allocator took a
+/// fifth of the gateway's CPU under load (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "gateway",
