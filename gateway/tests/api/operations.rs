@@ -227,7 +227,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits() {
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = socket.read(&mut buf).await;
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
                 let body = r#"{"data":[],"next_cursor":null}"#;
                 let reply = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
@@ -287,14 +287,24 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits() {
             .unwrap()
             .success()
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
-    // New connections are refused while the old request finishes.
-    let fresh = reqwest::Client::new()
-        .get(format!("{base}/healthz"))
-        .send()
-        .await;
-    assert!(fresh.is_err(), "a new connection after SIGTERM: {fresh:?}");
+    // New connections are refused while the old request is still finishing.
+    let mut refused = false;
+    for _ in 0..30 {
+        let fresh = reqwest::Client::new()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await;
+        if fresh.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "new connections were still accepted after SIGTERM");
+    assert!(
+        !in_flight.is_finished(),
+        "the request in flight was still running then"
+    );
     let response = in_flight
         .await
         .unwrap()

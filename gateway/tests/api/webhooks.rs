@@ -341,9 +341,10 @@ async fn a_refused_connection_is_retried_too(backend: Backend) {
     let Some(app) = TestApp::spawn_with(
         backend,
         |c| {
+            // Refused at once, again 50 ms later; then 2 s to bring the receiver up.
             c.webhooks.retry_schedule = vec![
                 Duration::from_millis(50),
-                Duration::from_millis(50),
+                Duration::from_secs(2),
                 Duration::from_secs(2),
             ]
         },
