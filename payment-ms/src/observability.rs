@@ -22,13 +22,7 @@ pub async fn refresh_gauges(state: &AppState) -> Result<()> {
         .into_tuple()
         .all(&state.db)
         .await?;
-    for known in [
-        PaymentStatus::Pending,
-        PaymentStatus::Succeeded,
-        PaymentStatus::Failed,
-        PaymentStatus::Canceled,
-        PaymentStatus::Expired,
-    ] {
+    for known in PaymentStatus::ALL {
         let n = counts
             .iter()
             .find(|(s, _)| s == known.as_str())

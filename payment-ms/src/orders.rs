@@ -93,6 +93,21 @@ pub(crate) fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str,
     }
 }
 
+pub const MAX_URL_LEN: usize = 2048;
+
+/// An absolute http(s) URL with a host, of at most [`MAX_URL_LEN`] characters.
+pub(crate) fn check_url(errors: &mut Vec<FieldError>, field: &str, value: &str) {
+    let ok = value.len() <= MAX_URL_LEN
+        && url::Url::parse(value)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !ok {
+        errors.push(FieldError::new(
+            field,
+            format!("must be an absolute http(s) URL of at most {MAX_URL_LEN} characters"),
+        ));
+    }
+}
+
 pub(crate) fn check_metadata(errors: &mut Vec<FieldError>, metadata: &Option<serde_json::Value>) {
     match metadata {
         None => {}

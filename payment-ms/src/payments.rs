@@ -21,7 +21,7 @@ use crate::entities::{orders, payments};
 use crate::error::{Error, Result};
 use crate::events::{self, EventType};
 use crate::idempotency::Claim;
-use crate::orders::{self as order_domain, OrderStatus, check_metadata};
+use crate::orders::{self as order_domain, OrderStatus, check_metadata, check_url};
 use crate::pagination::{Page, PageRequest};
 use crate::providers::{
     CheckoutRequest, CloseReason, PaymentProvider, ProviderError, ProviderStatus,
@@ -47,20 +47,18 @@ impl PaymentStatus {
         }
     }
 
+    pub const ALL: [PaymentStatus; 5] = [
+        Self::Pending,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Canceled,
+        Self::Expired,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Succeeded,
-            Self::Failed,
-            Self::Canceled,
-            Self::Expired,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 }
-
-pub const MAX_URL_LEN: usize = 2048;
 
 impl From<payments::Model> for PaymentOut {
     fn from(p: payments::Model) -> Self {
@@ -83,18 +81,6 @@ impl From<payments::Model> for PaymentOut {
             updated_at: p.updated_at,
             expires_at: p.expires_at,
         }
-    }
-}
-
-fn check_url(errors: &mut Vec<FieldError>, field: &str, value: &str) {
-    let ok = value.len() <= MAX_URL_LEN
-        && url::Url::parse(value)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-    if !ok {
-        errors.push(FieldError::new(
-            field,
-            format!("must be an absolute http(s) URL of at most {MAX_URL_LEN} characters"),
-        ));
     }
 }
 

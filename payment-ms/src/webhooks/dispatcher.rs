@@ -338,7 +338,7 @@ impl Dispatcher {
             .and_then(|i| config.retry_schedule.get(i))
             .copied();
         let mut disable_reason = None;
-        match (status_code, delay) {
+        let outcome = match (status_code, delay) {
             (Some(s), _) if (200..300).contains(&s) => {
                 update = update
                     .col_expr(deliveries::Column::Status, status::SUCCEEDED.into())
@@ -350,17 +350,20 @@ impl Dispatcher {
                         .exec(&txn)
                         .await?;
                 }
+                "succeeded"
             }
             (Some(410), _) => {
                 update = update
                     .col_expr(deliveries::Column::Status, status::FAILED.into())
                     .col_expr(deliveries::Column::CompletedAt, Some(at).into());
                 disable_reason = Some(format!("{} answered 410 Gone", partner.url));
+                "gone"
             }
             (_, Some(delay)) => {
                 let wait = jittered(delay, config.jitter_percent)
                     .max(retry_after.map_or(Duration::ZERO, |r| r.min(MAX_RETRY_AFTER)));
                 update = update.col_expr(deliveries::Column::NextAttemptAt, after(at, wait).into());
+                "retry"
             }
             (_, None) => {
                 // Past the whole schedule: this event is lost to this partner until recovered.
@@ -384,8 +387,9 @@ impl Dispatcher {
                         "{failures} events in a row failed past the whole retry schedule"
                     ));
                 }
+                "failed"
             }
-        }
+        };
         let res = update
             .filter(deliveries::Column::Id.eq(&claimed.id))
             .filter(deliveries::Column::Attempts.eq(claimed.attempts))
@@ -399,12 +403,6 @@ impl Dispatcher {
         if let Some(reason) = disable_reason.as_deref() {
             disable(&txn, partner, reason, at).await?;
         }
-        let outcome = match (status_code, delay) {
-            (Some(s), _) if (200..300).contains(&s) => "succeeded",
-            (Some(410), _) => "gone",
-            (_, Some(_)) => "retry",
-            (_, None) => "failed",
-        };
         metrics::counter!("webhook_attempts_total", "outcome" => outcome).increment(1);
         metrics::histogram!("webhook_attempt_duration_seconds")
             .record(f64::from(latency_ms) / 1000.0);

@@ -23,10 +23,9 @@ use crate::entities::{deliveries, delivery_attempts, events, partners};
 use crate::error::Result;
 use crate::events::EventType;
 use crate::idempotency::Claim;
-use crate::orders::check_text;
+use crate::orders::{check_text, check_url};
 use crate::pagination::{Page, PageRequest};
 
-pub const MAX_URL_LEN: usize = 2048;
 /// The id of the built-in partner configured by `N8N_WEBHOOK_URL`.
 pub const N8N_PARTNER_ID: &str = "ptn_00000000000000000000000000000000";
 
@@ -56,21 +55,17 @@ fn admin_only(caller: &Caller) -> Result<()> {
     }
 }
 
-async fn check_url(state: &AppState, errors: &mut Vec<FieldError>, url: &str) {
-    if url.len() > MAX_URL_LEN {
-        errors.push(FieldError::new(
-            "url",
-            format!("must be at most {MAX_URL_LEN} characters"),
-        ));
+/// The URL's shape, then where it leads (the SSRF guard, after DNS).
+async fn check_partner_url(state: &AppState, errors: &mut Vec<FieldError>, url: &str) {
+    let before = errors.len();
+    check_url(errors, "url", url);
+    if errors.len() > before {
         return;
     }
-    match url::Url::parse(url) {
-        Err(_) => errors.push(FieldError::new("url", "must be an absolute http(s) URL")),
-        Ok(parsed) => {
-            if let Err(refusal) = state.guard.check_url(&parsed).await {
-                errors.push(FieldError::new("url", refusal.to_string()));
-            }
-        }
+    if let Ok(parsed) = url::Url::parse(url)
+        && let Err(refusal) = state.guard.check_url(&parsed).await
+    {
+        errors.push(FieldError::new("url", refusal.to_string()));
     }
 }
 
@@ -102,7 +97,7 @@ pub async fn create_partner(
     let mut errors = Vec::new();
     check_text(&mut errors, "name", &input.name, 255);
     check_filters(&mut errors, &filters);
-    check_url(state, &mut errors, &input.url).await;
+    check_partner_url(state, &mut errors, &input.url).await;
     if !errors.is_empty() {
         return Err(Problem::validation(errors).into());
     }
@@ -204,7 +199,7 @@ pub async fn update_partner(
         check_filters(&mut errors, filters);
     }
     if let Some(url) = &patch.url {
-        check_url(state, &mut errors, url).await;
+        check_partner_url(state, &mut errors, url).await;
     }
     if !errors.is_empty() {
         return Err(Problem::validation(errors).into());
