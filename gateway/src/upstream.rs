@@ -98,14 +98,11 @@ impl PaymentMs {
                 tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
             }
             last = self.call_once(&call).await;
-            let retry = match &last {
-                Ok(r) => matches!(
-                    r.status(),
-                    StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE
-                ),
-                // Unreachable or cut off (not a timeout: three of those would take too long).
-                Err(p) => matches!(p.status, 502 | 503),
-            };
+            // Only when payment-ms was unreachable or cut the connection (not a timeout:
+            // three of those would take too long). An answer, even a 502 about a payment
+            // provider, is payment-ms's to give; retrying it here would multiply the calls
+            // to a provider that is already struggling.
+            let retry = matches!(&last, Err(p) if matches!(p.status, 502 | 503));
             if !retry {
                 break;
             }
@@ -119,7 +116,12 @@ impl PaymentMs {
             .join(&call.path_and_query)
             .map_err(|_| Problem::not_found("this resource"))?;
         let mut request = self.client.request(call.method.clone(), url);
-        for name in [REQUEST_ID_HEADER, IDEMPOTENCY_KEY_HEADER, "content-type"] {
+        for name in [
+            REQUEST_ID_HEADER,
+            IDEMPOTENCY_KEY_HEADER,
+            "content-type",
+            "stripe-signature",
+        ] {
             if let Some(value) = call.headers.get(name) {
                 request = request.header(name, value);
             }
