@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use shared::api::{
     CheckoutIn, CreateOrderIn, DeliveryOut, OrderOut, Page, PartnerIn, PartnerOut, PartnerPatch,
-    PartnerWithSecret, PaymentOut, RecoverIn, RecoverOut, ResendIn, RotateIn,
+    PartnerWithSecret, PaymentOut, RecoverIn, RecoverOut, RefundIn, RefundOut, ResendIn, RotateIn,
 };
 use shared::problem::ProblemDetails;
 use utoipa::openapi::path::Operation;
@@ -29,7 +29,8 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
     paths(
         healthz, readyz,
         create_order, list_orders, get_order, checkout, cancel_order,
-        list_payments, get_payment, verify_payment, cancel_payment,
+        list_payments, get_payment, verify_payment, cancel_payment, create_refund, list_refunds,
+        provider_webhook,
         create_partner, list_partners, get_partner, update_partner, delete_partner, rotate_secret,
         list_deliveries, get_delivery, resend, recover, event_deliveries,
     ),
@@ -39,6 +40,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         (name = "orders", description = "Created by a trusted backend, paid by their owner"),
         (name = "payments", description = "Checkouts and their outcome"),
         (name = "partners", description = "Webhook partners and deliveries (admin)"),
+        (name = "providers", description = "Inbound webhooks from payment providers"),
         (name = "health"),
     ),
 )]
@@ -204,7 +206,7 @@ async fn cancel_order() {}
     params(
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 100),
         ("cursor" = Option<String>, Query),
-        ("status" = Option<String>, Query, description = "pending, succeeded, failed, canceled or expired"),
+        ("status" = Option<String>, Query, description = "pending, succeeded, failed, canceled, expired, partially_refunded or refunded"),
         ("order_id" = Option<String>, Query),
         ("user_id" = Option<String>, Query, description = "admin only")),
     responses(
@@ -233,6 +235,44 @@ async fn verify_payment() {}
         (status = 404, description = "No such payment for you", body = ProblemDetails, content_type = PROBLEM),
         (status = 409, description = "Not pending", body = ProblemDetails, content_type = PROBLEM)))]
 async fn cancel_payment() {}
+
+/// Refund a succeeded payment, in full or in part (admin)
+#[utoipa::path(post, path = "/api/v1/payments/{id}/refunds", tag = "payments", request_body = RefundIn,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses(
+        (status = 201, description = "The refund: `succeeded`, or `pending` while the provider settles it", body = RefundOut),
+        (status = 400, description = "Malformed JSON or key", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such payment", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "Not refundable (not succeeded, or nothing remains), or the key is still being processed", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields, more than remains, refused by the provider, or the key was used with another body", body = ProblemDetails, content_type = PROBLEM)))]
+async fn create_refund() {}
+
+/// List a payment's refunds (owner or admin)
+#[utoipa::path(get, path = "/api/v1/payments/{id}/refunds", tag = "payments",
+    params(
+        ("id" = String, Path),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "A page, newest first", body = Page<RefundOut>),
+        (status = 404, description = "No such payment for you", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+async fn list_refunds() {}
+
+/// Receive a provider's webhook (public: the provider's signature authenticates it)
+#[utoipa::path(post, path = "/providers/{provider}/webhook", tag = "providers",
+    params(("provider" = String, Path, description = "`stripe`"), ("Stripe-Signature" = Option<String>, Header)),
+    request_body(content = Object, description = "The provider's event, byte for byte as signed"),
+    responses(
+        (status = 200, description = "Handled, or a replay of a handled event (`duplicate`)", body = Object),
+        (status = 400, description = "Missing, stale or wrong signature, or not an event", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such provider configured", body = ProblemDetails, content_type = PROBLEM),
+        (status = 413, description = "The body is too large", body = ProblemDetails, content_type = PROBLEM),
+        (status = 502, description = "The provider did not answer while the event was handled; it will retry", body = ProblemDetails, content_type = PROBLEM),
+        (status = 503, description = "The provider's signing secret is not configured", body = ProblemDetails, content_type = PROBLEM)))]
+async fn provider_webhook() {}
 
 /// Register a partner (admin); the secret is shown once
 #[utoipa::path(post, path = "/api/v1/partners", tag = "partners", request_body = PartnerIn,

@@ -8,6 +8,8 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::signing::WebhookSecret;
 use url::Url;
 
+use crate::providers::stripe::{Mode, StripeConfig};
+
 use shared::config::{ConfigError, Env, Profile};
 
 #[derive(Debug, Clone)]
@@ -42,6 +44,12 @@ pub struct Config {
     /// `SHUTDOWN_TIMEOUT`: how long in-flight requests may finish after SIGTERM.
     pub shutdown_timeout: Duration,
     pub webhooks: WebhookConfig,
+    /// `MOCK_PROVIDER_ENABLED`: whether buyers may use the mock provider (no money moves). On
+    /// in the dev profile and when it is the default provider; off otherwise, so a production
+    /// buyer cannot pick it.
+    pub mock_enabled: bool,
+    /// Set when Stripe is configured.
+    pub stripe: Option<StripeConfig>,
 }
 
 /// Partner webhooks: the delivery worker and the SSRF guard.
@@ -132,8 +140,49 @@ impl WebhookConfig {
     }
 }
 
-/// The only provider this build has; Stripe arrives with its own issue.
-pub const KNOWN_PROVIDERS: &[&str] = &["mock"];
+pub const KNOWN_PROVIDERS: &[&str] = &["mock", "stripe"];
+
+/// Stripe is on when it is the default provider or a secret key is set.
+fn stripe_config(env: &Env, default_provider: &str) -> Result<Option<StripeConfig>, ConfigError> {
+    let key = env.secret("STRIPE_SECRET_KEY");
+    if key.is_none() && default_provider != "stripe" {
+        return Ok(None);
+    }
+    let secret_key = key.ok_or(ConfigError::invalid(
+        "STRIPE_SECRET_KEY",
+        "is required when PAYMENT_PROVIDER=stripe",
+    ))?;
+    let exposed = secret_key.expose_secret();
+    if !(exposed.starts_with("sk_") || exposed.starts_with("rk_")) {
+        return Err(ConfigError::invalid(
+            "STRIPE_SECRET_KEY",
+            "must be a secret or restricted key (sk_… or rk_…)",
+        ));
+    }
+    let webhook_secret = env.secret("STRIPE_WEBHOOK_SECRET");
+    if webhook_secret
+        .as_ref()
+        .is_some_and(|s| !s.expose_secret().starts_with("whsec_"))
+    {
+        return Err(ConfigError::invalid(
+            "STRIPE_WEBHOOK_SECRET",
+            "must be the endpoint's signing secret (whsec_…)",
+        ));
+    }
+    let mode = env.string("STRIPE_MODE", "checkout");
+    let mode = Mode::parse(&mode).ok_or(ConfigError::invalid(
+        "STRIPE_MODE",
+        "must be checkout or payment_intents",
+    ))?;
+    Ok(Some(StripeConfig {
+        secret_key,
+        api_base: env.url("STRIPE_API_BASE", "https://api.stripe.com")?,
+        webhook_secret,
+        mode,
+        timeout: env.duration("STRIPE_TIMEOUT", "10s")?,
+        webhook_tolerance: env.duration("STRIPE_WEBHOOK_TOLERANCE", "300s")?,
+    }))
+}
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -150,6 +199,18 @@ impl Config {
                 format!("must be one of {}", KNOWN_PROVIDERS.join(", ")),
             ));
         }
+        let mock_default = profile == Profile::Dev || payment_provider == "mock";
+        let mock_enabled: bool = env.parse(
+            "MOCK_PROVIDER_ENABLED",
+            if mock_default { "true" } else { "false" },
+        )?;
+        if payment_provider == "mock" && !mock_enabled {
+            return Err(ConfigError::invalid(
+                "MOCK_PROVIDER_ENABLED",
+                "cannot be false while PAYMENT_PROVIDER=mock",
+            ));
+        }
+        let stripe = stripe_config(env, &payment_provider)?;
         let database_url = env.string("DATABASE_URL", "sqlite://payments.db?mode=rwc");
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             return Err(ConfigError::invalid(
@@ -174,6 +235,8 @@ impl Config {
             log_json: env.log_json(),
             shutdown_timeout: env.duration("SHUTDOWN_TIMEOUT", "20s")?,
             webhooks: WebhookConfig::from_source(env, profile)?,
+            mock_enabled,
+            stripe,
         })
     }
 }
@@ -208,5 +271,46 @@ mod tests {
         let env = Env::from_pairs([("APP_PROFILE", "dev"), ("PAYMENT_PROVIDER", "paypal")]);
         let err = Config::from_source(&env).unwrap_err().to_string();
         assert!(err.starts_with("PAYMENT_PROVIDER is invalid"), "{err}");
+    }
+
+    #[test]
+    fn stripe_needs_a_secret_key_of_the_right_kind() {
+        let env = Env::from_pairs([("APP_PROFILE", "dev"), ("PAYMENT_PROVIDER", "stripe")]);
+        let err = Config::from_source(&env).unwrap_err().to_string();
+        assert!(err.starts_with("STRIPE_SECRET_KEY is invalid"), "{err}");
+        let env = Env::from_pairs([
+            ("APP_PROFILE", "dev"),
+            ("PAYMENT_PROVIDER", "stripe"),
+            ("STRIPE_SECRET_KEY", "pk_test_public"),
+        ]);
+        let err = Config::from_source(&env).unwrap_err().to_string();
+        assert!(err.starts_with("STRIPE_SECRET_KEY is invalid"), "{err}");
+        assert!(!err.contains("pk_test_public"), "{err}");
+        let env = Env::from_pairs([
+            ("APP_PROFILE", "dev"),
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+            ("STRIPE_MODE", "invoices"),
+        ]);
+        let err = Config::from_source(&env).unwrap_err().to_string();
+        assert!(err.starts_with("STRIPE_MODE is invalid"), "{err}");
+    }
+
+    #[test]
+    fn the_mock_is_off_in_production_unless_it_is_the_default() {
+        let env = Env::from_pairs([
+            ("APP_PROFILE", "prod"),
+            (
+                "INTERNAL_TOKEN",
+                "a-long-enough-internal-token-for-prod-use",
+            ),
+            ("PAYMENT_PROVIDER", "stripe"),
+            ("STRIPE_SECRET_KEY", "sk_live_x"),
+        ]);
+        let config = Config::from_source(&env).unwrap();
+        assert!(!config.mock_enabled);
+        let stripe = config.stripe.unwrap();
+        assert_eq!(stripe.mode, Mode::Checkout);
+        assert_eq!(stripe.api_base.as_str(), "https://api.stripe.com/");
+        assert!(!format!("{stripe:?}").contains("sk_live_x"));
     }
 }

@@ -15,11 +15,13 @@ pub enum EventType {
     OrderPaid,
     OrderCanceled,
     OrderExpired,
+    OrderRefunded,
     PaymentCreated,
     PaymentSucceeded,
     PaymentFailed,
     PaymentCanceled,
     PaymentExpired,
+    PaymentRefunded,
     PartnerDisabled,
 }
 
@@ -30,11 +32,13 @@ impl EventType {
             EventType::OrderPaid => "order.paid",
             EventType::OrderCanceled => "order.canceled",
             EventType::OrderExpired => "order.expired",
+            EventType::OrderRefunded => "order.refunded",
             EventType::PaymentCreated => "payment.created",
             EventType::PaymentSucceeded => "payment.succeeded",
             EventType::PaymentFailed => "payment.failed",
             EventType::PaymentCanceled => "payment.canceled",
             EventType::PaymentExpired => "payment.expired",
+            EventType::PaymentRefunded => "payment.refunded",
             EventType::PartnerDisabled => "partner.disabled",
         }
     }

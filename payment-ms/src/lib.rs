@@ -23,18 +23,21 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod idempotency;
+pub mod inbound;
 pub mod observability;
 pub mod orders;
 pub mod pagination;
 pub mod payments;
 pub mod providers;
+pub mod refunds;
 mod routes;
 pub mod webhooks;
 
 pub use config::Config;
 
-use providers::Providers;
 use providers::mock::MockProvider;
+use providers::stripe::StripeProvider;
+use providers::{PaymentProvider, Providers};
 use webhooks::dispatcher::Dispatcher;
 use webhooks::ssrf::Guard;
 
@@ -98,7 +101,22 @@ impl Application {
             db.clone(),
             config.public_base_url.clone(),
         ));
-        let providers = Providers::new(vec![mock.clone()], &config.payment_provider);
+        let mut enabled: Vec<Arc<dyn PaymentProvider>> = Vec::new();
+        if config.mock_enabled {
+            enabled.push(mock.clone());
+        }
+        if let Some(stripe) = &config.stripe {
+            if stripe.webhook_secret.is_none() {
+                tracing::warn!(
+                    "STRIPE_WEBHOOK_SECRET is not set: Stripe webhooks are refused, \
+                    and payments settle only through verify and the expiry sweep"
+                );
+            }
+            let provider =
+                StripeProvider::new(stripe.clone()).context("building the Stripe client")?;
+            enabled.push(Arc::new(provider));
+        }
+        let providers = Providers::new(enabled, &config.payment_provider);
         let guard = Guard::new(config.webhooks.allowed_cidrs.clone());
         let state = AppState {
             db,
@@ -178,6 +196,11 @@ async fn sweep_loop(state: AppState, shutdown: CancellationToken) {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+                }
+                match refunds::settle_pending(&state, db::now(), SWEEP_BATCH).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(payments = n, "reconciled pending refunds"),
+                    Err(e) => tracing::warn!(error = %e, "refund sweep failed"),
                 }
             }
         }

@@ -34,6 +34,7 @@ pub enum OrderStatus {
     Paid,
     Canceled,
     Expired,
+    Refunded,
 }
 
 impl OrderStatus {
@@ -43,13 +44,20 @@ impl OrderStatus {
             OrderStatus::Paid => "paid",
             OrderStatus::Canceled => "canceled",
             OrderStatus::Expired => "expired",
+            OrderStatus::Refunded => "refunded",
         }
     }
 
+    pub const ALL: [OrderStatus; 5] = [
+        Self::Pending,
+        Self::Paid,
+        Self::Canceled,
+        Self::Expired,
+        Self::Refunded,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Paid, Self::Canceled, Self::Expired]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 }
 
@@ -335,7 +343,7 @@ pub async fn list_orders(
         let status = OrderStatus::parse(status).ok_or_else(|| {
             Problem::validation(vec![FieldError::new(
                 "status",
-                "must be one of pending, paid, canceled, expired",
+                shared::problem::one_of(OrderStatus::ALL.map(OrderStatus::as_str)),
             )])
         })?;
         select = select.filter(orders::Column::Status.eq(status.as_str()));

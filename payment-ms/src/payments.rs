@@ -7,7 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QuerySelect,
 };
 use serde::Deserialize;
 use shared::{FieldError, Problem, ids};
@@ -24,7 +25,7 @@ use crate::idempotency::Claim;
 use crate::orders::{self as order_domain, OrderStatus, check_metadata, check_url};
 use crate::pagination::{Page, PageRequest};
 use crate::providers::{
-    CheckoutRequest, CloseReason, PaymentProvider, ProviderError, ProviderStatus,
+    CheckoutRequest, CloseReason, PaymentProvider, ProviderError, ProviderState, ProviderStatus,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub enum PaymentStatus {
     Failed,
     Canceled,
     Expired,
+    PartiallyRefunded,
+    Refunded,
 }
 
 impl PaymentStatus {
@@ -44,15 +47,19 @@ impl PaymentStatus {
             PaymentStatus::Failed => "failed",
             PaymentStatus::Canceled => "canceled",
             PaymentStatus::Expired => "expired",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
+            PaymentStatus::Refunded => "refunded",
         }
     }
 
-    pub const ALL: [PaymentStatus; 5] = [
+    pub const ALL: [PaymentStatus; 7] = [
         Self::Pending,
         Self::Succeeded,
         Self::Failed,
         Self::Canceled,
         Self::Expired,
+        Self::PartiallyRefunded,
+        Self::Refunded,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -76,6 +83,9 @@ impl From<payments::Model> for PaymentOut {
             success_url: p.success_url,
             cancel_url: p.cancel_url,
             failure_reason: p.failure_reason,
+            next_action: p
+                .next_action
+                .and_then(|action| serde_json::from_value(action).ok()),
             metadata: p.metadata,
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -84,9 +94,20 @@ impl From<payments::Model> for PaymentOut {
     }
 }
 
-fn provider_unavailable(err: ProviderError) -> Error {
+pub(crate) fn provider_unavailable(err: ProviderError) -> Error {
     match err {
         ProviderError::Db(e) => Error::Db(e),
+        ProviderError::Rejected { code, message } => {
+            tracing::info!(%code, %message, "payment provider refused a request");
+            Problem::unprocessable(
+                "provider_rejected",
+                format!("The payment provider refused: {message} ({code})"),
+            )
+            .into()
+        }
+        ProviderError::Unsupported(what) => {
+            Problem::unprocessable("provider_unsupported", what).into()
+        }
         ProviderError::Unavailable(reason) => {
             tracing::warn!(%reason, "payment provider unavailable");
             Problem::new(
@@ -100,7 +121,10 @@ fn provider_unavailable(err: ProviderError) -> Error {
     }
 }
 
-fn provider_of(state: &AppState, name: &str) -> Result<std::sync::Arc<dyn PaymentProvider>> {
+pub(crate) fn provider_of(
+    state: &AppState,
+    name: &str,
+) -> Result<std::sync::Arc<dyn PaymentProvider>> {
     state.providers.get(name).ok_or_else(|| {
         Error::Internal(anyhow::anyhow!(
             "payment uses provider {name}, which is not configured"
@@ -122,6 +146,16 @@ pub async fn checkout(
     check_url(&mut errors, "success_url", &input.success_url);
     check_url(&mut errors, "cancel_url", &input.cancel_url);
     check_metadata(&mut errors, &input.metadata);
+    if let Some(method) = &input.payment_method
+        && (method.is_empty()
+            || method.len() > 255
+            || !method.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        errors.push(FieldError::new(
+            "payment_method",
+            "must be a provider's payment method id, such as pm_…",
+        ));
+    }
     let provider_name = input
         .provider
         .clone()
@@ -168,12 +202,14 @@ pub async fn checkout(
     let started = provider
         .start_checkout(&CheckoutRequest {
             payment_id: &payment_id,
+            order_id: &order.id,
             amount: order.total_amount,
             currency: &order.currency,
             items: &items,
             success_url: &input.success_url,
             cancel_url: &input.cancel_url,
             expires_at,
+            payment_method: input.payment_method.as_deref(),
         })
         .await
         .map_err(provider_unavailable)?;
@@ -183,8 +219,8 @@ pub async fn checkout(
         order_id: order.id.clone(),
         user_id: order.user_id.clone(),
         provider: provider.name().to_owned(),
-        provider_reference: Some(started.reference),
-        checkout_url: Some(started.checkout_url),
+        provider_reference: started.reference,
+        checkout_url: started.checkout_url,
         status: PaymentStatus::Pending.as_str().to_owned(),
         amount: order.total_amount,
         amount_refunded: 0,
@@ -196,6 +232,8 @@ pub async fn checkout(
         created_at: at,
         updated_at: at,
         expires_at,
+        provider_payment_reference: None,
+        next_action: None,
     };
     let txn = begin_write(&state.db).await?;
     // Re-read under the transaction's lock: the order may have changed since we looked.
@@ -214,8 +252,16 @@ pub async fn checkout(
     payments::ActiveModel::from(payment.clone())
         .insert(&txn)
         .await?;
-    let out = PaymentOut::from(payment);
-    events::record(&txn, EventType::PaymentCreated, &out.id, &out, at).await?;
+    events::record(
+        &txn,
+        EventType::PaymentCreated,
+        &payment.id,
+        &PaymentOut::from(payment.clone()),
+        at,
+    )
+    .await?;
+    // A server-side charge may be settled already; record it with the creation.
+    let out = PaymentOut::from(apply_in(&txn, &payment, &started.state, at).await?);
     if let Some(claim) = claim {
         claim
             .complete(&txn, axum::http::StatusCode::CREATED, &out)
@@ -299,7 +345,7 @@ pub async fn list_payments(
         let status = PaymentStatus::parse(status).ok_or_else(|| {
             Problem::validation(vec![FieldError::new(
                 "status",
-                "must be one of pending, succeeded, failed, canceled, expired",
+                shared::problem::one_of(PaymentStatus::ALL.map(PaymentStatus::as_str)),
             )])
         })?;
         select = select.filter(payments::Column::Status.eq(status.as_str()));
@@ -355,7 +401,7 @@ pub async fn refresh(
         .fetch_status(payment)
         .await
         .map_err(provider_unavailable)?;
-    if status == ProviderStatus::Pending && at >= payment.expires_at {
+    if status.status == ProviderStatus::Pending && at >= payment.expires_at {
         status = provider
             .close(payment, CloseReason::Expired)
             .await
@@ -379,44 +425,87 @@ pub async fn close_payment(
     apply(state, payment, status).await
 }
 
-/// Records a provider status on a pending payment, with its events, once. Answers the payment
+/// Records a provider state on a pending payment, with its events, once. Answers the payment
 /// as it now is.
 pub async fn apply(
     state: &AppState,
     payment: &payments::Model,
-    status: ProviderStatus,
+    provider_state: ProviderState,
 ) -> Result<payments::Model> {
-    let (to, failure_reason, event) = match &status {
-        ProviderStatus::Pending => return Ok(payment.clone()),
-        ProviderStatus::Succeeded => (PaymentStatus::Succeeded, None, EventType::PaymentSucceeded),
-        ProviderStatus::Failed { reason } => (
+    if provider_state.status == ProviderStatus::Pending
+        && provider_state.next_action.is_none()
+        && provider_state.payment_reference.is_none()
+    {
+        return Ok(payment.clone());
+    }
+    let at = now();
+    let txn = begin_write(&state.db).await?;
+    let current = apply_in(&txn, payment, &provider_state, at).await?;
+    state.commit(txn).await?;
+    Ok(current)
+}
+
+/// [`apply`] inside the caller's transaction.
+async fn apply_in(
+    txn: &DatabaseTransaction,
+    payment: &payments::Model,
+    provider_state: &ProviderState,
+    at: DateTime<Utc>,
+) -> Result<payments::Model> {
+    let change = match &provider_state.status {
+        ProviderStatus::Pending => None,
+        ProviderStatus::Succeeded => {
+            Some((PaymentStatus::Succeeded, None, EventType::PaymentSucceeded))
+        }
+        ProviderStatus::Failed { reason } => Some((
             PaymentStatus::Failed,
             Some(reason.clone()),
             EventType::PaymentFailed,
-        ),
-        ProviderStatus::Canceled => (PaymentStatus::Canceled, None, EventType::PaymentCanceled),
-        ProviderStatus::Expired => (PaymentStatus::Expired, None, EventType::PaymentExpired),
+        )),
+        ProviderStatus::Canceled => {
+            Some((PaymentStatus::Canceled, None, EventType::PaymentCanceled))
+        }
+        ProviderStatus::Expired => Some((PaymentStatus::Expired, None, EventType::PaymentExpired)),
     };
-    let at = now();
-    let txn = begin_write(&state.db).await?;
-    let res = payments::Entity::update_many()
-        .col_expr(payments::Column::Status, to.as_str().into())
-        .col_expr(payments::Column::FailureReason, failure_reason.into())
+    let mut update = payments::Entity::update_many()
         .col_expr(payments::Column::UpdatedAt, at.into())
         .filter(payments::Column::Id.eq(&payment.id))
-        .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()))
-        .exec(&txn)
-        .await?;
+        .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()));
+    if let Some(reference) = &provider_state.payment_reference {
+        update = update.col_expr(
+            payments::Column::ProviderPaymentReference,
+            reference.clone().into(),
+        );
+    }
+    let next_action = match (&change, &provider_state.next_action) {
+        (None, Some(action)) => {
+            Some(serde_json::to_value(action).map_err(|e| Error::Internal(e.into()))?)
+        }
+        _ => None,
+    };
+    update = update.col_expr(payments::Column::NextAction, next_action.into());
+    if let Some((to, failure_reason, _)) = &change {
+        update = update
+            .col_expr(payments::Column::Status, to.as_str().into())
+            .col_expr(
+                payments::Column::FailureReason,
+                failure_reason.clone().into(),
+            );
+    }
+    let res = update.exec(txn).await?;
     let current = payments::Entity::find_by_id(&payment.id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| Problem::not_found(format!("payment {}", payment.id)))?;
+    let Some((to, _, event)) = change else {
+        return Ok(current); // still pending: only what the buyer must do, or the charge, changed
+    };
     if res.rows_affected == 0 {
         // Someone else recorded a change first; theirs stands, with its events.
         return Ok(current);
     }
     events::record(
-        &txn,
+        txn,
         event,
         &current.id,
         &PaymentOut::from(current.clone()),
@@ -429,15 +518,15 @@ pub async fn apply(
             .col_expr(orders::Column::UpdatedAt, at.into())
             .filter(orders::Column::Id.eq(&current.order_id))
             .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         if paid.rows_affected == 1 {
             let order = orders::Entity::find_by_id(&current.order_id)
-                .one(&txn)
+                .one(txn)
                 .await?
                 .ok_or_else(|| Problem::not_found(format!("order {}", current.order_id)))?;
-            let out = order_domain::load_out(&txn, order).await?;
-            events::record(&txn, EventType::OrderPaid, &out.id, &out, at).await?;
+            let out = order_domain::load_out(txn, order).await?;
+            events::record(txn, EventType::OrderPaid, &out.id, &out, at).await?;
         } else {
             // Money arrived for an order that is no longer pending (paid by another payment,
             // or canceled a moment before). Keep the record true and make it visible.
@@ -445,7 +534,6 @@ pub async fn apply(
                 "payment succeeded on an order that is not pending; it needs a refund");
         }
     }
-    state.commit(txn).await?;
     Ok(current)
 }
 

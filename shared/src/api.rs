@@ -97,9 +97,29 @@ pub struct CheckoutIn {
         example = "https://shop.example/cart"
     )]
     pub cancel_url: String,
+    /// A saved payment method at the provider (Stripe: `pm_…`). With one, the payment is
+    /// charged at once, server-side, instead of sending the buyer to a hosted page; the answer
+    /// is then `succeeded`, `failed`, or `pending` with a `next_action`. Stripe only.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 255, example = "pm_card_visa")]
+    pub payment_method: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
+}
+
+/// What the buyer must still do for a pending payment (Stripe's `requires_action`), such as
+/// authenticating with their bank.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct NextAction {
+    /// The provider's action type, e.g. `redirect_to_url` or `use_stripe_sdk`.
+    #[serde(rename = "type")]
+    #[schema(example = "use_stripe_sdk")]
+    pub kind: String,
+    /// Where to send the buyer, when the action is a redirect.
+    pub redirect_url: Option<String>,
+    /// For Stripe.js (`stripe.handleNextAction({clientSecret})`) in the buyer's browser.
+    pub client_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -111,7 +131,8 @@ pub struct PaymentOut {
     #[schema(example = "mock")]
     pub provider: String,
     pub provider_reference: Option<String>,
-    /// `pending`, `succeeded`, `failed`, `canceled` or `expired`.
+    /// `pending`, `succeeded`, `failed`, `canceled`, `expired`, `partially_refunded` or
+    /// `refunded`.
     #[schema(example = "pending")]
     pub status: String,
     pub amount: i64,
@@ -122,11 +143,47 @@ pub struct PaymentOut {
     pub success_url: String,
     pub cancel_url: String,
     pub failure_reason: Option<String>,
+    /// Set while the buyer must act before the payment can complete.
+    pub next_action: Option<NextAction>,
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Refunds a succeeded payment, in full or in part.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundIn {
+    /// In minor units; what remains to refund when absent.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 99_999_999_999_i64, example = 500)]
+    pub amount: Option<i64>,
+    /// Free text kept with the refund. `duplicate`, `fraudulent` and `requested_by_customer`
+    /// are also passed to Stripe as its reason.
+    #[serde(default)]
+    #[schema(max_length = 500, example = "requested_by_customer")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct RefundOut {
+    #[schema(example = "rfd_019a8e0c4f1a7d2e8b3c5d7e9f1a2b3c")]
+    pub id: String,
+    pub payment_id: String,
+    pub order_id: String,
+    pub provider: String,
+    pub provider_reference: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    /// `pending` (sent, outcome not known yet), `succeeded` or `failed`.
+    #[schema(example = "succeeded")]
+    pub status: String,
+    pub reason: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// One page of a list, newest first.

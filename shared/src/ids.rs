@@ -8,6 +8,7 @@ use uuid::Uuid;
 pub const ORDER: &str = "ord";
 pub const ORDER_ITEM: &str = "oli";
 pub const PAYMENT: &str = "pay";
+pub const REFUND: &str = "rfd";
 pub const EVENT: &str = "evt";
 pub const MOCK_SESSION: &str = "mcs";
 pub const PARTNER: &str = "ptn";

@@ -39,6 +39,14 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// `must be one of a, b, c`: the message for a value outside a fixed list.
+pub fn one_of<'a>(allowed: impl IntoIterator<Item = &'a str>) -> String {
+    format!(
+        "must be one of {}",
+        allowed.into_iter().collect::<Vec<_>>().join(", ")
+    )
+}
+
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {

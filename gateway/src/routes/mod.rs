@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/{id}", get(pass))
         .route("/payments/{id}/verify", post(pass))
         .route("/payments/{id}/cancel", post(pass))
+        .route("/payments/{id}/refunds", post(admin).get(pass))
         .route("/partners", post(admin).get(admin))
         .route("/partners/{id}", get(admin).patch(admin).delete(admin))
         .route("/partners/{id}/rotate-secret", post(admin))

@@ -2,14 +2,18 @@
 //! an app backend would, on SQLite and (with TEST_DATABASE_URL) PostgreSQL.
 
 mod auth;
+mod contract;
 mod errors;
+mod fake_stripe;
 mod flow;
 mod helpers;
 mod idempotency;
 mod keys;
 mod lists;
+mod localstripe;
 mod money;
 mod openapi;
 mod operations;
 mod receiver;
+mod stripe;
 mod webhooks;

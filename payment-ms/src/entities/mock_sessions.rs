@@ -11,6 +11,7 @@ pub struct Model {
     pub currency: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub amount_refunded: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

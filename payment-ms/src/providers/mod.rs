@@ -1,32 +1,41 @@
 //! Payment providers behind one trait. The domain asks a provider to start a checkout, to tell
-//! a payment's status, and to close a checkout; it never knows which provider it talks to.
+//! a payment's state, to close a checkout, to refund, and to read its webhooks; it never knows
+//! which provider it talks to.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
+use shared::api::NextAction;
 
 use crate::entities::{order_items, payments};
 
 pub mod mock;
+pub mod stripe;
 
 /// What a provider needs to show the buyer a checkout.
 pub struct CheckoutRequest<'a> {
     pub payment_id: &'a str,
+    pub order_id: &'a str,
     pub amount: i64,
     pub currency: &'a str,
     pub items: &'a [order_items::Model],
     pub success_url: &'a str,
     pub cancel_url: &'a str,
     pub expires_at: DateTime<Utc>,
+    /// A saved payment method to charge at once, server-side, instead of a hosted page.
+    pub payment_method: Option<&'a str>,
 }
 
-/// A started checkout: the provider's reference and where to send the buyer.
+/// A started checkout: the provider's reference, where to send the buyer (if anywhere), and
+/// the payment's first state (a server-side charge may be settled at once).
 pub struct ProviderCheckout {
-    pub reference: String,
-    pub checkout_url: String,
+    pub reference: Option<String>,
+    pub checkout_url: Option<String>,
+    pub state: ProviderState,
 }
 
 /// A payment's state as the provider sees it.
@@ -39,6 +48,25 @@ pub enum ProviderStatus {
     Expired,
 }
 
+/// A status with what else the provider told: the reference of the money movement behind a
+/// checkout (Stripe's PaymentIntent), and what the buyer must still do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderState {
+    pub status: ProviderStatus,
+    pub payment_reference: Option<String>,
+    pub next_action: Option<NextAction>,
+}
+
+impl From<ProviderStatus> for ProviderState {
+    fn from(status: ProviderStatus) -> Self {
+        ProviderState {
+            status,
+            payment_reference: None,
+            next_action: None,
+        }
+    }
+}
+
 /// Why a checkout is being closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -46,13 +74,80 @@ pub enum CloseReason {
     Expired,
 }
 
+/// A refund to make at the provider. Calling [`PaymentProvider::refund`] again with the same
+/// `refund_id` must not refund twice.
+pub struct RefundRequest<'a> {
+    pub refund_id: &'a str,
+    pub payment: &'a payments::Model,
+    pub amount: i64,
+    pub reason: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundStatus {
+    Pending,
+    Succeeded,
+    Failed { reason: String },
+}
+
+/// A refund as the provider knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRefund {
+    pub reference: String,
+    pub amount: i64,
+    pub status: RefundStatus,
+    /// Our refund id, when we started it.
+    pub refund_id: Option<String>,
+}
+
+/// A verified inbound webhook: which event, and whose state it says changed. The event is a
+/// trigger: the domain then asks the provider for the current state, so events arriving late,
+/// twice or out of order cannot move a payment backwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundEvent {
+    pub id: String,
+    pub event_type: String,
+    pub subject: Option<Subject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A checkout or payment changed: refresh the payment.
+    Payment {
+        payment_id: Option<String>,
+        reference: String,
+    },
+    /// Money was refunded at the provider: reconcile the payment's refunds.
+    Refunds {
+        payment_id: Option<String>,
+        payment_reference: String,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// The provider could not be reached or failed; retrying later may work.
     #[error("provider unavailable: {0}")]
     Unavailable(String),
+    /// The provider refused the request; retrying it unchanged will not help.
+    #[error("provider refused the request: {code}: {message}")]
+    Rejected { code: String, message: String },
+    /// The provider does not offer this (e.g. saved payment methods on the mock).
+    #[error("not supported by this provider: {0}")]
+    Unsupported(String),
     #[error("provider storage: {0}")]
     Db(#[from] DbErr),
+}
+
+/// Why an inbound webhook was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InboundError {
+    #[error("webhook signature: {0}")]
+    Signature(String),
+    #[error("webhook body: {0}")]
+    Body(String),
+    #[error("this provider receives no webhooks")]
+    NotConfigured,
 }
 
 #[async_trait]
@@ -64,19 +159,50 @@ pub trait PaymentProvider: Send + Sync {
         request: &CheckoutRequest<'_>,
     ) -> Result<ProviderCheckout, ProviderError>;
 
-    async fn fetch_status(
-        &self,
-        payment: &payments::Model,
-    ) -> Result<ProviderStatus, ProviderError>;
+    async fn fetch_status(&self, payment: &payments::Model)
+    -> Result<ProviderState, ProviderError>;
 
-    /// Closes an open checkout so it can no longer be paid, and answers the resulting status:
+    /// Closes an open checkout so it can no longer be paid, and answers the resulting state:
     /// `Canceled`/`Expired`, or whatever the payment had already become (a buyer may have paid
     /// a moment before).
     async fn close(
         &self,
         payment: &payments::Model,
         reason: CloseReason,
-    ) -> Result<ProviderStatus, ProviderError>;
+    ) -> Result<ProviderState, ProviderError>;
+
+    /// Refunds part or all of a succeeded payment; idempotent per `refund_id`.
+    async fn refund(&self, request: &RefundRequest<'_>) -> Result<ProviderRefund, ProviderError>;
+
+    /// Every refund the provider holds for a payment, ours and those made elsewhere (e.g. in
+    /// the provider's dashboard).
+    async fn list_refunds(
+        &self,
+        payment: &payments::Model,
+    ) -> Result<Vec<ProviderRefund>, ProviderError>;
+
+    /// Verifies and reads an inbound webhook. `now` is the receiving time (for the tolerance
+    /// on signed timestamps).
+    fn parse_webhook(
+        &self,
+        _headers: &HeaderMap,
+        _body: &[u8],
+        _now: DateTime<Utc>,
+    ) -> Result<InboundEvent, InboundError> {
+        Err(InboundError::NotConfigured)
+    }
+}
+
+/// `url` with `payment_id=…` added to its query, keeping what it had: where a provider sends
+/// the buyer back.
+pub fn with_payment_id(url: &str, payment_id: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.query_pairs_mut().append_pair("payment_id", payment_id);
+            u.into()
+        }
+        Err(_) => url.to_owned(),
+    }
 }
 
 /// The configured providers, by name.

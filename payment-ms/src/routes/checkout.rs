@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::orders::load_items;
 use crate::payments::PaymentStatus;
 use crate::providers::mock::{self, BuyerAction};
+use crate::providers::with_payment_id;
 use crate::providers::{PaymentProvider, ProviderStatus};
 
 pub fn router() -> Router<AppState> {
@@ -52,7 +53,8 @@ async fn show(State(state): State<AppState>, Path(payment_id): Path<String>) -> 
         .mock
         .fetch_status(&payment)
         .await
-        .map_err(|e| Error::Internal(e.into()))?;
+        .map_err(|e| Error::Internal(e.into()))?
+        .status;
     let open = payment.status == PaymentStatus::Pending.as_str()
         && provider_status == ProviderStatus::Pending
         && now() < payment.expires_at;
@@ -116,17 +118,6 @@ async fn act(
         BuyerAction::Decline => &payment.cancel_url,
     };
     Ok(Redirect::to(&with_payment_id(target, &payment.id)).into_response())
-}
-
-/// `url` with `payment_id=…` added to its query, keeping what it had.
-fn with_payment_id(url: &str, payment_id: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            u.query_pairs_mut().append_pair("payment_id", payment_id);
-            u.into()
-        }
-        Err(_) => url.to_owned(),
-    }
 }
 
 fn checkout_body(payment: &payments::Model, items: &[order_items::Model]) -> String {

@@ -1,5 +1,5 @@
 //! The HTTP surface of payment-ms: the `/internal/v1` API for the gateway, the mock provider's
-//! hosted checkout page, and health checks.
+//! hosted checkout page, inbound provider webhooks, and health checks.
 
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
@@ -15,6 +15,7 @@ mod health;
 mod orders;
 mod partners;
 mod payments;
+mod providers;
 
 pub fn router(state: AppState) -> Router {
     let limits = Limits {
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .merge(health::router())
         .merge(checkout::router())
+        .merge(providers::router())
         .nest(
             "/internal/v1",
             Router::new()

@@ -1,13 +1,19 @@
 use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use shared::api::{RefundIn, RefundOut};
 
+use super::idempotent;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::extract::Query;
+use crate::extract::{IdempotencyKey, Json as Body, Query};
+use crate::idempotency;
 use crate::pagination::Page;
 use crate::payments::{self, ListPaymentsQuery, PaymentOut};
+use crate::refunds::{self, ListRefundsQuery};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -15,6 +21,34 @@ pub fn router() -> Router<AppState> {
         .route("/payments/{id}", get(read))
         .route("/payments/{id}/verify", post(verify))
         .route("/payments/{id}/cancel", post(cancel))
+        .route("/payments/{id}/refunds", post(refund).get(list_refunds))
+}
+
+async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path(id): Path<String>,
+    Body { value, raw }: Body<RefundIn>,
+) -> Response {
+    let key_value = key.0.clone();
+    let request = idempotent(&state, &caller, key, &uri, &raw);
+    idempotency::run(request, |claim| {
+        refunds::create_refund(&state, &caller, &id, value, key_value, claim)
+    })
+    .await
+}
+
+async fn list_refunds(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<ListRefundsQuery>,
+) -> Result<Json<Page<RefundOut>>> {
+    Ok(Json(
+        refunds::list_refunds(&state.db, &caller, &id, query).await?,
+    ))
 }
 
 async fn list(

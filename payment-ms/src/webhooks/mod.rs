@@ -21,11 +21,13 @@ pub const EVENT_TYPES: &[&str] = &[
     "order.paid",
     "order.canceled",
     "order.expired",
+    "order.refunded",
     "payment.created",
     "payment.succeeded",
     "payment.failed",
     "payment.canceled",
     "payment.expired",
+    "payment.refunded",
     "partner.disabled",
 ];
 

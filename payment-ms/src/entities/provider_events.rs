@@ -1,0 +1,17 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "provider_events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub provider: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub event_id: String,
+    pub event_type: String,
+    pub received_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
