@@ -118,36 +118,16 @@ pub async fn create_refund(
     if refund.status != RefundState::Pending.as_str() {
         return Ok(refund.into()); // settled by an earlier request with this key
     }
-    let provider = provider_of(state, &payment.provider)?;
-    let answer = provider
-        .refund(&RefundRequest {
-            refund_id: &refund.id,
-            payment: &payment,
-            amount: refund.amount,
-            reason: refund.reason.as_deref(),
-        })
-        .await;
-    match answer {
-        Ok(found) => Ok(settle(state, &refund, &found, claim).await?.into()),
-        Err(ProviderError::Rejected { code, message }) => {
-            let failed = ProviderRefund {
-                reference: String::new(),
-                amount: refund.amount,
-                status: RefundStatus::Failed {
-                    reason: format!("{code}: {message}"),
-                },
-                refund_id: Some(refund.id.clone()),
-            };
-            settle(state, &refund, &failed, None).await?;
-            Err(Problem::unprocessable(
-                "refund_refused",
-                format!(
-                    "The payment provider refused refund {}: {message} ({code})",
-                    refund.id
-                ),
-            )
-            .into())
-        }
+    match send(state, &payment, &refund, claim).await? {
+        Ok(settled) => Ok(settled.into()),
+        Err(ProviderError::Rejected { code, message }) => Err(Problem::unprocessable(
+            "refund_refused",
+            format!(
+                "The payment provider refused refund {}: {message} ({code})",
+                refund.id
+            ),
+        )
+        .into()),
         Err(ProviderError::Unavailable(reason)) => {
             tracing::warn!(refund_id = %refund.id, %reason, "refund outcome unknown; it stays pending");
             Err(Problem::new(
@@ -164,6 +144,43 @@ pub async fn create_refund(
         }
         Err(other) => Err(provider_unavailable(other)),
     }
+}
+
+/// Asks the provider for a reserved refund (idempotent per refund id) and settles what it
+/// answers; a refusal settles the refund as failed, releasing its amount. The inner error is
+/// the provider's, for the caller to word.
+async fn send(
+    state: &AppState,
+    payment: &payments::Model,
+    refund: &refunds::Model,
+    claim: Option<Claim>,
+) -> Result<Result<refunds::Model, ProviderError>> {
+    let provider = provider_of(state, &payment.provider)?;
+    let answer = provider
+        .refund(&RefundRequest {
+            refund_id: &refund.id,
+            payment,
+            amount: refund.amount,
+            reason: refund.reason.as_deref(),
+        })
+        .await;
+    let found = match answer {
+        Ok(found) => found,
+        Err(ProviderError::Rejected { code, message }) => {
+            let failed = ProviderRefund {
+                reference: String::new(),
+                amount: refund.amount,
+                status: RefundStatus::Failed {
+                    reason: format!("{code}: {message}"),
+                },
+                refund_id: Some(refund.id.clone()),
+            };
+            settle(state, refund, &failed, None).await?;
+            return Ok(Err(ProviderError::Rejected { code, message }));
+        }
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(settle(state, refund, &found, claim).await?))
 }
 
 /// Finds the refund this Idempotency-Key already started, or reserves a new one.
@@ -443,29 +460,8 @@ pub async fn sync(
             && !at_provider
             && refund.updated_at < resend_before
         {
-            let answer = provider
-                .refund(&RefundRequest {
-                    refund_id: &refund.id,
-                    payment,
-                    amount: refund.amount,
-                    reason: refund.reason.as_deref(),
-                })
-                .await;
-            match answer {
-                Ok(found) => {
-                    settle(state, refund, &found, None).await?;
-                }
-                Err(ProviderError::Rejected { code, message }) => {
-                    let failed = ProviderRefund {
-                        reference: String::new(),
-                        amount: refund.amount,
-                        status: RefundStatus::Failed {
-                            reason: format!("{code}: {message}"),
-                        },
-                        refund_id: Some(refund.id.clone()),
-                    };
-                    settle(state, refund, &failed, None).await?;
-                }
+            match send(state, payment, refund, None).await? {
+                Ok(_) | Err(ProviderError::Rejected { .. }) => {}
                 Err(e) => return Err(provider_unavailable(e)),
             }
         }

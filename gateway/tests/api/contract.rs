@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::fake_stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
-use crate::helpers::{Backend, TestApp, problem};
+use crate::helpers::{Backend, TestApp, checkout_body, problem};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -75,6 +75,33 @@ pub fn stripe_config(api_base: &str, mode: Mode) -> StripeConfig {
     }
 }
 
+/// A stack whose payment-ms has Stripe, configured so, as its default provider.
+pub async fn spawn_stripe(backend: Backend, config: StripeConfig) -> Option<TestApp> {
+    TestApp::spawn_with(
+        backend,
+        |c| {
+            c.payment_provider = "stripe".to_owned();
+            c.stripe = Some(config);
+        },
+        |_| {},
+    )
+    .await
+}
+
+/// A new order of `user`, checked out with a saved payment method.
+pub async fn checkout_with_method(app: &TestApp, user: &str, method: &str) -> Response {
+    let order = app.create_order(user).await;
+    let mut body = checkout_body();
+    body["payment_method"] = json!(method);
+    app.post(
+        &format!("/api/v1/orders/{}/checkout", order["id"].as_str().unwrap()),
+        &app.token(user, &[]),
+        &body,
+        None,
+    )
+    .await
+}
+
 pub struct Harness {
     pub app: TestApp,
     pub stripe: Option<FakeStripe>,
@@ -89,16 +116,7 @@ impl Harness {
             }),
             Kind::Stripe => {
                 let fake = FakeStripe::start().await;
-                let config = stripe_config(&fake.uri(), Mode::Checkout);
-                let app = TestApp::spawn_with(
-                    backend,
-                    |c| {
-                        c.payment_provider = "stripe".to_owned();
-                        c.stripe = Some(config);
-                    },
-                    |_| {},
-                )
-                .await?;
+                let app = spawn_stripe(backend, stripe_config(&fake.uri(), Mode::Checkout)).await?;
                 Some(Harness {
                     app,
                     stripe: Some(fake),

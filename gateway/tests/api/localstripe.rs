@@ -10,9 +10,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::contract::stripe_config;
+use crate::contract::{checkout_with_method, spawn_stripe, stripe_config};
 use crate::db_tests;
-use crate::helpers::{Backend, TestApp, checkout_body, problem};
+use crate::helpers::{Backend, TestApp, problem};
 
 const KEY: &str = "sk_test_localstripe";
 const WEBHOOK_SECRET: &str = "whsec_localstripe_endpoint";
@@ -43,29 +43,11 @@ async fn spawn(backend: Backend, base: &str) -> Option<TestApp> {
     let mut config = stripe_config(base, Mode::PaymentIntents);
     config.secret_key = SecretString::from(KEY);
     config.webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
-    TestApp::spawn_with(
-        backend,
-        |c| {
-            c.payment_provider = "stripe".to_owned();
-            c.stripe = Some(config);
-        },
-        |_| {},
-    )
-    .await
+    spawn_stripe(backend, config).await
 }
 
 async fn checkout(app: &TestApp, method: &str) -> Value {
-    let order = app.create_order("alice").await;
-    let mut body = checkout_body();
-    body["payment_method"] = json!(method);
-    let response = app
-        .post(
-            &format!("/api/v1/orders/{}/checkout", order["id"].as_str().unwrap()),
-            &app.token("alice", &[]),
-            &body,
-            None,
-        )
-        .await;
+    let response = checkout_with_method(app, "alice", method).await;
     assert_eq!(response.status(), 201);
     response.json().await.unwrap()
 }

@@ -7,10 +7,10 @@ use payment_ms::providers::stripe::Mode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::contract::{Harness, Kind, stripe_config};
+use crate::contract::{Harness, Kind, checkout_with_method, spawn_stripe, stripe_config};
 use crate::db_tests;
 use crate::fake_stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
-use crate::helpers::{Backend, TestApp, checkout_body, problem};
+use crate::helpers::{Backend, TestApp, problem};
 
 db_tests!(
     a_checkout_session_carries_the_order,
@@ -209,32 +209,10 @@ async fn bad_signatures_change_nothing(backend: Backend) {
     assert_eq!(h.payment_row(id).await.status, "succeeded");
 }
 
-async fn checkout_with(app: &TestApp, user: &str, method: &str) -> reqwest::Response {
-    let order = app.create_order(user).await;
-    let mut body = checkout_body();
-    body["payment_method"] = json!(method);
-    app.post(
-        &format!("/api/v1/orders/{}/checkout", order["id"].as_str().unwrap()),
-        &app.token(user, &[]),
-        &body,
-        None,
-    )
-    .await
-}
-
 async fn saved_cards_are_charged_at_once(backend: Backend) {
     let fake_stripe = FakeStripe::start().await;
     let config = stripe_config(&fake_stripe.uri(), Mode::PaymentIntents);
-    let Some(app) = TestApp::spawn_with(
-        backend,
-        |c| {
-            c.payment_provider = "stripe".to_owned();
-            c.stripe = Some(config);
-        },
-        |_| {},
-    )
-    .await
-    else {
+    let Some(app) = spawn_stripe(backend, config).await else {
         return;
     };
     let h = Harness {
@@ -242,7 +220,7 @@ async fn saved_cards_are_charged_at_once(backend: Backend) {
         stripe: Some(fake_stripe),
     };
 
-    let paid = checkout_with(&h.app, "alice", "pm_card_visa").await;
+    let paid = checkout_with_method(&h.app, "alice", "pm_card_visa").await;
     assert_eq!(paid.status(), 201);
     let paid: Value = paid.json().await.unwrap();
     assert_eq!(paid["status"], "succeeded");
@@ -263,7 +241,7 @@ async fn saved_cards_are_charged_at_once(backend: Backend) {
         ["order.created", "order.paid"]
     );
 
-    let declined = checkout_with(&h.app, "alice", "pm_card_chargeDeclined").await;
+    let declined = checkout_with_method(&h.app, "alice", "pm_card_chargeDeclined").await;
     assert_eq!(declined.status(), 201);
     let declined: Value = declined.json().await.unwrap();
     assert_eq!(declined["status"], "failed");
@@ -276,7 +254,7 @@ async fn saved_cards_are_charged_at_once(backend: Backend) {
     );
 
     // 3-D Secure: the caller gets what the buyer's browser needs to finish.
-    let action = checkout_with(&h.app, "alice", "pm_card_authenticationRequired").await;
+    let action = checkout_with_method(&h.app, "alice", "pm_card_authenticationRequired").await;
     assert_eq!(action.status(), 201);
     let action: Value = action.json().await.unwrap();
     assert_eq!(action["status"], "pending");
@@ -288,7 +266,7 @@ async fn saved_cards_are_charged_at_once(backend: Backend) {
     );
 
     // An unknown payment method: Stripe's refusal, as ours.
-    let unknown = checkout_with(&h.app, "alice", "pm_nope").await;
+    let unknown = checkout_with_method(&h.app, "alice", "pm_nope").await;
     assert_eq!(unknown.status(), 422);
     let unknown = problem(unknown).await;
     assert_eq!(unknown["code"], "provider_rejected");
@@ -446,16 +424,7 @@ async fn a_refused_api_key_does_not_leak() {
     let fake_stripe = FakeStripe::start().await;
     let mut config = stripe_config(&fake_stripe.uri(), Mode::Checkout);
     config.secret_key = secrecy::SecretString::from("sk_test_wrong_key_value");
-    let Some(app) = TestApp::spawn_with(
-        Backend::Sqlite,
-        |c| {
-            c.payment_provider = "stripe".to_owned();
-            c.stripe = Some(config);
-        },
-        |_| {},
-    )
-    .await
-    else {
+    let Some(app) = spawn_stripe(Backend::Sqlite, config).await else {
         return;
     };
     let order = app.create_order("alice").await;
