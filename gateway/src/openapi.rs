@@ -166,7 +166,7 @@ async fn create_order() {}
     params(
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 100),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-        ("status" = Option<String>, Query, description = "pending, paid, canceled or expired"),
+        ("status" = Option<String>, Query, description = "pending, paid, canceled, expired or refunded"),
         ("user_id" = Option<String>, Query, description = "service and admin only")),
     responses(
         (status = 200, description = "A page, newest first", body = Page<OrderOut>),

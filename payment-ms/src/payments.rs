@@ -18,7 +18,7 @@ pub use shared::api::{CheckoutIn, PaymentOut};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::db::{after, begin_write, now};
-use crate::entities::{orders, payments};
+use crate::entities::{orders, payments, provider_events};
 use crate::error::{Error, Result};
 use crate::events::{self, EventType};
 use crate::idempotency::Claim;
@@ -261,7 +261,11 @@ pub async fn checkout(
     )
     .await?;
     // A server-side charge may be settled already; record it with the creation.
-    let out = PaymentOut::from(apply_in(&txn, &payment, &started.state, at).await?);
+    let out = if changes_nothing(&payment, &started.state) {
+        PaymentOut::from(payment)
+    } else {
+        PaymentOut::from(apply_in(&txn, &payment, &started.state, at).await?)
+    };
     if let Some(claim) = claim {
         claim
             .complete(&txn, axum::http::StatusCode::CREATED, &out)
@@ -432,10 +436,7 @@ pub async fn apply(
     payment: &payments::Model,
     provider_state: ProviderState,
 ) -> Result<payments::Model> {
-    if provider_state.status == ProviderStatus::Pending
-        && provider_state.next_action.is_none()
-        && provider_state.payment_reference.is_none()
-    {
+    if changes_nothing(payment, &provider_state) {
         return Ok(payment.clone());
     }
     let at = now();
@@ -443,6 +444,20 @@ pub async fn apply(
     let current = apply_in(&txn, payment, &provider_state, at).await?;
     state.commit(txn).await?;
     Ok(current)
+}
+
+/// Whether recording this state would leave the payment as it is: still pending, with the same
+/// charge reference and the same action for the buyer.
+fn changes_nothing(payment: &payments::Model, provider_state: &ProviderState) -> bool {
+    let same_action = match (&provider_state.next_action, &payment.next_action) {
+        (None, None) => true,
+        (Some(new), Some(old)) => serde_json::to_value(new).is_ok_and(|new| &new == old),
+        _ => false,
+    };
+    provider_state.status == ProviderStatus::Pending
+        && same_action
+        && (provider_state.payment_reference.is_none()
+            || provider_state.payment_reference == payment.provider_payment_reference)
 }
 
 /// [`apply`] inside the caller's transaction.
@@ -579,5 +594,10 @@ pub async fn expire_due(state: &AppState, at: DateTime<Utc>, batch: u64) -> Resu
         }
     }
     sweep.idempotency_keys = crate::idempotency::purge_expired(&state.db, at).await?;
+    // Providers stop retrying an event after days (Stripe: 3); its id need not be kept longer.
+    provider_events::Entity::delete_many()
+        .filter(provider_events::Column::ReceivedAt.lt(at - chrono::Duration::days(30)))
+        .exec(&state.db)
+        .await?;
     Ok(sweep)
 }

@@ -47,7 +47,7 @@ pub struct OrderOut {
     #[schema(example = "ord_019a8e0c2d4b7a1c9e3f5a7b9c1d3e5f")]
     pub id: String,
     pub user_id: String,
-    /// `pending`, `paid`, `canceled` or `expired`.
+    /// `pending`, `paid`, `canceled`, `expired` or `refunded`.
     #[schema(example = "pending")]
     pub status: String,
     /// The sum of the lines, in minor units of `currency`.
