@@ -2,6 +2,7 @@
 //! an app backend would, on SQLite and (with TEST_DATABASE_URL) PostgreSQL.
 
 mod auth;
+mod cancellation;
 mod contract;
 mod errors;
 mod fake_stripe;

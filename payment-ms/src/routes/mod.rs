@@ -2,7 +2,10 @@
 //! hosted checkout page, inbound provider webhooks, and health checks.
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use shared::http::Limits;
 
 use crate::AppState;
@@ -36,12 +39,29 @@ pub fn router(state: AppState) -> Router {
                 .merge(partners::router()),
         )
         .fallback(shared::problem::not_found)
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::middleware::from_fn(detach));
     let sensitive = [
         header::AUTHORIZATION,
         header::HeaderName::from_static(shared::internal::INTERNAL_TOKEN_HEADER),
     ];
     shared::http::with_common_layers(router, &limits, &sensitive)
+}
+
+/// Runs each request's handler in a task of its own, so a client that disconnects (or the
+/// request timeout) stops waiting for the answer but never cancels the work halfway. Work cut
+/// between two statements would be rolled back, but a cancellation during a PostgreSQL `BEGIN`
+/// leaves the pooled connection inside a transaction that later requests then run in (an sqlx
+/// 0.9.0 bug, fixed upstream after that release). Finished work is also what idempotency
+/// expects: a retry then finds the stored answer instead of a claim left in progress.
+async fn detach(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "request handler panicked");
+            shared::Problem::internal().into_response()
+        }
+    }
 }
 
 /// The settings of an idempotent POST that creates something (201).
