@@ -2,7 +2,7 @@
 //! by each binary's `/metrics`.
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
@@ -17,16 +17,35 @@ const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Installs the recorder on first use. `None` if another recorder was installed first (then
 /// metrics are not collected, and nothing else changes).
 pub fn install() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("duration_seconds".to_owned()), BUCKETS)
                 .ok()?
                 .install_recorder()
-                .ok()
+                .ok()?;
+            // The recorder keeps every histogram sample until an upkeep folds them into
+            // buckets; without a scraper calling /metrics, memory would grow with every
+            // request. A thread of its own, so this works outside any runtime too.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".to_owned())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "no metrics upkeep thread; histograms are folded at scrape only");
+            }
+            Some(handle)
         })
         .as_ref()
 }
