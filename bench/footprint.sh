@@ -12,7 +12,8 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 
 command -v wrk > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk > /dev/null; }
-cargo build --release --quiet -p gateway -p payment-ms
+source bench/lib.sh
+build_bins
 
 work=$(mktemp -d)
 pids=()
@@ -53,12 +54,12 @@ for run in $(seq 1 "$RUNS"); do
   gw=127.0.0.1:29080
   db="$work/run$run.db"
   start=$(now_ms)
-  DATABASE_URL="sqlite://$db?mode=rwc" PAYMENT_MS_ADDR=$ms target/release/payment-ms > "$work/ms$run.log" 2>&1 &
+  DATABASE_URL="sqlite://$db?mode=rwc" PAYMENT_MS_ADDR=$ms "$bin/payment-ms" > "$work/ms$run.log" 2>&1 &
   ms_pid=$!
   pids+=("$ms_pid")
   ms_ready=$(wait_ready "http://$ms/readyz" "$start")
   start=$(now_ms)
-  GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" target/release/gateway > "$work/gw$run.log" 2>&1 &
+  GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" "$bin/gateway" > "$work/gw$run.log" 2>&1 &
   gw_pid=$!
   pids+=("$gw_pid")
   gw_ready=$(wait_ready "http://$gw/readyz" "$start")
@@ -66,8 +67,8 @@ for run in $(seq 1 "$RUNS"); do
   ms_idle=$(rss_kib "$ms_pid")
   gw_idle=$(rss_kib "$gw_pid")
 
-  user=$(target/release/gateway token --sub u --ttl 1h)
-  service=$(target/release/gateway token --sub s --roles service --ttl 1h)
+  user=$("$bin/gateway" token --sub u --ttl 1h)
+  service=$("$bin/gateway" token --sub s --roles service --ttl 1h)
   order=$(curl -sf -X POST "http://$gw/api/v1/orders" -H "Authorization: Bearer $service" -H 'content-type: application/json' \
     -d '{"user_id":"u","currency":"usd","items":[{"sku":"a","name":"A","quantity":1,"unit_price":1000}]}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

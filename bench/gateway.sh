@@ -22,9 +22,10 @@ command -v nginx > /dev/null || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" > /dev/null
 fi
-cargo build --release --quiet -p gateway -p payment-ms
+source bench/lib.sh
+build_bins
 # GATEWAY_BIN compares another build of the gateway (e.g. an allocator experiment).
-gateway_bin=${GATEWAY_BIN:-target/release/gateway}
+gateway_bin=${GATEWAY_BIN:-$bin/gateway}
 
 work=$(mktemp -d)
 pids=()
@@ -44,7 +45,7 @@ export RUST_LOG=warn APP_PROFILE=dev JWT_HS256_SECRET="$secret" INTERNAL_TOKEN="
   RATE_LIMIT_USER_PER_SECOND=0 RATE_LIMIT_IP_PER_SECOND=0 WEBHOOK_ENABLED=false
 
 DATABASE_URL="sqlite://$work/bench.db?mode=rwc" PAYMENT_MS_ADDR=$ms PUBLIC_BASE_URL="http://$gw" \
-  target/release/payment-ms > "$work/ms.log" 2>&1 &
+  "$bin/payment-ms" > "$work/ms.log" 2>&1 &
 pids+=($!)
 GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" "$gateway_bin" > "$work/gw.log" 2>&1 &
 pids+=($!)
