@@ -16,12 +16,12 @@ pub use shared::api::{CreateOrderIn, OrderItemIn, OrderItemOut, OrderOut};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::db::{after, begin_write, now};
-use crate::entities::{order_items, orders, payments};
+use crate::entities::{order_items, orders};
 use crate::error::Result;
 use crate::events::{self, EventType};
 use crate::idempotency::Claim;
 use crate::pagination::{Page, PageRequest};
-use crate::payments::{self as payment_domain, PaymentStatus};
+use crate::payments as payment_domain;
 use crate::providers::CloseReason;
 
 pub const MAX_ITEMS: usize = 100;
@@ -385,11 +385,7 @@ pub async fn close_order(
         OrderStatus::Expired => CloseReason::Expired,
         _ => CloseReason::Canceled,
     };
-    let pending = payments::Entity::find()
-        .filter(payments::Column::OrderId.eq(&order.id))
-        .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()))
-        .all(&state.db)
-        .await?;
+    let pending = payment_domain::pending_of_order(&state.db, &order.id).await?;
     for payment in &pending {
         payment_domain::close_payment(state, payment, reason).await?;
     }
