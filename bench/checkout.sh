@@ -65,7 +65,9 @@ start_ms() {
 
 # 1. Capture: payment-ms's sessions log every statement while one checkout runs.
 psql -q "$db_url" -c "ALTER DATABASE $db SET log_statement = 'all'"
-start_ms
+# The expiry sweep runs once at start and then every 30 s; keep it out of the captured window.
+EXPIRY_SWEEP_INTERVAL=1h start_ms
+sleep 1
 GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" "$bin/gateway" > "$work/gw.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 200); do curl -sf "http://$gw/readyz" > /dev/null && break; sleep 0.05; done
