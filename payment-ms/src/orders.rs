@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,
@@ -389,29 +390,44 @@ pub async fn close_order(
     for payment in &pending {
         payment_domain::close_payment(state, payment, reason).await?;
     }
-    let at = now();
+    let event = match to {
+        OrderStatus::Expired => EventType::OrderExpired,
+        _ => EventType::OrderCanceled,
+    };
     let txn = begin_write(&state.db).await?;
+    let (current, _) = move_order(&txn, &order.id, OrderStatus::Pending, to, event, now()).await?;
+    state.commit(txn).await?;
+    Ok(current)
+}
+
+/// Moves an order from `from` to `to` inside the caller's transaction and, when it moved,
+/// records `event` with the order as it now is. Answers the order and whether it moved (it
+/// does not when someone else moved it first, or it was never in `from`).
+pub(crate) async fn move_order<C: ConnectionTrait>(
+    txn: &C,
+    order_id: &str,
+    from: OrderStatus,
+    to: OrderStatus,
+    event: EventType,
+    at: DateTime<Utc>,
+) -> Result<(orders::Model, bool)> {
     let res = orders::Entity::update_many()
         .col_expr(orders::Column::Status, to.as_str().into())
         .col_expr(orders::Column::UpdatedAt, at.into())
-        .filter(orders::Column::Id.eq(&order.id))
-        .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
-        .exec(&txn)
+        .filter(orders::Column::Id.eq(order_id))
+        .filter(orders::Column::Status.eq(from.as_str()))
+        .exec(txn)
         .await?;
-    let current = orders::Entity::find_by_id(&order.id)
-        .one(&txn)
+    let current = orders::Entity::find_by_id(order_id)
+        .one(txn)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("order {}", order.id)))?;
-    if res.rows_affected == 1 {
-        let out = load_out(&txn, current.clone()).await?;
-        let event = match to {
-            OrderStatus::Expired => EventType::OrderExpired,
-            _ => EventType::OrderCanceled,
-        };
-        events::record(&txn, event, &out.id, &out, at).await?;
+        .ok_or_else(|| Problem::not_found(format!("order {order_id}")))?;
+    let moved = res.rows_affected == 1;
+    if moved {
+        let out = load_out(txn, current.clone()).await?;
+        events::record(txn, event, &out.id, &out, at).await?;
     }
-    state.commit(txn).await?;
-    Ok(current)
+    Ok((current, moved))
 }
 
 pub async fn cancel_order(state: &AppState, caller: &Caller, order_id: &str) -> Result<OrderOut> {

@@ -65,6 +65,14 @@ impl PaymentStatus {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
+
+    /// Whether a payment in status `s` has money that can still be refunded.
+    pub fn is_refundable(s: &str) -> bool {
+        matches!(
+            Self::parse(s),
+            Some(Self::Succeeded | Self::PartiallyRefunded)
+        )
+    }
 }
 
 impl From<payments::Model> for PaymentOut {
@@ -110,15 +118,20 @@ pub(crate) fn provider_unavailable(err: ProviderError) -> Error {
         }
         ProviderError::Unavailable(reason) => {
             tracing::warn!(%reason, "payment provider unavailable");
-            Problem::new(
-                axum::http::StatusCode::BAD_GATEWAY,
-                "provider_unavailable",
-                "Payment provider unavailable",
-                "The payment provider did not answer as expected; retry later",
-            )
-            .into()
+            unavailable_problem("The payment provider did not answer as expected; retry later")
+                .into()
         }
     }
+}
+
+/// The 502 a caller gets when the payment provider did not answer.
+pub(crate) fn unavailable_problem(detail: impl Into<String>) -> Problem {
+    Problem::new(
+        axum::http::StatusCode::BAD_GATEWAY,
+        "provider_unavailable",
+        "Payment provider unavailable",
+        detail,
+    )
 }
 
 pub(crate) fn provider_of(
@@ -542,21 +555,16 @@ async fn apply_in(
     )
     .await?;
     if to == PaymentStatus::Succeeded {
-        let paid = orders::Entity::update_many()
-            .col_expr(orders::Column::Status, OrderStatus::Paid.as_str().into())
-            .col_expr(orders::Column::UpdatedAt, at.into())
-            .filter(orders::Column::Id.eq(&current.order_id))
-            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
-            .exec(txn)
-            .await?;
-        if paid.rows_affected == 1 {
-            let order = orders::Entity::find_by_id(&current.order_id)
-                .one(txn)
-                .await?
-                .ok_or_else(|| Problem::not_found(format!("order {}", current.order_id)))?;
-            let out = order_domain::load_out(txn, order).await?;
-            events::record(txn, EventType::OrderPaid, &out.id, &out, at).await?;
-        } else {
+        let (_, paid) = order_domain::move_order(
+            txn,
+            &current.order_id,
+            OrderStatus::Pending,
+            OrderStatus::Paid,
+            EventType::OrderPaid,
+            at,
+        )
+        .await?;
+        if !paid {
             // Money arrived for an order that is no longer pending (paid by another payment,
             // or canceled a moment before). Keep the record true and make it visible.
             tracing::warn!(payment_id = %current.id, order_id = %current.order_id,

@@ -22,13 +22,15 @@ use shared::{FieldError, Problem, ids};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::db::{begin_write, now};
-use crate::entities::{orders, payments, refunds};
+use crate::entities::{payments, refunds};
 use crate::error::Result;
 use crate::events::{self, EventType};
 use crate::idempotency::Claim;
 use crate::orders::{self as order_domain, OrderStatus};
 use crate::pagination::{Page, PageRequest};
-use crate::payments::{PaymentStatus, find_visible, provider_of, provider_unavailable};
+use crate::payments::{
+    PaymentStatus, find_visible, provider_of, provider_unavailable, unavailable_problem,
+};
 use crate::providers::{ProviderError, ProviderRefund, RefundRequest, RefundStatus};
 
 pub const MAX_REASON_LEN: usize = 500;
@@ -130,16 +132,11 @@ pub async fn create_refund(
         .into()),
         Err(ProviderError::Unavailable(reason)) => {
             tracing::warn!(refund_id = %refund.id, %reason, "refund outcome unknown; it stays pending");
-            Err(Problem::new(
-                axum::http::StatusCode::BAD_GATEWAY,
-                "provider_unavailable",
-                "Payment provider unavailable",
-                format!(
-                    "Refund {} is pending: the provider did not answer. Retry with the same \
-                     Idempotency-Key, or let the background sweep settle it",
-                    refund.id
-                ),
-            )
+            Err(unavailable_problem(format!(
+                "Refund {} is pending: the provider did not answer. Retry with the same \
+                 Idempotency-Key, or let the background sweep settle it",
+                refund.id
+            ))
             .into())
         }
         Err(other) => Err(provider_unavailable(other)),
@@ -208,10 +205,7 @@ async fn reserve(
         .one(&txn)
         .await?
         .ok_or_else(|| Problem::not_found(format!("payment {}", payment.id)))?;
-    let refundable = [PaymentStatus::Succeeded, PaymentStatus::PartiallyRefunded]
-        .map(PaymentStatus::as_str)
-        .contains(&locked.status.as_str());
-    if !refundable {
+    if !PaymentStatus::is_refundable(&locked.status) {
         return Err(Problem::conflict(
             "payment_not_refundable",
             format!(
@@ -346,10 +340,7 @@ async fn record_success(
     let mut current = payment.clone();
     current.amount_refunded = refunded;
     current.updated_at = at;
-    if [PaymentStatus::Succeeded, PaymentStatus::PartiallyRefunded]
-        .map(PaymentStatus::as_str)
-        .contains(&payment.status.as_str())
-    {
+    if PaymentStatus::is_refundable(&payment.status) {
         current.status = status.as_str().to_owned();
     }
     payments::Entity::update_many()
@@ -372,24 +363,15 @@ async fn record_success(
     )
     .await?;
     if current.status == PaymentStatus::Refunded.as_str() {
-        let res = orders::Entity::update_many()
-            .col_expr(
-                orders::Column::Status,
-                OrderStatus::Refunded.as_str().into(),
-            )
-            .col_expr(orders::Column::UpdatedAt, at.into())
-            .filter(orders::Column::Id.eq(&payment.order_id))
-            .filter(orders::Column::Status.eq(OrderStatus::Paid.as_str()))
-            .exec(txn)
-            .await?;
-        if res.rows_affected == 1 {
-            let order = orders::Entity::find_by_id(&payment.order_id)
-                .one(txn)
-                .await?
-                .ok_or_else(|| Problem::not_found(format!("order {}", payment.order_id)))?;
-            let out = order_domain::load_out(txn, order).await?;
-            events::record(txn, EventType::OrderRefunded, &out.id, &out, at).await?;
-        }
+        order_domain::move_order(
+            txn,
+            &payment.order_id,
+            OrderStatus::Paid,
+            OrderStatus::Refunded,
+            EventType::OrderRefunded,
+            at,
+        )
+        .await?;
     }
     Ok(())
 }
