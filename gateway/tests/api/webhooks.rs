@@ -22,6 +22,8 @@ crate::db_tests!(
     resend_and_recover,
     events_written_while_no_worker_runs_are_delivered_later,
     a_worker_killed_mid_send_leaves_nothing_behind,
+    a_burst_of_mixed_answers_is_recorded_attempt_by_attempt,
+    a_stopping_worker_gives_back_what_it_did_not_send,
 );
 
 /// Registers a partner; returns (id, secret).
@@ -665,6 +667,204 @@ async fn a_worker_killed_mid_send_leaves_nothing_behind(backend: Backend) {
         2,
         "the unanswered request and the one that succeeded"
     );
+    stop.cancel();
+}
+
+/// Attempts are recorded in batches: a burst where one partner answers 200, one 500 and one
+/// 410 must leave every delivery where its own answer puts it, with its attempt row.
+async fn a_burst_of_mixed_answers_is_recorded_attempt_by_attempt(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        |c| {
+            c.webhooks.enabled = false;
+            c.webhooks.retry_schedule = vec![Duration::from_secs(3600)];
+        },
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
+    const ORDERS: usize = 40;
+    let ok = Receiver::start().await;
+    let flaky = Receiver::start().await;
+    flaky.plan(&[Reply::Status(500); ORDERS]);
+    let gone = Receiver::start().await;
+    gone.plan(&[Reply::Status(410); ORDERS]);
+    let (ok_id, ok_secret) = register(&app, &ok.url, json!(["order.created"])).await;
+    let (flaky_id, _) = register(&app, &flaky.url, json!(["order.created"])).await;
+    let (gone_id, _) = register(&app, &gone.url, json!(["order.created"])).await;
+    for _ in 0..ORDERS {
+        app.create_order("alice").await;
+    }
+
+    let stop = CancellationToken::new();
+    let dispatcher = payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone()).unwrap();
+    tokio::spawn(dispatcher.run(stop.clone()));
+    let of = |partner: &str| {
+        deliveries::Entity::find()
+            .filter(deliveries::Column::PartnerId.eq(partner.to_owned()))
+            .all(&app.db)
+    };
+    // Settled: nothing of the three is left claimed.
+    let mut settled = false;
+    for _ in 0..250 {
+        let all = deliveries::Entity::find().all(&app.db).await.unwrap();
+        if all.iter().all(|d| d.locked_until.is_none()) && ok.hits().len() == ORDERS {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    assert!(settled, "the burst was not recorded");
+    stop.cancel();
+
+    let attempts_of = |delivery: &str| {
+        delivery_attempts::Entity::find()
+            .filter(delivery_attempts::Column::DeliveryId.eq(delivery.to_owned()))
+            .all(&app.db)
+    };
+    // 200: succeeded at the first attempt, each signed for its partner.
+    let delivered = of(&ok_id).await.unwrap();
+    assert_eq!(delivered.len(), ORDERS);
+    for d in &delivered {
+        assert_eq!((d.status.as_str(), d.attempts), ("succeeded", 1), "{d:?}");
+        let log = attempts_of(&d.id).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!((log[0].attempt, log[0].status_code), (1, Some(200)));
+    }
+    assert!(ok.hits().iter().all(|h| h.verify(&ok_secret).is_ok()));
+    let ids: std::collections::HashSet<_> = ok
+        .hits()
+        .iter()
+        .map(|h| h.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), ORDERS, "each event once");
+
+    // 500: one attempt each, waiting for the next one an hour later.
+    let waiting = of(&flaky_id).await.unwrap();
+    assert_eq!(waiting.len(), ORDERS);
+    let soonest = chrono::Utc::now() + chrono::Duration::minutes(50);
+    for d in &waiting {
+        assert_eq!(
+            (d.status.as_str(), d.attempts, d.last_status_code),
+            ("pending", 1, Some(500)),
+            "{d:?}"
+        );
+        assert!(d.next_attempt_at > soonest, "{d:?}");
+        assert_eq!(d.last_error.as_deref(), Some("answered 500"));
+        let log = attempts_of(&d.id).await.unwrap();
+        assert_eq!((log.len(), log[0].status_code), (1, Some(500)));
+    }
+    assert_eq!(flaky.hits().len(), ORDERS);
+
+    // 410: the partner is disabled once; what it answered is recorded, the rest canceled.
+    let ended = of(&gone_id).await.unwrap();
+    let failed: Vec<_> = ended.iter().filter(|d| d.status == "failed").collect();
+    assert!(!failed.is_empty());
+    assert!(
+        failed
+            .iter()
+            .all(|d| d.attempts == 1 && d.last_status_code == Some(410))
+    );
+    assert!(
+        ended
+            .iter()
+            .filter(|d| d.status != "failed")
+            .all(|d| d.status == "canceled" && d.attempts == 0),
+        "{ended:?}"
+    );
+    // Requests already in flight when the partner was disabled find their deliveries
+    // canceled, and leave them so.
+    assert!(gone.hits().len() >= failed.len());
+    let disabled = events::Entity::find()
+        .filter(events::Column::EventType.eq("partner.disabled"))
+        .filter(events::Column::SubjectId.eq(&gone_id))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(disabled, 1);
+
+    let rows = delivery_attempts::Entity::find()
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows as usize,
+        2 * ORDERS + failed.len(),
+        "one row per recorded attempt"
+    );
+}
+
+/// A worker claims ahead of what it sends; stopped, it finishes what is in flight and gives
+/// back the rest at once, for another worker to send without waiting for a lease to run out.
+async fn a_stopping_worker_gives_back_what_it_did_not_send(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        |c| {
+            c.webhooks.enabled = false;
+            c.webhooks.concurrency = 1;
+        },
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    receiver.plan(&[Reply::Hang(Duration::from_millis(600))]);
+    let (partner_id, _) = register(&app, &receiver.url, json!(["order.created"])).await;
+    for _ in 0..3 {
+        app.create_order("alice").await;
+    }
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone())
+            .unwrap()
+            .run(stop.clone()),
+    );
+    receiver.wait_for(1).await;
+    let held = deliveries::Entity::find()
+        .filter(deliveries::Column::LockedUntil.is_not_null())
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(held, 2, "one in flight and one claimed ahead");
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), worker)
+        .await
+        .expect("the worker stops once its request is answered")
+        .unwrap();
+
+    let all = deliveries::Entity::find()
+        .filter(deliveries::Column::PartnerId.eq(partner_id.clone()))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let sent: Vec<_> = all.iter().filter(|d| d.status == "succeeded").collect();
+    assert_eq!(
+        sent.len(),
+        1,
+        "the request in flight was finished and recorded"
+    );
+    assert!(
+        all.iter()
+            .filter(|d| d.status == "pending")
+            .all(|d| d.locked_until.is_none() && d.attempts == 0),
+        "{all:?}"
+    );
+    assert_eq!(receiver.hits().len(), 1);
+
+    // Another worker sends the rest at once.
+    let stop = CancellationToken::new();
+    tokio::spawn(
+        payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone())
+            .unwrap()
+            .run(stop.clone()),
+    );
+    tokio::time::timeout(Duration::from_secs(2), receiver.wait_for(3))
+        .await
+        .expect("sent without waiting for a lease");
     stop.cancel();
 }
 

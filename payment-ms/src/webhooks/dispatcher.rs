@@ -6,31 +6,43 @@
 //! its claims to expire, and another worker (or itself, restarted) sends them. The lease is
 //! longer than an attempt can last, and each attempt number is recorded once (a unique index),
 //! so no attempt is sent twice.
+//!
+//! The work is batched where a batch costs what one would: deliveries are claimed many at a
+//! time, ahead of sending (see [`Dispatcher::run`]), their events and partners are read in one
+//! query each, and the attempts that finished while the previous batch was being written are
+//! recorded together, in one transaction of two statements (the deliveries' new states, then
+//! the attempts). Each delivery's update stays conditional on the attempt count it was claimed
+//! with, so a batch never overwrites what another worker or an operator did meanwhile.
 
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
-    QueryFilter, Set, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, Statement,
+    TransactionTrait, Value,
 };
 use shared::signing;
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::partners_api::{disable, signing_secrets};
 use super::{body_of, status};
 use crate::AppState;
-use crate::db::{after, begin_write, is_unique_violation, now};
-use crate::entities::{deliveries, delivery_attempts, events, partners};
-use crate::error::{Error, Result};
+use crate::db::{after, begin_write, now};
+use crate::entities::{deliveries, events, partners};
+use crate::error::Result;
 
 /// How much of a partner's answer is kept with the attempt.
 pub const EXCERPT_BYTES: usize = 1024;
 /// The longest `Retry-After` honoured.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// The most attempts recorded in one transaction (8 bound values each).
+const RECORD_BATCH: usize = 256;
 
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -49,6 +61,13 @@ struct Claimed {
     round_start: i32,
 }
 
+/// A claimed delivery with what sending it needs.
+struct Job {
+    claimed: Claimed,
+    event: events::Model,
+    partner: Arc<partners::Model>,
+}
+
 /// What one attempt came to.
 enum Outcome {
     Answered {
@@ -57,6 +76,49 @@ enum Outcome {
         retry_after: Option<Duration>,
     },
     Failed(String),
+}
+
+/// An attempt made, waiting to be recorded.
+struct Sent {
+    claimed: Claimed,
+    partner: Arc<partners::Model>,
+    started_at: DateTime<Utc>,
+    latency_ms: i32,
+    outcome: Outcome,
+}
+
+/// What an attempt does to its partner, beyond its own delivery.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Succeeded,
+    Retry,
+    Gone,
+    Exhausted,
+}
+
+impl Effect {
+    fn label(self) -> &'static str {
+        match self {
+            Effect::Succeeded => "succeeded",
+            Effect::Retry => "retry",
+            Effect::Gone => "gone",
+            Effect::Exhausted => "failed",
+        }
+    }
+}
+
+/// The rows one attempt writes.
+struct Planned<'a> {
+    sent: &'a Sent,
+    attempt: i32,
+    status: &'static str,
+    status_code: Option<i32>,
+    excerpt: Option<String>,
+    error: Option<String>,
+    last_error: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    effect: Effect,
 }
 
 impl Dispatcher {
@@ -83,42 +145,123 @@ impl Dispatcher {
     }
 
     /// Sends until `shutdown`, keeping up to `WEBHOOK_CONCURRENCY` requests in flight; then
-    /// lets those in flight finish.
+    /// lets those in flight finish and records them.
+    ///
+    /// Claiming runs ahead of sending: up to as many deliveries again as may be in flight are
+    /// claimed and waiting, and the next claim is made while requests are out, so a request
+    /// that ends is followed by the next at once rather than after a database round trip. A
+    /// waiting delivery waits for one request at most, so an attempt still ends within its
+    /// lease (two timeouts and a second).
     pub async fn run(self, shutdown: CancellationToken) {
         let config = &self.state.config.webhooks;
+        let concurrency = config.concurrency.max(1);
+        // Room for every attempt in flight and a batch being written: senders wait (and so
+        // no more is claimed) when recording falls behind.
+        let (sent_tx, sent_rx) = mpsc::channel(concurrency * 2);
+        let recorder = tokio::spawn(self.clone().record_all(sent_rx));
         let mut inflight = JoinSet::new();
+        let mut waiting: VecDeque<Job> = VecDeque::new();
+        let mut claiming: Option<JoinHandle<(bool, Vec<Job>)>> = None;
+        // Whether the last claim took all it asked for: then more may be due at once.
+        let mut more_due = true;
         let mut tick = tokio::time::interval(config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A claim is a write; asking for a few at a time keeps it one per several deliveries.
+        let low_water = (concurrency / 2).max(1);
         loop {
-            if shutdown.is_cancelled() {
-                break;
-            }
             while inflight.try_join_next().is_some() {}
-            let room = config.concurrency.saturating_sub(inflight.len());
-            let mut claimed = 0;
-            if room > 0 {
-                match self.claim(room).await {
-                    Ok(batch) => {
-                        claimed = batch.len();
-                        for delivery in batch {
-                            let me = self.clone();
-                            inflight.spawn(async move { me.deliver(delivery).await });
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "could not claim deliveries"),
-                }
+            while inflight.len() < concurrency {
+                let Some(job) = waiting.pop_front() else {
+                    break;
+                };
+                let me = self.clone();
+                let sent_tx = sent_tx.clone();
+                inflight.spawn(async move {
+                    let sent = me.deliver(job).await;
+                    // Closed only once every sender has finished.
+                    let _ = sent_tx.send(sent).await;
+                });
             }
-            if claimed == room && room > 0 {
-                continue; // there may be more due
+            let room = (2 * concurrency).saturating_sub(inflight.len() + waiting.len());
+            let worth_it = room >= low_water || (inflight.is_empty() && room > 0);
+            if claiming.is_none() && more_due && worth_it {
+                let me = self.clone();
+                claiming = Some(tokio::spawn(async move { me.claim_jobs(room).await }));
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
-                _ = self.state.outbox.notified() => {}
-                _ = tick.tick() => {}
+                claimed = async {
+                    match claiming.as_mut() {
+                        Some(handle) => handle.await,
+                        None => std::future::pending().await,
+                    }
+                }, if claiming.is_some() => {
+                    claiming = None;
+                    match claimed {
+                        Ok((all_asked, jobs)) => {
+                            more_due = all_asked;
+                            waiting.extend(jobs);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "claiming deliveries failed");
+                            more_due = false;
+                        }
+                    }
+                }
+                _ = self.state.outbox.notified() => more_due = true,
+                _ = tick.tick() => more_due = true,
             }
         }
+        // What was claimed and not sent is given back at once rather than when its lease
+        // runs out, so another replica can take it.
+        if let Some(Ok((_, jobs))) = match claiming {
+            Some(handle) => Some(handle.await),
+            None => None,
+        } {
+            waiting.extend(jobs);
+        }
+        self.release(waiting.drain(..).map(|job| job.claimed.id).collect())
+            .await;
         while inflight.join_next().await.is_some() {}
+        drop(sent_tx);
+        if let Err(e) = recorder.await {
+            tracing::error!(error = %e, "the webhook recorder stopped");
+        }
+    }
+
+    /// Claims up to `limit` due deliveries and reads what sending them needs; says whether it
+    /// got all it asked for (then more may be due).
+    async fn claim_jobs(self, limit: usize) -> (bool, Vec<Job>) {
+        match self.claim(limit).await {
+            Ok(batch) => {
+                let all = batch.len() == limit;
+                (all, self.prepare(batch).await)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim deliveries");
+                (false, Vec::new())
+            }
+        }
+    }
+
+    /// Ends this worker's leases on deliveries it claimed and will not send.
+    async fn release(&self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let released = deliveries::Entity::update_many()
+            .col_expr(
+                deliveries::Column::LockedUntil,
+                Option::<DateTime<Utc>>::None.into(),
+            )
+            .filter(deliveries::Column::Id.is_in(ids))
+            .filter(deliveries::Column::Status.eq(status::PENDING))
+            .exec(&self.state.db)
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "could not release claimed deliveries; their leases will run out");
+        }
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, DbErr> {
@@ -142,13 +285,24 @@ impl Dispatcher {
             }
         };
         let until = after(at, self.lease);
-        let values: Vec<sea_orm::Value> = match backend {
+        let values: Vec<Value> = match backend {
             DatabaseBackend::Postgres => vec![until.into(), at.into(), (limit as i64).into()],
             _ => vec![until.into(), at.into(), at.into(), (limit as i64).into()],
         };
-        let rows = db
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
+        let claim = Statement::from_sql_and_values(backend, sql, values);
+        let rows = if backend == DatabaseBackend::Postgres {
+            // A lease need not survive a crash of the database: lost, it only lets the
+            // delivery be claimed again, and the attempt it led to is recorded durably. So the
+            // claim does not wait for its WAL to reach the disk.
+            let txn = db.begin().await?;
+            txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+                .await?;
+            let rows = txn.query_all_raw(claim).await?;
+            txn.commit().await?;
+            rows
+        } else {
+            db.query_all_raw(claim).await?
+        };
         rows.into_iter()
             .map(|row| {
                 Ok(Claimed {
@@ -162,40 +316,96 @@ impl Dispatcher {
             .collect()
     }
 
-    async fn deliver(&self, claimed: Claimed) {
-        if let Err(e) = self.try_deliver(&claimed).await {
-            // The lease runs out and the delivery is tried again.
-            tracing::warn!(error = %e, delivery_id = %claimed.id, "delivery attempt not recorded");
+    /// The events and partners of a claimed batch, read in one query each. A delivery whose
+    /// partner is disabled is canceled; one that cannot be prepared keeps its lease, which
+    /// runs out, and is tried again.
+    async fn prepare(&self, batch: Vec<Claimed>) -> Vec<Job> {
+        if batch.is_empty() {
+            return Vec::new();
         }
+        let (events, partners) = match self.load(&batch).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::warn!(error = %e, deliveries = batch.len(), "could not read the claimed deliveries' events");
+                return Vec::new();
+            }
+        };
+        let mut jobs = Vec::with_capacity(batch.len());
+        for claimed in batch {
+            let Some(partner) = partners.get(&claimed.partner_id).filter(|p| p.active) else {
+                if let Err(e) = self.cancel(&claimed).await {
+                    tracing::warn!(error = %e, delivery_id = %claimed.id, "could not cancel a delivery");
+                }
+                continue;
+            };
+            let Some(event) = events.get(&claimed.event_id) else {
+                tracing::error!(delivery_id = %claimed.id, event_id = %claimed.event_id, "the delivery's event is gone");
+                continue;
+            };
+            jobs.push(Job {
+                event: event.clone(),
+                partner: partner.clone(),
+                claimed,
+            });
+        }
+        jobs
     }
 
-    async fn try_deliver(&self, claimed: &Claimed) -> Result<()> {
+    #[allow(clippy::type_complexity)]
+    async fn load(
+        &self,
+        batch: &[Claimed],
+    ) -> Result<(
+        HashMap<String, events::Model>,
+        HashMap<String, Arc<partners::Model>>,
+    )> {
         let db = &self.state.db;
-        let partner = partners::Entity::find_by_id(&claimed.partner_id)
-            .one(db)
-            .await?;
-        let Some(partner) = partner.filter(|p| p.active) else {
-            return self.cancel(claimed).await;
-        };
-        let event = events::Entity::find_by_id(&claimed.event_id)
-            .one(db)
+        let event_ids: HashSet<&str> = batch.iter().map(|c| c.event_id.as_str()).collect();
+        let partner_ids: HashSet<&str> = batch.iter().map(|c| c.partner_id.as_str()).collect();
+        let events = events::Entity::find()
+            .filter(events::Column::Id.is_in(event_ids))
+            .all(db)
             .await?
-            .ok_or_else(|| {
-                Error::Internal(anyhow::anyhow!("event {} is gone", claimed.event_id))
-            })?;
-        let body = body_of(&event).map_err(|e| Error::Internal(e.into()))?;
+            .into_iter()
+            .map(|e| (e.id.clone(), e))
+            .collect();
+        let partners = partners::Entity::find()
+            .filter(partners::Column::Id.is_in(partner_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), Arc::new(p)))
+            .collect();
+        Ok((events, partners))
+    }
+
+    async fn deliver(&self, job: Job) -> Sent {
+        let Job {
+            claimed,
+            event,
+            partner,
+        } = job;
         let started_at = now();
-        let timestamp = started_at.timestamp();
-        let secrets = signing_secrets(&partner, started_at);
-        let secret_refs: Vec<_> = secrets.iter().collect();
-        let signature = signing::signature_header(&secret_refs, &event.id, timestamp, &body);
         let clock = Instant::now();
-        let outcome = self
-            .send(&partner.url, &event.id, timestamp, &signature, body)
-            .await;
-        let latency_ms = i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX);
-        self.record(claimed, &partner, started_at, latency_ms, outcome)
-            .await
+        let outcome = match body_of(&event) {
+            Ok(body) => {
+                let timestamp = started_at.timestamp();
+                let secrets = signing_secrets(&partner, started_at);
+                let secret_refs: Vec<_> = secrets.iter().collect();
+                let signature =
+                    signing::signature_header(&secret_refs, &event.id, timestamp, &body);
+                self.send(&partner.url, &event.id, timestamp, &signature, body)
+                    .await
+            }
+            Err(e) => Outcome::Failed(format!("the event could not be serialized: {e}")),
+        };
+        Sent {
+            latency_ms: i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX),
+            claimed,
+            partner,
+            started_at,
+            outcome,
+        }
     }
 
     async fn send(
@@ -273,146 +483,292 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// The attempt and what follows from it, in one transaction.
-    async fn record(
-        &self,
-        claimed: &Claimed,
-        partner: &partners::Model,
-        started_at: DateTime<Utc>,
-        latency_ms: i32,
-        outcome: Outcome,
-    ) -> Result<()> {
+    /// Records attempts as they finish: whatever finished while the last batch was written
+    /// is the next batch. A batch that cannot be written is retried one attempt at a time, so
+    /// one bad row does not hold back the others; an attempt that still cannot be recorded
+    /// keeps its lease, which runs out, and is sent again.
+    async fn record_all(self, mut sent: mpsc::Receiver<Sent>) {
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while sent.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            if let Err(e) = self.record(&batch).await {
+                if batch.len() == 1 {
+                    tracing::warn!(error = %e, delivery_id = %batch[0].claimed.id, "delivery attempt not recorded");
+                } else {
+                    tracing::warn!(error = %e, attempts = batch.len(), "a batch of attempts was not recorded; recording them one by one");
+                    for one in batch.chunks(1) {
+                        if let Err(e) = self.record(one).await {
+                            tracing::warn!(error = %e, delivery_id = %one[0].claimed.id, "delivery attempt not recorded");
+                        }
+                    }
+                }
+            }
+            batch.clear();
+        }
+    }
+
+    /// What an attempt makes of its delivery.
+    fn plan<'a>(&self, sent: &'a Sent, at: DateTime<Utc>) -> Planned<'a> {
         let config = &self.state.config.webhooks;
+        let claimed = &sent.claimed;
         let attempt = claimed.attempts + 1;
-        let (status_code, excerpt, error, retry_after) = match outcome {
+        let (status_code, excerpt, error, retry_after) = match &sent.outcome {
             Outcome::Answered {
                 status,
                 excerpt,
                 retry_after,
-            } => (Some(status), Some(excerpt), None, retry_after),
-            Outcome::Failed(error) => (None, None, Some(error), None),
+            } => (Some(*status), Some(excerpt.clone()), None, *retry_after),
+            Outcome::Failed(error) => (None, None, Some(error.clone()), None),
         };
-        let at = now();
-        let txn = begin_write(&self.state.db).await?;
-        let inserted = delivery_attempts::ActiveModel {
-            id: Set(shared::ids::new_id(shared::ids::DELIVERY_ATTEMPT)),
-            delivery_id: Set(claimed.id.clone()),
-            attempt: Set(attempt),
-            started_at: Set(started_at),
-            latency_ms: Set(latency_ms),
-            status_code: Set(status_code.map(i32::from)),
-            response_excerpt: Set(excerpt),
-            error: Set(error.clone()),
-        }
-        .insert(&txn)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => {
-                tracing::warn!(delivery_id = %claimed.id, attempt, "attempt already recorded by another worker");
-                return Ok(());
-            }
-            other => {
-                other?;
-            }
-        }
         let last_error = error.clone().or_else(|| {
             status_code
                 .filter(|s| !(200..300).contains(s))
                 .map(|s| format!("answered {s}"))
         });
-        let mut update = deliveries::Entity::update_many()
-            .col_expr(deliveries::Column::Attempts, attempt.into())
-            .col_expr(
-                deliveries::Column::LastStatusCode,
-                status_code.map(i32::from).into(),
-            )
-            .col_expr(deliveries::Column::LastError, last_error.clone().into())
-            .col_expr(
-                deliveries::Column::LockedUntil,
-                Option::<DateTime<Utc>>::None.into(),
-            )
-            .col_expr(deliveries::Column::UpdatedAt, at.into());
         let round = attempt - claimed.round_start;
         let delay = usize::try_from(round - 1)
             .ok()
             .and_then(|i| config.retry_schedule.get(i))
             .copied();
-        let mut disable_reason = None;
-        let outcome = match (status_code, delay) {
-            (Some(s), _) if (200..300).contains(&s) => {
-                update = update
-                    .col_expr(deliveries::Column::Status, status::SUCCEEDED.into())
-                    .col_expr(deliveries::Column::CompletedAt, Some(at).into());
-                if partner.consecutive_failures != 0 {
+        let (effect, next_attempt_at) = match (status_code, delay) {
+            (Some(s), _) if (200..300).contains(&s) => (Effect::Succeeded, None),
+            (Some(410), _) => (Effect::Gone, None),
+            (_, Some(delay)) => {
+                let wait = jittered(delay, config.jitter_percent)
+                    .max(retry_after.map_or(Duration::ZERO, |r| r.min(MAX_RETRY_AFTER)));
+                (Effect::Retry, Some(after(at, wait)))
+            }
+            // Past the whole schedule: this event is lost to this partner until recovered.
+            (_, None) => (Effect::Exhausted, None),
+        };
+        let status = match effect {
+            Effect::Succeeded => status::SUCCEEDED,
+            Effect::Retry => status::PENDING,
+            Effect::Gone | Effect::Exhausted => status::FAILED,
+        };
+        Planned {
+            sent,
+            attempt,
+            status,
+            status_code: status_code.map(i32::from),
+            excerpt,
+            error,
+            last_error,
+            next_attempt_at,
+            completed_at: (effect != Effect::Retry).then_some(at),
+            effect,
+        }
+    }
+
+    /// A batch of attempts and what follows from them, in one transaction.
+    async fn record(&self, batch: &[Sent]) -> Result<()> {
+        let config = &self.state.config.webhooks;
+        let at = now();
+        let planned: Vec<Planned> = batch.iter().map(|sent| self.plan(sent, at)).collect();
+        let backend = self.state.db.get_database_backend();
+        let txn = begin_write(&self.state.db).await?;
+        // The deliveries first: an attempt is recorded only if its delivery was still where
+        // it was claimed (not canceled, recovered or recorded by another worker meanwhile).
+        let applied: HashSet<String> = txn
+            .query_all_raw(update_deliveries(backend, &planned, at))
+            .await?
+            .into_iter()
+            .map(|row| row.try_get::<String>("", "id"))
+            .collect::<Result<_, DbErr>>()?;
+        let recorded: Vec<&Planned> = planned
+            .iter()
+            .filter(|p| applied.contains(&p.sent.claimed.id))
+            .collect();
+        if !recorded.is_empty() {
+            txn.execute_raw(insert_attempts(backend, &recorded)).await?;
+        }
+        // Partners, in the order the attempts came: a success clears the failures counted
+        // before it; an event lost past the schedule counts one, and enough disable the
+        // partner; a 410 disables it at once.
+        let mut failing: HashMap<&str, bool> = HashMap::new();
+        let mut disabled_any = false;
+        for p in &recorded {
+            let partner = &p.sent.partner;
+            let failing = failing
+                .entry(partner.id.as_str())
+                .or_insert(partner.consecutive_failures != 0);
+            let disable_reason = match p.effect {
+                Effect::Succeeded if *failing => {
                     partners::Entity::update_many()
                         .col_expr(partners::Column::ConsecutiveFailures, 0.into())
                         .filter(partners::Column::Id.eq(&partner.id))
                         .exec(&txn)
                         .await?;
+                    *failing = false;
+                    None
                 }
-                "succeeded"
-            }
-            (Some(410), _) => {
-                update = update
-                    .col_expr(deliveries::Column::Status, status::FAILED.into())
-                    .col_expr(deliveries::Column::CompletedAt, Some(at).into());
-                disable_reason = Some(format!("{} answered 410 Gone", partner.url));
-                "gone"
-            }
-            (_, Some(delay)) => {
-                let wait = jittered(delay, config.jitter_percent)
-                    .max(retry_after.map_or(Duration::ZERO, |r| r.min(MAX_RETRY_AFTER)));
-                update = update.col_expr(deliveries::Column::NextAttemptAt, after(at, wait).into());
-                "retry"
-            }
-            (_, None) => {
-                // Past the whole schedule: this event is lost to this partner until recovered.
-                update = update
-                    .col_expr(deliveries::Column::Status, status::FAILED.into())
-                    .col_expr(deliveries::Column::CompletedAt, Some(at).into());
-                partners::Entity::update_many()
-                    .col_expr(
-                        partners::Column::ConsecutiveFailures,
-                        sea_orm::sea_query::Expr::col(partners::Column::ConsecutiveFailures).add(1),
-                    )
-                    .filter(partners::Column::Id.eq(&partner.id))
-                    .exec(&txn)
-                    .await?;
-                let failures = partners::Entity::find_by_id(&partner.id)
-                    .one(&txn)
-                    .await?
-                    .map_or(0, |p| p.consecutive_failures);
-                if u32::try_from(failures).unwrap_or(0) >= config.disable_after {
-                    disable_reason = Some(format!(
-                        "{failures} events in a row failed past the whole retry schedule"
-                    ));
+                Effect::Gone => Some(format!("{} answered 410 Gone", partner.url)),
+                Effect::Exhausted => {
+                    partners::Entity::update_many()
+                        .col_expr(
+                            partners::Column::ConsecutiveFailures,
+                            sea_orm::sea_query::Expr::col(partners::Column::ConsecutiveFailures)
+                                .add(1),
+                        )
+                        .filter(partners::Column::Id.eq(&partner.id))
+                        .exec(&txn)
+                        .await?;
+                    *failing = true;
+                    let failures = partners::Entity::find_by_id(&partner.id)
+                        .one(&txn)
+                        .await?
+                        .map_or(0, |p| p.consecutive_failures);
+                    (u32::try_from(failures).unwrap_or(0) >= config.disable_after).then(|| {
+                        format!("{failures} events in a row failed past the whole retry schedule")
+                    })
                 }
-                "failed"
+                Effect::Succeeded | Effect::Retry => None,
+            };
+            if let Some(reason) = disable_reason.as_deref() {
+                disable(&txn, partner, reason, at).await?;
+                disabled_any = true;
             }
-        };
-        let res = update
-            .filter(deliveries::Column::Id.eq(&claimed.id))
-            .filter(deliveries::Column::Attempts.eq(claimed.attempts))
-            .filter(deliveries::Column::Status.eq(status::PENDING))
-            .exec(&txn)
-            .await?;
-        if res.rows_affected == 0 {
-            // The delivery changed under us (canceled, or recovered): record nothing.
-            return Ok(());
         }
-        if let Some(reason) = disable_reason.as_deref() {
-            disable(&txn, partner, reason, at).await?;
+        txn.commit().await?;
+        if disabled_any {
+            // `partner.disabled` is an event to deliver.
+            self.state.outbox.notify_one();
         }
-        metrics::counter!("webhook_attempts_total", "outcome" => outcome).increment(1);
-        metrics::histogram!("webhook_attempt_duration_seconds")
-            .record(f64::from(latency_ms) / 1000.0);
-        tracing::info!(
-            delivery_id = %claimed.id, event_id = %claimed.event_id, partner_id = %partner.id,
-            attempt, status = status_code, latency_ms, error = last_error.as_deref(),
-            "webhook attempt"
-        );
-        self.state.commit(txn).await
+        for p in recorded {
+            let sent = p.sent;
+            metrics::counter!("webhook_attempts_total", "outcome" => p.effect.label()).increment(1);
+            metrics::histogram!("webhook_attempt_duration_seconds")
+                .record(f64::from(sent.latency_ms) / 1000.0);
+            tracing::info!(
+                delivery_id = %sent.claimed.id, event_id = %sent.claimed.event_id,
+                partner_id = %sent.partner.id, attempt = p.attempt, status = p.status_code,
+                latency_ms = sent.latency_ms, error = p.last_error.as_deref(),
+                "webhook attempt"
+            );
+        }
+        let skipped = batch.len() - applied.len();
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                "attempts not recorded: their deliveries changed meanwhile"
+            );
+        }
+        Ok(())
     }
+}
+
+/// Placeholders and their values, in the order they appear in the text.
+struct Bound {
+    backend: DatabaseBackend,
+    sql: String,
+    values: Vec<Value>,
+}
+
+impl Bound {
+    fn new(backend: DatabaseBackend, sql: &str) -> Bound {
+        Bound {
+            backend,
+            sql: sql.to_owned(),
+            values: Vec::new(),
+        }
+    }
+
+    fn sql(&mut self, text: &str) {
+        self.sql.push_str(text);
+    }
+
+    /// Appends `(?, ?, …)` for the values of one row.
+    fn row(&mut self, values: Vec<Value>) {
+        self.sql.push('(');
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.bind(value);
+        }
+        self.sql.push(')');
+    }
+
+    fn bind(&mut self, value: Value) {
+        self.values.push(value);
+        match self.backend {
+            DatabaseBackend::Postgres => {
+                self.sql.push('$');
+                self.sql.push_str(&self.values.len().to_string());
+            }
+            _ => self.sql.push('?'),
+        }
+    }
+
+    fn statement(self) -> Statement {
+        Statement::from_sql_and_values(self.backend, self.sql, self.values)
+    }
+}
+
+/// One statement moving every delivery of the batch, each only from the state it was claimed
+/// in; it returns the ids it moved.
+fn update_deliveries(
+    backend: DatabaseBackend,
+    planned: &[Planned],
+    at: DateTime<Utc>,
+) -> Statement {
+    let mut q = Bound::new(
+        backend,
+        "WITH v (d_id, prev, att, st, code, err, next_at, done_at) AS (VALUES ",
+    );
+    for (i, p) in planned.iter().enumerate() {
+        if i > 0 {
+            q.sql(", ");
+        }
+        q.row(vec![
+            p.sent.claimed.id.clone().into(),
+            p.sent.claimed.attempts.into(),
+            p.attempt.into(),
+            p.status.into(),
+            p.status_code.into(),
+            p.last_error.clone().into(),
+            p.next_attempt_at.into(),
+            p.completed_at.into(),
+        ]);
+    }
+    q.sql(
+        ") UPDATE deliveries SET status = v.st, attempts = v.att, last_status_code = v.code, \
+         last_error = v.err, locked_until = NULL, \
+         next_attempt_at = COALESCE(v.next_at, deliveries.next_attempt_at), \
+         completed_at = v.done_at, updated_at = ",
+    );
+    q.bind(at.into());
+    q.sql(
+        " FROM v WHERE deliveries.id = v.d_id AND deliveries.attempts = v.prev \
+         AND deliveries.status = 'pending' RETURNING deliveries.id",
+    );
+    q.statement()
+}
+
+/// One statement recording the attempts; an attempt number already recorded (by a worker
+/// whose lease ran out) is left as it is.
+fn insert_attempts(backend: DatabaseBackend, recorded: &[&Planned]) -> Statement {
+    let mut q = Bound::new(
+        backend,
+        "INSERT INTO delivery_attempts (id, delivery_id, attempt, started_at, latency_ms, \
+         status_code, response_excerpt, error) VALUES ",
+    );
+    for (i, p) in recorded.iter().enumerate() {
+        if i > 0 {
+            q.sql(", ");
+        }
+        q.row(vec![
+            shared::ids::new_id(shared::ids::DELIVERY_ATTEMPT).into(),
+            p.sent.claimed.id.clone().into(),
+            p.attempt.into(),
+            p.sent.started_at.into(),
+            p.sent.latency_ms.into(),
+            p.status_code.into(),
+            p.excerpt.clone().into(),
+            p.error.clone().into(),
+        ]);
+    }
+    q.sql(" ON CONFLICT (delivery_id, attempt) DO NOTHING");
+    q.statement()
 }
 
 /// `delay`, moved at random by up to `percent` of itself either way.
