@@ -4,13 +4,13 @@
 # Runs on SQLite, and on PostgreSQL when one answers at BENCH_POSTGRES_URL (a server where it
 # may create and drop a database). Everything runs on 127.0.0.1 and stops by itself.
 #
-#   bench/webhooks.sh                 # RUNS=3 EVENTS=5000 RATE=200 DURATION=10
+#   bench/webhooks.sh                 # RUNS=3 EVENTS=20000 RATE=200 DURATION=10
 #   RUNS=1 EVENTS=500 DURATION=2 bench/webhooks.sh   # a quick check
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
-EVENTS=${EVENTS:-5000}
+EVENTS=${EVENTS:-20000}
 RATE=${RATE:-200}
 DURATION=${DURATION:-10}
 BENCH_POSTGRES_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}

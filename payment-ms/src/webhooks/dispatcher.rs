@@ -41,7 +41,7 @@ use crate::error::Result;
 pub const EXCERPT_BYTES: usize = 1024;
 /// The longest `Retry-After` honoured.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
-/// The most attempts recorded in one transaction (8 bound values each).
+/// The most attempts recorded in one transaction (9 bound values each).
 const RECORD_BATCH: usize = 256;
 
 #[derive(Clone)]
@@ -293,10 +293,16 @@ impl Dispatcher {
         let rows = if backend == DatabaseBackend::Postgres {
             // A lease need not survive a crash of the database: lost, it only lets the
             // delivery be claimed again, and the attempt it led to is recorded durably. So the
-            // claim does not wait for its WAL to reach the disk.
+            // claim does not wait for its WAL to reach the disk. And the due deliveries are
+            // read in the index's order, stopping at the limit: after a burst of events the
+            // table's statistics lag, and the planner would otherwise read and sort every
+            // pending delivery for each claim.
             let txn = db.begin().await?;
-            txn.execute_unprepared("SET LOCAL synchronous_commit = off")
-                .await?;
+            txn.execute_unprepared(
+                "SELECT set_config('synchronous_commit', 'off', true), \
+                 set_config('enable_bitmapscan', 'off', true)",
+            )
+            .await?;
             let rows = txn.query_all_raw(claim).await?;
             txn.commit().await?;
             rows
@@ -566,6 +572,15 @@ impl Dispatcher {
         let planned: Vec<Planned> = batch.iter().map(|sent| self.plan(sent, at)).collect();
         let backend = self.state.db.get_database_backend();
         let txn = begin_write(&self.state.db).await?;
+        if backend == DatabaseBackend::Postgres {
+            // Each delivery by its primary key: the planner would otherwise scan the table and
+            // hash it against the batch when its statistics lag behind a burst of events.
+            txn.execute_unprepared(
+                "SELECT set_config('enable_hashjoin', 'off', true), \
+                 set_config('enable_mergejoin', 'off', true)",
+            )
+            .await?;
+        }
         // The deliveries first: an attempt is recorded only if its delivery was still where
         // it was claimed (not canceled, recovered or recorded by another worker meanwhile).
         let applied: HashSet<String> = txn
@@ -705,7 +720,9 @@ impl Bound {
 }
 
 /// One statement moving every delivery of the batch, each only from the state it was claimed
-/// in; it returns the ids it moved.
+/// in; it returns the ids it moved. The expected status is a value of the batch, not a
+/// constant, so the database finds each delivery by its key rather than by scanning the
+/// pending ones.
 fn update_deliveries(
     backend: DatabaseBackend,
     planned: &[Planned],
@@ -713,7 +730,7 @@ fn update_deliveries(
 ) -> Statement {
     let mut q = Bound::new(
         backend,
-        "WITH v (d_id, prev, att, st, code, err, next_at, done_at) AS (VALUES ",
+        "WITH v (d_id, prev, was, att, st, code, err, next_at, done_at) AS (VALUES ",
     );
     for (i, p) in planned.iter().enumerate() {
         if i > 0 {
@@ -722,6 +739,7 @@ fn update_deliveries(
         q.row(vec![
             p.sent.claimed.id.clone().into(),
             p.sent.claimed.attempts.into(),
+            status::PENDING.into(),
             p.attempt.into(),
             p.status.into(),
             p.status_code.into(),
@@ -739,7 +757,7 @@ fn update_deliveries(
     q.bind(at.into());
     q.sql(
         " FROM v WHERE deliveries.id = v.d_id AND deliveries.attempts = v.prev \
-         AND deliveries.status = 'pending' RETURNING deliveries.id",
+         AND deliveries.status = v.was RETURNING deliveries.id",
     );
     q.statement()
 }
