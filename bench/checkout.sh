@@ -32,6 +32,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 source bench/lib.sh
 build_bins
+# PAYMENT_MS_BIN compares another build of payment-ms (an A/B of one change).
+ms_bin=${PAYMENT_MS_BIN:-$bin/payment-ms}
 
 db="bench_checkout_$$"
 db_url="${admin_url%/*}/$db"
@@ -57,7 +59,7 @@ export RUST_LOG=warn APP_PROFILE=dev JWT_HS256_SECRET="$secret" INTERNAL_TOKEN="
   PAYMENT_MS_ADDR=$ms PUBLIC_BASE_URL="http://$gw"
 
 start_ms() {
-  "$bin/payment-ms" >> "$work/ms.log" 2>&1 &
+  "$ms_bin" >> "$work/ms.log" 2>&1 &
   ms_pid=$!
   for _ in $(seq 1 200); do curl -sf "http://$ms/readyz" > /dev/null && return; sleep 0.05; done
   echo "payment-ms did not start:" >&2; cat "$work/ms.log" >&2; exit 1
@@ -69,7 +71,8 @@ psql -q "$db_url" -c "ALTER DATABASE $db SET log_statement = 'all'"
 EXPIRY_SWEEP_INTERVAL=1h start_ms
 sleep 1
 GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" "$bin/gateway" > "$work/gw.log" 2>&1 &
-pids+=($!)
+gw_pid=$!
+pids+=($gw_pid)
 for _ in $(seq 1 200); do curl -sf "http://$gw/readyz" > /dev/null && break; sleep 0.05; done
 export USER_TOKEN SERVICE_TOKEN
 USER_TOKEN=$("$bin/gateway" token --sub bench_user --ttl 1h)
@@ -98,16 +101,39 @@ start_ms
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "PostgreSQL $(psql -Atq "$db_url" -c 'SHOW server_version'); $(grep -c ';$' "$work/checkout.sql") statements per checkout (order + checkout) replayed by pgbench"
 echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s bench/checkout.lua; pgbench -n -c $CONNECTIONS -j $THREADS -T $DURATION"
+# CPU time (clock ticks) of processes, to tell what one checkout costs each of them: unlike
+# throughput, that hardly moves with the machine's other load.
+ticks() { cat "${@/#//proc/}" 2> /dev/null | awk '{t += $14 + $15} END {print t + 0}'; }
+# Each PostgreSQL process's /proc entry is read as it is listed: backends come and go.
+pg_ticks() { ticks $(pgrep -u postgres | sed 's|$|/stat|'); }
+# The whole machine's busy time (user, nice, system, irq, softirq), in clock ticks.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+hz=$(getconf CLK_TCK)
+per() { python3 -c "print(f'{($2 - $1) / $hz / $3 * 1e6:.0f}')"; } # before after count -> µs each
+
 for run in $(seq 1 "$RUNS"); do
+  ms0=$(ticks "$ms_pid/stat"); gw0=$(ticks "$gw_pid/stat"); pg0=$(pg_ticks)
   out=$(BENCH_RUN="$$-$run" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/checkout.lua "http://$gw")
+  ms1=$(ticks "$ms_pid/stat"); gw1=$(ticks "$gw_pid/stat"); pg1=$(pg_ticks)
   read -r checkouts failures seconds < <(awk '/^checkouts/ {print $2, $4, $6}' <<< "$out")
   grep '^a failure' <<< "$out" | head -n 2 || true
   ours=$(python3 -c "print(f'{$checkouts / $seconds:.1f}')")
-  [ -n "${STACK_ONLY:-}" ] && { echo "run $run: stack $ours checkouts/s (failures $failures)"; continue; }
-  tps=$(pgbench -n -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" -f "$work/checkout.sql" "$db_url" 2> "$work/pgbench.err" |
-    awk '/^tps/ {print $3}')
+  cpu="CPU per checkout: payment-ms $(per "$ms0" "$ms1" "$checkouts") µs, gateway $(per "$gw0" "$gw1" "$checkouts") µs, PostgreSQL $(per "$pg0" "$pg1" "$checkouts") µs"
+  [ -n "${STACK_ONLY:-}" ] && { echo "run $run: stack $ours checkouts/s (failures $failures); $cpu"; continue; }
+  # pgbench's backends exit with it, taking their counters along: what PostgreSQL spent is the
+  # machine's busy time over the run less pgbench's own.
+  busy0=$(busy_ticks)
+  TIMEFORMAT='%U %S'
+  { time pgbench -n -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" -f "$work/checkout.sql" "$db_url" \
+      > "$work/pgbench.out" 2> "$work/pgbench.err"; } 2> "$work/pgbench.time"
+  busy1=$(busy_ticks)
+  bench_out=$(cat "$work/pgbench.out")
+  pgbench_ticks=$(awk -v hz="$hz" '{printf "%d", ($1 + $2) * hz}' "$work/pgbench.time")
+  tps=$(awk '/^tps/ {print $3}' <<< "$bench_out")
+  done_tx=$(awk '/^number of transactions actually processed/ {print $NF}' <<< "$bench_out")
   [ -n "$tps" ] || { echo "pgbench failed:" >&2; tail -5 "$work/pgbench.err" >&2; exit 1; }
   ratio=$(python3 -c "print(f'{$ours / $tps:.2f}')")
   printf 'run %d: stack %8s checkouts/s (failures %s)   pgbench %8.1f tps   ratio %s\n' \
     "$run" "$ours" "$failures" "$tps" "$ratio"
+  echo "       stack: $cpu; pgbench: PostgreSQL $(per "$pgbench_ticks" "$((busy1 - busy0))" "${done_tx:-1}") µs per transaction"
 done

@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gateway::limits::Rate;
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -563,4 +564,30 @@ async fn metrics_show_requests_payments_and_webhooks() {
     assert!(ms.contains("webhook_queue_depth"));
     assert!(ms.contains(r#"db_pool_connections{state="idle"}"#));
     assert!(ms.contains(r#"service="payment-ms""#));
+}
+
+/// When PostgreSQL drops every connection of payment-ms (a restart, a failover, an
+/// administrator), later requests are served on new connections. (payment-ms's pool pings
+/// only connections idle for a second or more; a dropped one is found broken either way.)
+#[tokio::test]
+async fn connections_the_database_dropped_are_replaced() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    app.create_order("alice").await;
+    let dropped = app
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ))
+        .await
+        .unwrap();
+    assert!(!dropped.is_empty(), "payment-ms had connections to drop");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for _ in 0..5 {
+        let order = app.create_order("alice").await;
+        assert_eq!(order["status"], "pending");
+    }
 }
