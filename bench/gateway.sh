@@ -46,9 +46,11 @@ export RUST_LOG=warn APP_PROFILE=dev JWT_HS256_SECRET="$secret" INTERNAL_TOKEN="
 
 DATABASE_URL="sqlite://$work/bench.db?mode=rwc" PAYMENT_MS_ADDR=$ms PUBLIC_BASE_URL="http://$gw" \
   "$bin/payment-ms" > "$work/ms.log" 2>&1 &
-pids+=($!)
+ms_pid=$!
+pids+=($ms_pid)
 GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" "$gateway_bin" > "$work/gw.log" 2>&1 &
-pids+=($!)
+gw_pid=$!
+pids+=($gw_pid)
 for _ in $(seq 1 200); do curl -sf "http://$gw/readyz" > /dev/null && break; sleep 0.05; done
 
 user=$("$gateway_bin" token --sub bench_user --ttl 1h)
@@ -90,29 +92,42 @@ http {
 }
 CONF
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-pids+=($!)
+ngx_pid=$!
+pids+=($ngx_pid)
 sleep 0.5
+ngx_pids="$ngx_pid $(pgrep -P "$ngx_pid" | xargs)"
+
+# CPU time (clock ticks) of some processes: what one request costs the hop, a figure that
+# moves less with the machine's other load than throughput does.
+ticks() { for pid in "$@"; do cat "/proc/$pid/stat" 2> /dev/null; done | awk '{t += $14 + $15} END {print t + 0}'; }
+hz=$(getconf CLK_TCK)
 
 # wrk's --latency output: requests/s and the 50% / 99% lines.
+# $3: the processes whose CPU per request is printed (the hop's, or payment-ms's for direct).
 measure() {
-  local name=$1 url=$2
-  shift 2
-  local out
+  local name=$1 url=$2 procs=$3
+  shift 3
+  local out before after
+  before=$(ticks $procs)
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")
-  local rps p50 p99 errors
+  after=$(ticks $procs)
+  local rps p50 p99 errors requests cpu
   rps=$(awk '/^Requests\/sec/ {print $2}' <<< "$out")
   p50=$(awk '$1 == "50%" {print $2}' <<< "$out")
   p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
+  requests=$(awk '/requests in/ {print $1}' <<< "$out")
+  cpu=$(python3 -c "print(f'{($after - $before) / $hz / max($requests, 1) * 1e6:.0f}')")
   errors=$(grep -cE 'Non-2xx|Socket errors' <<< "$out" || true)
-  printf '%-10s %10s req/s   p50 %8s   p99 %8s%s\n' "$name" "$rps" "$p50" "$p99" \
+  printf '%-10s %10s req/s   p50 %8s   p99 %8s   CPU %4s µs/request%s\n' "$name" "$rps" "$p50" "$p99" "$cpu" \
     "$([ "$errors" -gt 0 ] && echo "   ERRORS: $(grep -E 'Non-2xx|Socket errors' <<< "$out" | tr -s ' ')")"
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
 for run in $(seq 1 "$RUNS"); do
   echo "== run $run"
-  measure direct "http://$ms/internal/v1/payments/$payment" \
+  # CPU per request: payment-ms's for direct; the hop's own for the gateway and nginx.
+  measure direct "http://$ms/internal/v1/payments/$payment" "$ms_pid" \
     -H "x-internal-token: $internal" -H "x-user-id: bench_user"
-  measure gateway "http://$gw/api/v1/payments/$payment" -H "Authorization: Bearer $user"
-  measure nginx "http://$ngx/api/v1/payments/$payment"
+  measure gateway "http://$gw/api/v1/payments/$payment" "$gw_pid" -H "Authorization: Bearer $user"
+  measure nginx "http://$ngx/api/v1/payments/$payment" "$ngx_pids"
 done

@@ -27,7 +27,9 @@ use upstream::PaymentMs;
 pub struct AppState {
     pub config: Arc<Config>,
     pub auth: Arc<Authenticator>,
-    pub payment_ms: PaymentMs,
+    /// Behind an `Arc`: the state is cloned several times per request, and the client holds
+    /// a URL and a secret that would be copied (and the secret wiped) each time.
+    pub payment_ms: Arc<PaymentMs>,
     pub limits: Arc<RateLimits>,
 }
 
@@ -42,7 +44,7 @@ impl AppState {
         .context("building the payment-ms client")?;
         Ok(AppState {
             auth: Arc::new(Authenticator::new(&config.jwt).context("loading the JWT key")?),
-            payment_ms,
+            payment_ms: Arc::new(payment_ms),
             limits: Arc::new(RateLimits::new(
                 config.rate_per_user,
                 config.rate_per_address,

@@ -111,10 +111,15 @@ impl PaymentMs {
     }
 
     async fn call_once(&self, call: &Call<'_>) -> Result<Response, Problem> {
-        let url = self
-            .base
-            .join(&call.path_and_query)
-            .map_err(|_| Problem::not_found("this resource"))?;
+        // The base's scheme and host, with this call's path and query: set, not parsed as a
+        // whole URL (with its host) on every call.
+        let mut url = self.base.clone();
+        let (path, query) = match call.path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (call.path_and_query.as_str(), None),
+        };
+        url.set_path(path);
+        url.set_query(query);
         let mut request = self.client.request(call.method.clone(), url);
         for name in [
             REQUEST_ID_HEADER,
