@@ -162,7 +162,8 @@ impl Dispatcher {
         let mut inflight = JoinSet::new();
         let mut waiting: VecDeque<Job> = VecDeque::new();
         let mut claiming: Option<JoinHandle<(bool, Vec<Job>)>> = None;
-        // Whether the last claim took all it asked for: then more may be due at once.
+        // Whether deliveries may be due that no claim has looked for yet: at start, after a
+        // wake-up (new events, the poll), and when the last claim took all it asked for.
         let mut more_due = true;
         let mut tick = tokio::time::interval(config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -185,6 +186,8 @@ impl Dispatcher {
             let room = (2 * concurrency).saturating_sub(inflight.len() + waiting.len());
             let worth_it = room >= low_water || (inflight.is_empty() && room > 0);
             if claiming.is_none() && more_due && worth_it {
+                // Set again by a wake-up while this claim runs, which may have missed it.
+                more_due = false;
                 let me = self.clone();
                 claiming = Some(tokio::spawn(async move { me.claim_jobs(room).await }));
             }
@@ -200,12 +203,11 @@ impl Dispatcher {
                     claiming = None;
                     match claimed {
                         Ok((all_asked, jobs)) => {
-                            more_due = all_asked;
+                            more_due |= all_asked;
                             waiting.extend(jobs);
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "claiming deliveries failed");
-                            more_due = false;
                         }
                     }
                 }
