@@ -7,8 +7,13 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, Method, Request, StatusCode, Uri};
 use axum::response::Response;
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use secrecy::{ExposeSecret, SecretString};
 use shared::Problem;
 use shared::internal::{
@@ -28,10 +33,15 @@ const PASSED_BACK: &[&str] = &[
     "idempotent-replayed",
 ];
 
-#[derive(Clone)]
+/// hyper's own pooled client (over rustls for an `https` URL): the gateway's hottest path, where
+/// reqwest's conveniences (its URL type, parsed again by its redirect layer even with redirects
+/// off; its header and body wrappers) cost more per request than the hop itself needs.
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 pub struct PaymentMs {
-    client: reqwest::Client,
-    base: Url,
+    client: HttpClient,
+    /// `scheme://host:port` of payment-ms; each call appends its path and query.
+    origin: String,
     token: SecretString,
     /// Bounds the calls (and so the connections) in flight to payment-ms.
     slots: Arc<Semaphore>,
@@ -60,17 +70,30 @@ impl PaymentMs {
         timeout: Duration,
         max_in_flight: usize,
     ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(2).min(timeout))
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(Duration::from_secs(2).min(timeout)));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        // payment-ms answers the hosted page's form with a 303 meant for the browser: this
+        // client follows no redirects.
+        let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
-            // payment-ms answers the hosted page's form with a 303 meant for the browser.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        let origin = base.origin().ascii_serialization();
+        anyhow::ensure!(
+            origin.starts_with("http"),
+            "PAYMENT_MS_URL must be an http or https URL"
+        );
         Ok(PaymentMs {
             client,
-            base,
+            origin,
             token,
             slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
             timeout,
@@ -111,16 +134,10 @@ impl PaymentMs {
     }
 
     async fn call_once(&self, call: &Call<'_>) -> Result<Response, Problem> {
-        // The base's scheme and host, with this call's path and query: set, not parsed as a
-        // whole URL (with its host) on every call.
-        let mut url = self.base.clone();
-        let (path, query) = match call.path_and_query.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (call.path_and_query.as_str(), None),
-        };
-        url.set_path(path);
-        url.set_query(query);
-        let mut request = self.client.request(call.method.clone(), url);
+        let uri: Uri = format!("{}{}", self.origin, call.path_and_query)
+            .parse()
+            .map_err(|_| Problem::not_found("this resource"))?;
+        let mut request = Request::builder().method(call.method.clone()).uri(uri);
         for name in [
             REQUEST_ID_HEADER,
             IDEMPOTENCY_KEY_HEADER,
@@ -137,36 +154,62 @@ impl PaymentMs {
                 .header(USER_ID_HEADER, &user.user_id)
                 .header(USER_ROLES_HEADER, user.roles_header());
         }
-        let response = request
-            .body(call.body.clone())
-            .send()
+        let request = request.body(Full::new(call.body.clone())).map_err(|e| {
+            tracing::warn!(error = %e, "could not build the call to payment-ms");
+            bad_gateway()
+        })?;
+        // The whole exchange, the answer's body included, within the upstream timeout.
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(upstream_failure)?;
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.map_err(|e| {
+                tracing::warn!(error = %e, "payment-ms's answer was cut");
+                bad_gateway()
+            })?;
+            Ok::<_, Problem>((parts, body.to_bytes()))
+        };
+        let (parts, body) = tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(upstream_failure)?;
-        let status = response.status();
-        if status == StatusCode::UNAUTHORIZED && call.user.is_some() {
+            .map_err(|_| {
+                tracing::warn!("payment-ms timed out");
+                Problem::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "Gateway timeout",
+                    "The payment service did not answer in time",
+                )
+            })??;
+        if parts.status == StatusCode::UNAUTHORIZED && call.user.is_some() {
             // payment-ms refused *our* credentials: a deployment mistake, not the client's.
             tracing::error!("payment-ms refused the internal token; check INTERNAL_TOKEN on both");
             return Err(bad_gateway());
         }
         let mut headers = HeaderMap::new();
         for name in PASSED_BACK {
-            if let Some(value) = response.headers().get(*name) {
+            if let Some(value) = parts.headers.get(*name) {
                 headers.insert(HeaderName::from_static(name), value.clone());
             }
         }
-        let body = response.bytes().await.map_err(upstream_failure)?;
         let mut out = Response::new(Body::from(body));
-        *out.status_mut() = status;
+        *out.status_mut() = parts.status;
         *out.headers_mut() = headers;
         Ok(out)
     }
 
     /// Whether payment-ms (and so its database) is ready.
     pub async fn ready(&self) -> bool {
-        let Ok(url) = self.base.join("/readyz") else {
+        let Ok(uri) = format!("{}/readyz", self.origin).parse::<Uri>() else {
             return false;
         };
-        matches!(self.client.get(url).send().await, Ok(r) if r.status().is_success())
+        let Ok(request) = Request::get(uri).body(Full::new(Bytes::new())) else {
+            return false;
+        };
+        let answered = tokio::time::timeout(self.timeout, self.client.request(request)).await;
+        matches!(answered, Ok(Ok(r)) if r.status().is_success())
     }
 }
 
@@ -179,16 +222,8 @@ fn bad_gateway() -> Problem {
     )
 }
 
-fn upstream_failure(err: reqwest::Error) -> Problem {
-    if err.is_timeout() {
-        tracing::warn!(error = %err, "payment-ms timed out");
-        Problem::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "upstream_timeout",
-            "Gateway timeout",
-            "The payment service did not answer in time",
-        )
-    } else if err.is_connect() {
+fn upstream_failure(err: hyper_util::client::legacy::Error) -> Problem {
+    if err.is_connect() {
         tracing::warn!(error = %err, "payment-ms unreachable");
         Problem::service_unavailable(
             "upstream_unavailable",
