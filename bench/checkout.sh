@@ -101,24 +101,20 @@ start_ms
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "PostgreSQL $(psql -Atq "$db_url" -c 'SHOW server_version'); $(grep -c ';$' "$work/checkout.sql") statements per checkout (order + checkout) replayed by pgbench"
 echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s bench/checkout.lua; pgbench -n -c $CONNECTIONS -j $THREADS -T $DURATION"
-# CPU time (clock ticks) of processes, to tell what one checkout costs each of them: unlike
-# throughput, that hardly moves with the machine's other load.
-ticks() { cat "${@/#//proc/}" 2> /dev/null | awk '{t += $14 + $15} END {print t + 0}'; }
-# Each PostgreSQL process's /proc entry is read as it is listed: backends come and go.
-pg_ticks() { ticks $(pgrep -u postgres | sed 's|$|/stat|'); }
+# What one checkout costs each process (bench/lib.sh). PostgreSQL's backends come and go: each
+# is read as it is listed.
+pg_ticks() { cpu_ticks $(pgrep -u postgres); }
 # The whole machine's busy time (user, nice, system, irq, softirq), in clock ticks.
 busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-hz=$(getconf CLK_TCK)
-per() { python3 -c "print(f'{($2 - $1) / $hz / $3 * 1e6:.0f}')"; } # before after count -> µs each
 
 for run in $(seq 1 "$RUNS"); do
-  ms0=$(ticks "$ms_pid/stat"); gw0=$(ticks "$gw_pid/stat"); pg0=$(pg_ticks)
+  ms0=$(cpu_ticks "$ms_pid"); gw0=$(cpu_ticks "$gw_pid"); pg0=$(pg_ticks)
   out=$(BENCH_RUN="$$-$run" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/checkout.lua "http://$gw")
-  ms1=$(ticks "$ms_pid/stat"); gw1=$(ticks "$gw_pid/stat"); pg1=$(pg_ticks)
+  ms1=$(cpu_ticks "$ms_pid"); gw1=$(cpu_ticks "$gw_pid"); pg1=$(pg_ticks)
   read -r checkouts failures seconds < <(awk '/^checkouts/ {print $2, $4, $6}' <<< "$out")
   grep '^a failure' <<< "$out" | head -n 2 || true
   ours=$(python3 -c "print(f'{$checkouts / $seconds:.1f}')")
-  cpu="CPU per checkout: payment-ms $(per "$ms0" "$ms1" "$checkouts") µs, gateway $(per "$gw0" "$gw1" "$checkouts") µs, PostgreSQL $(per "$pg0" "$pg1" "$checkouts") µs"
+  cpu="CPU per checkout: payment-ms $(us_each "$ms0" "$ms1" "$checkouts") µs, gateway $(us_each "$gw0" "$gw1" "$checkouts") µs, PostgreSQL $(us_each "$pg0" "$pg1" "$checkouts") µs"
   [ -n "${STACK_ONLY:-}" ] && { echo "run $run: stack $ours checkouts/s (failures $failures); $cpu"; continue; }
   # pgbench's backends exit with it, taking their counters along: what PostgreSQL spent is the
   # machine's busy time over the run less pgbench's own.
@@ -128,12 +124,12 @@ for run in $(seq 1 "$RUNS"); do
       > "$work/pgbench.out" 2> "$work/pgbench.err"; } 2> "$work/pgbench.time"
   busy1=$(busy_ticks)
   bench_out=$(cat "$work/pgbench.out")
-  pgbench_ticks=$(awk -v hz="$hz" '{printf "%d", ($1 + $2) * hz}' "$work/pgbench.time")
+  pgbench_ticks=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%d", ($1 + $2) * hz}' "$work/pgbench.time")
   tps=$(awk '/^tps/ {print $3}' <<< "$bench_out")
   done_tx=$(awk '/^number of transactions actually processed/ {print $NF}' <<< "$bench_out")
   [ -n "$tps" ] || { echo "pgbench failed:" >&2; tail -5 "$work/pgbench.err" >&2; exit 1; }
   ratio=$(python3 -c "print(f'{$ours / $tps:.2f}')")
   printf 'run %d: stack %8s checkouts/s (failures %s)   pgbench %8.1f tps   ratio %s\n' \
     "$run" "$ours" "$failures" "$tps" "$ratio"
-  echo "       stack: $cpu; pgbench: PostgreSQL $(per "$pgbench_ticks" "$((busy1 - busy0))" "${done_tx:-1}") µs per transaction"
+  echo "       stack: $cpu; pgbench: PostgreSQL $(us_each "$pgbench_ticks" "$((busy1 - busy0))" "${done_tx:-1}") µs per transaction"
 done

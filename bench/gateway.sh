@@ -97,26 +97,21 @@ pids+=($ngx_pid)
 sleep 0.5
 ngx_pids="$ngx_pid $(pgrep -P "$ngx_pid" | xargs)"
 
-# CPU time (clock ticks) of some processes: what one request costs the hop, a figure that
-# moves less with the machine's other load than throughput does.
-ticks() { for pid in "$@"; do cat "/proc/$pid/stat" 2> /dev/null; done | awk '{t += $14 + $15} END {print t + 0}'; }
-hz=$(getconf CLK_TCK)
-
 # wrk's --latency output: requests/s and the 50% / 99% lines.
 # $3: the processes whose CPU per request is printed (the hop's, or payment-ms's for direct).
 measure() {
   local name=$1 url=$2 procs=$3
   shift 3
   local out before after
-  before=$(ticks $procs)
+  before=$(cpu_ticks $procs)
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")
-  after=$(ticks $procs)
+  after=$(cpu_ticks $procs)
   local rps p50 p99 errors requests cpu
   rps=$(awk '/^Requests\/sec/ {print $2}' <<< "$out")
   p50=$(awk '$1 == "50%" {print $2}' <<< "$out")
   p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
   requests=$(awk '/requests in/ {print $1}' <<< "$out")
-  cpu=$(python3 -c "print(f'{($after - $before) / $hz / max($requests, 1) * 1e6:.0f}')")
+  cpu=$(us_each "$before" "$after" "$requests")
   errors=$(grep -cE 'Non-2xx|Socket errors' <<< "$out" || true)
   printf '%-10s %10s req/s   p50 %8s   p99 %8s   CPU %4s µs/request%s\n' "$name" "$rps" "$p50" "$p99" "$cpu" \
     "$([ "$errors" -gt 0 ] && echo "   ERRORS: $(grep -E 'Non-2xx|Socket errors' <<< "$out" | tr -s ' ')")"

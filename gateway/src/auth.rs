@@ -42,31 +42,28 @@ pub struct Claims {
 /// (`none`, HS256 against an RSA key, …) is refused before its signature is looked at.
 pub struct Authenticator {
     keys: Keys,
-    /// The configured checks (issuer, audience, leeway, required claims), one copy per
-    /// algorithm; the key in use decides which.
-    validations: Vec<(Algorithm, Validation)>,
 }
 
-/// A key and the one algorithm it verifies.
-/// Every algorithm a key may be pinned to.
-const ALGORITHMS: &[Algorithm] = &[
-    Algorithm::HS256,
-    Algorithm::HS384,
-    Algorithm::HS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::EdDSA,
-];
-
+/// A key, the one algorithm it verifies, and the checks a token must pass with it. The checks
+/// are made once with the key: cloning them (their sets of claim names) for every request was
+/// a handful of allocations on the gateway's hottest path.
 struct PinnedKey {
     key: DecodingKey,
     algorithm: Algorithm,
+    validation: Validation,
+}
+
+impl PinnedKey {
+    /// `template`: the configured checks (issuer, audience, leeway, required claims).
+    fn new(key: DecodingKey, algorithm: Algorithm, template: &Validation) -> Arc<PinnedKey> {
+        let mut validation = template.clone();
+        validation.algorithms = vec![algorithm];
+        Arc::new(PinnedKey {
+            key,
+            algorithm,
+            validation,
+        })
+    }
 }
 
 enum Keys {
@@ -95,37 +92,26 @@ impl Authenticator {
         }
         template.set_required_spec_claims(&required);
         let keys = match &config.key {
-            JwtKey::Hs256(secret) => Keys::Static(Arc::new(PinnedKey {
-                key: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
-                algorithm: Algorithm::HS256,
-            })),
+            JwtKey::Hs256(secret) => Keys::Static(PinnedKey::new(
+                DecodingKey::from_secret(secret.expose_secret().as_bytes()),
+                Algorithm::HS256,
+                &template,
+            )),
             JwtKey::Pem { pem, algorithm } => {
                 let key = match algorithm {
                     Algorithm::ES256 => DecodingKey::from_ec_pem(pem.as_bytes())?,
                     _ => DecodingKey::from_rsa_pem(pem.as_bytes())?,
                 };
-                Keys::Static(Arc::new(PinnedKey {
-                    key,
-                    algorithm: *algorithm,
-                }))
+                Keys::Static(PinnedKey::new(key, *algorithm, &template))
             }
             JwtKey::Jwks(url) => Keys::Jwks(Box::new(Jwks::new(
                 url.clone(),
                 config.jwks_min_refresh,
                 config.jwks_ttl,
+                template,
             )?)),
         };
-        // One validation per algorithm, made once: cloning the template (its sets of claims)
-        // for every request was a handful of allocations on the gateway's hottest path.
-        let validations = ALGORITHMS
-            .iter()
-            .map(|alg| {
-                let mut validation = template.clone();
-                validation.algorithms = vec![*alg];
-                (*alg, validation)
-            })
-            .collect();
-        Ok(Authenticator { keys, validations })
+        Ok(Authenticator { keys })
     }
 
     pub async fn verify(&self, token: &str) -> Result<AuthUser, AuthError> {
@@ -138,20 +124,13 @@ impl Authenticator {
         if header.alg != pinned.algorithm {
             return Err(AuthError::Invalid);
         }
-        let validation = self
-            .validations
-            .iter()
-            .find(|(alg, _)| *alg == pinned.algorithm)
-            .map(|(_, v)| v)
-            .ok_or(AuthError::Invalid)?;
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &pinned.key, validation).map_err(|e| match e
-                .kind()
-            {
+        let data = jsonwebtoken::decode::<Claims>(token, &pinned.key, &pinned.validation).map_err(
+            |e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 _ => AuthError::Invalid,
-            })?;
+            },
+        )?;
         let sub = data.claims.sub.trim();
         if sub.is_empty() || sub.len() > 255 {
             return Err(AuthError::Invalid);
@@ -181,6 +160,8 @@ impl Authenticator {
 /// than `min_refresh`, so a flood of made-up `kid`s cannot turn into a flood of fetches.
 struct Jwks {
     url: url::Url,
+    /// The checks each fetched key is pinned with.
+    template: Validation,
     client: reqwest::Client,
     min_refresh: Duration,
     ttl: Duration,
@@ -196,9 +177,15 @@ struct JwksState {
 }
 
 impl Jwks {
-    fn new(url: url::Url, min_refresh: Duration, ttl: Duration) -> anyhow::Result<Jwks> {
+    fn new(
+        url: url::Url,
+        min_refresh: Duration,
+        ttl: Duration,
+        template: Validation,
+    ) -> anyhow::Result<Jwks> {
         Ok(Jwks {
             url,
+            template,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()?,
@@ -281,7 +268,7 @@ impl Jwks {
                 continue;
             };
             if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                keys.insert(kid, Arc::new(PinnedKey { key, algorithm }));
+                keys.insert(kid, PinnedKey::new(key, algorithm, &self.template));
             }
         }
         Ok(keys)

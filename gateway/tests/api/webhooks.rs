@@ -77,6 +77,13 @@ async fn delivery_of(app: &TestApp, partner_id: &str) -> Value {
     .unwrap()
 }
 
+/// Starts a delivery worker on the app's payment-ms (its own is off in these tests) until
+/// `stop` is cancelled.
+fn start_worker(app: &TestApp, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
+    let dispatcher = payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone()).unwrap();
+    tokio::spawn(dispatcher.run(stop.clone()))
+}
+
 /// Waits until a partner's newest delivery is no longer pending.
 async fn settled_delivery(app: &TestApp, partner_id: &str) -> Value {
     for _ in 0..250 {
@@ -611,8 +618,7 @@ async fn events_written_while_no_worker_runs_are_delivered_later(backend: Backen
 
     // A worker starts (a restart, another replica): everything recorded goes out.
     let stop = CancellationToken::new();
-    let dispatcher = payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone()).unwrap();
-    tokio::spawn(dispatcher.run(stop.clone()));
+    start_worker(&app, &stop);
     let hits = receiver.wait_for(4).await;
     assert_eq!(hits.len(), 4);
     stop.cancel();
@@ -636,11 +642,7 @@ async fn a_worker_killed_mid_send_leaves_nothing_behind(backend: Backend) {
     let (partner_id, _) = register(&app, &receiver.url, json!(["order.created"])).await;
     app.create_order("alice").await;
 
-    let first = tokio::spawn(
-        payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone())
-            .unwrap()
-            .run(CancellationToken::new()),
-    );
+    let first = start_worker(&app, &CancellationToken::new());
     receiver.wait_for(1).await;
     first.abort(); // killed mid-send: the claim stays, nothing is recorded
     let _ = first.await;
@@ -652,11 +654,7 @@ async fn a_worker_killed_mid_send_leaves_nothing_behind(backend: Backend) {
 
     // Another worker takes the delivery over once the dead one's lease runs out.
     let stop = CancellationToken::new();
-    tokio::spawn(
-        payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone())
-            .unwrap()
-            .run(stop.clone()),
-    );
+    start_worker(&app, &stop);
     let delivery = settled_delivery(&app, &partner_id).await;
     assert_eq!(
         (delivery["status"].as_str(), delivery["attempts"].as_i64()),
@@ -699,8 +697,7 @@ async fn a_burst_of_mixed_answers_is_recorded_attempt_by_attempt(backend: Backen
     }
 
     let stop = CancellationToken::new();
-    let dispatcher = payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone()).unwrap();
-    tokio::spawn(dispatcher.run(stop.clone()));
+    start_worker(&app, &stop);
     let of = |partner: &str| {
         deliveries::Entity::find()
             .filter(deliveries::Column::PartnerId.eq(partner.to_owned()))
@@ -818,11 +815,7 @@ async fn a_stopping_worker_gives_back_what_it_did_not_send(backend: Backend) {
         app.create_order("alice").await;
     }
     let stop = CancellationToken::new();
-    let worker = tokio::spawn(
-        payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone())
-            .unwrap()
-            .run(stop.clone()),
-    );
+    let worker = start_worker(&app, &stop);
     receiver.wait_for(1).await;
     let held = deliveries::Entity::find()
         .filter(deliveries::Column::LockedUntil.is_not_null())
@@ -857,11 +850,7 @@ async fn a_stopping_worker_gives_back_what_it_did_not_send(backend: Backend) {
 
     // Another worker sends the rest at once.
     let stop = CancellationToken::new();
-    tokio::spawn(
-        payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone())
-            .unwrap()
-            .run(stop.clone()),
-    );
+    start_worker(&app, &stop);
     tokio::time::timeout(Duration::from_secs(2), receiver.wait_for(3))
         .await
         .expect("sent without waiting for a lease");

@@ -270,28 +270,23 @@ impl Dispatcher {
         let db = &self.state.db;
         let backend = db.get_database_backend();
         let at = now();
-        let sql = match backend {
-            DatabaseBackend::Postgres => {
-                "UPDATE deliveries SET locked_until = $1 WHERE id IN (\
-                   SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $2 \
-                   AND (locked_until IS NULL OR locked_until < $2) \
-                   ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, event_id, partner_id, attempts, round_start"
-            }
-            _ => {
-                "UPDATE deliveries SET locked_until = ? WHERE id IN (\
-                   SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? \
-                   AND (locked_until IS NULL OR locked_until < ?) \
-                   ORDER BY next_attempt_at LIMIT ?) \
-                 RETURNING id, event_id, partner_id, attempts, round_start"
-            }
-        };
-        let until = after(at, self.lease);
-        let values: Vec<Value> = match backend {
-            DatabaseBackend::Postgres => vec![until.into(), at.into(), (limit as i64).into()],
-            _ => vec![until.into(), at.into(), at.into(), (limit as i64).into()],
-        };
-        let claim = Statement::from_sql_and_values(backend, sql, values);
+        let mut claim = Bound::new(backend, "UPDATE deliveries SET locked_until = ");
+        claim.bind(after(at, self.lease).into());
+        claim.sql(
+            " WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' \
+             AND next_attempt_at <= ",
+        );
+        claim.bind(at.into());
+        claim.sql(" AND (locked_until IS NULL OR locked_until < ");
+        claim.bind(at.into());
+        claim.sql(") ORDER BY next_attempt_at LIMIT ");
+        claim.bind((limit as i64).into());
+        if backend == DatabaseBackend::Postgres {
+            // SQLite's single writer makes the statement atomic without it.
+            claim.sql(" FOR UPDATE SKIP LOCKED");
+        }
+        claim.sql(") RETURNING id, event_id, partner_id, attempts, round_start");
+        let claim = claim.statement();
         let rows = if backend == DatabaseBackend::Postgres {
             // A lease need not survive a crash of the database: lost, it only lets the
             // delivery be claimed again, and the attempt it led to is recorded durably. So the
@@ -339,11 +334,10 @@ impl Dispatcher {
             }
         };
         let mut jobs = Vec::with_capacity(batch.len());
+        let mut disabled = Vec::new();
         for claimed in batch {
             let Some(partner) = partners.get(&claimed.partner_id).filter(|p| p.active) else {
-                if let Err(e) = self.cancel(&claimed).await {
-                    tracing::warn!(error = %e, delivery_id = %claimed.id, "could not cancel a delivery");
-                }
+                disabled.push(claimed.id);
                 continue;
             };
             let Some(event) = events.get(&claimed.event_id) else {
@@ -355,6 +349,9 @@ impl Dispatcher {
                 partner: partner.clone(),
                 claimed,
             });
+        }
+        if let Err(e) = self.cancel(disabled).await {
+            tracing::warn!(error = %e, "could not cancel the deliveries of a disabled partner");
         }
         jobs
     }
@@ -472,7 +469,11 @@ impl Dispatcher {
         }
     }
 
-    async fn cancel(&self, claimed: &Claimed) -> Result<()> {
+    /// Cancels claimed deliveries whose partner was disabled after they were claimed.
+    async fn cancel(&self, ids: Vec<String>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         deliveries::Entity::update_many()
             .col_expr(deliveries::Column::Status, status::CANCELED.into())
             .col_expr(
@@ -484,7 +485,7 @@ impl Dispatcher {
                 Option::<DateTime<Utc>>::None.into(),
             )
             .col_expr(deliveries::Column::UpdatedAt, now().into())
-            .filter(deliveries::Column::Id.eq(&claimed.id))
+            .filter(deliveries::Column::Id.is_in(ids))
             .filter(deliveries::Column::Status.eq(status::PENDING))
             .exec(&self.state.db)
             .await?;
@@ -499,10 +500,8 @@ impl Dispatcher {
         let mut batch = Vec::with_capacity(RECORD_BATCH);
         while sent.recv_many(&mut batch, RECORD_BATCH).await > 0 {
             if let Err(e) = self.record(&batch).await {
-                if batch.len() == 1 {
-                    tracing::warn!(error = %e, delivery_id = %batch[0].claimed.id, "delivery attempt not recorded");
-                } else {
-                    tracing::warn!(error = %e, attempts = batch.len(), "a batch of attempts was not recorded; recording them one by one");
+                tracing::warn!(error = %e, attempts = batch.len(), "delivery attempts not recorded");
+                if batch.len() > 1 {
                     for one in batch.chunks(1) {
                         if let Err(e) = self.record(one).await {
                             tracing::warn!(error = %e, delivery_id = %one[0].claimed.id, "delivery attempt not recorded");
