@@ -440,6 +440,11 @@ impl std::io::Write for Capture {
 /// is single-threaded, so the thread's subscriber sees every task of the stack.
 #[tokio::test(flavor = "current_thread")]
 async fn logs_of_a_full_flow_hold_no_secrets() {
+    // With one subscriber in the process, tracing decides whether a span or event is wanted by
+    // asking the default subscriber *of the thread that reaches it first*, and keeps that answer
+    // for every thread: a parallel test reaching the request span first (with no subscriber)
+    // would switch it off for this one. A second live subscriber makes tracing ask all of them.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()
