@@ -118,12 +118,10 @@ pub fn client_ip(request: &Request, trust_forwarded: bool) -> Option<IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
-/// Middleware: requests whose headers add up to more than `HEADER_LIMIT_BYTES` get 431.
-pub async fn limit_header_size(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Middleware, one for both checks a request meets before anything else: headers that add up
+/// to more than `HEADER_LIMIT_BYTES` get 431; then the per-address rate limit, on every route but
+/// the health checks.
+pub async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let size: usize = request
         .headers()
         .iter()
@@ -141,15 +139,6 @@ pub async fn limit_header_size(
         )
         .into_response();
     }
-    next.run(request).await
-}
-
-/// Middleware: the per-address limit, on every route but the health checks.
-pub async fn limit_by_address(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
     let path = request.uri().path();
     if path != "/healthz"
         && path != "/readyz"

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderName, Method, Request, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use axum::response::Response;
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
@@ -24,14 +24,26 @@ use url::Url;
 
 use crate::auth::AuthUser;
 
-/// Response headers of payment-ms that mean something to the client.
-const PASSED_BACK: &[&str] = &[
-    "content-type",
-    "location",
-    "cache-control",
-    "retry-after",
-    "idempotent-replayed",
+/// Request headers passed on to payment-ms as they came.
+const PASSED_ON: [HeaderName; 4] = [
+    HeaderName::from_static(REQUEST_ID_HEADER),
+    HeaderName::from_static(IDEMPOTENCY_KEY_HEADER),
+    header::CONTENT_TYPE,
+    HeaderName::from_static("stripe-signature"),
 ];
+
+/// Response headers of payment-ms that mean something to the client.
+const PASSED_BACK: [HeaderName; 5] = [
+    header::CONTENT_TYPE,
+    header::LOCATION,
+    header::CACHE_CONTROL,
+    header::RETRY_AFTER,
+    HeaderName::from_static("idempotent-replayed"),
+];
+
+const INTERNAL_TOKEN: HeaderName = HeaderName::from_static(INTERNAL_TOKEN_HEADER);
+const USER_ID: HeaderName = HeaderName::from_static(USER_ID_HEADER);
+const USER_ROLES: HeaderName = HeaderName::from_static(USER_ROLES_HEADER);
 
 /// hyper's own pooled client (over rustls for an `https` URL): the gateway's hottest path, where
 /// reqwest's conveniences (its URL type, parsed again by its redirect layer even with redirects
@@ -103,16 +115,20 @@ impl PaymentMs {
     /// Calls payment-ms. A call that is safe to repeat is retried (twice, briefly) when
     /// payment-ms could not be reached or answered 502/503; anything else is tried once.
     pub async fn call(&self, call: Call<'_>) -> Result<Response, Problem> {
-        let _slot = tokio::time::timeout(self.timeout, self.slots.acquire())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or_else(|| {
-                Problem::service_unavailable(
-                    "upstream_busy",
-                    "Too many requests are waiting for the payment service; retry shortly",
-                )
-            })?;
+        // A free slot is taken at once; only a wait needs a timer.
+        let slot = match self.slots.try_acquire() {
+            Ok(slot) => Some(slot),
+            Err(_) => tokio::time::timeout(self.timeout, self.slots.acquire())
+                .await
+                .ok()
+                .and_then(Result::ok),
+        };
+        let _slot = slot.ok_or_else(|| {
+            Problem::service_unavailable(
+                "upstream_busy",
+                "Too many requests are waiting for the payment service; retry shortly",
+            )
+        })?;
         let safe = call.method == Method::GET || call.headers.contains_key(IDEMPOTENCY_KEY_HEADER);
         let attempts = if safe { ATTEMPTS_IF_SAFE } else { 1 };
         let mut last = Err(bad_gateway());
@@ -137,27 +153,29 @@ impl PaymentMs {
         let uri: Uri = format!("{}{}", self.origin, call.path_and_query)
             .parse()
             .map_err(|_| Problem::not_found("this resource"))?;
-        let mut request = Request::builder().method(call.method.clone()).uri(uri);
-        for name in [
-            REQUEST_ID_HEADER,
-            IDEMPOTENCY_KEY_HEADER,
-            "content-type",
-            "stripe-signature",
-        ] {
-            if let Some(value) = call.headers.get(name) {
-                request = request.header(name, value);
+        let mut request = Request::new(Full::new(call.body.clone()));
+        *request.method_mut() = call.method.clone();
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        for name in PASSED_ON {
+            if let Some(value) = call.headers.get(&name) {
+                headers.insert(name, value.clone());
             }
         }
         if let Some(user) = call.user {
-            request = request
-                .header(INTERNAL_TOKEN_HEADER, self.token.expose_secret())
-                .header(USER_ID_HEADER, &user.user_id)
-                .header(USER_ROLES_HEADER, user.roles_header());
+            let identity = [
+                (INTERNAL_TOKEN, secret_value(&self.token)),
+                (USER_ID, HeaderValue::from_str(&user.user_id)),
+                (USER_ROLES, HeaderValue::from_str(&user.roles_header())),
+            ];
+            for (name, value) in identity {
+                let value = value.map_err(|_| {
+                    tracing::warn!(header = %name, "a header for payment-ms is not a valid header value");
+                    bad_gateway()
+                })?;
+                headers.insert(name, value);
+            }
         }
-        let request = request.body(Full::new(call.body.clone())).map_err(|e| {
-            tracing::warn!(error = %e, "could not build the call to payment-ms");
-            bad_gateway()
-        })?;
         // The whole exchange, the answer's body included, within the upstream timeout.
         let exchange = async {
             let response = self
@@ -190,8 +208,8 @@ impl PaymentMs {
         }
         let mut headers = HeaderMap::new();
         for name in PASSED_BACK {
-            if let Some(value) = parts.headers.get(*name) {
-                headers.insert(HeaderName::from_static(name), value.clone());
+            if let Some(value) = parts.headers.get(&name) {
+                headers.insert(name, value.clone());
             }
         }
         let mut out = Response::new(Body::from(body));
@@ -211,6 +229,15 @@ impl PaymentMs {
         let answered = tokio::time::timeout(self.timeout, self.client.request(request)).await;
         matches!(answered, Ok(Ok(r)) if r.status().is_success())
     }
+}
+
+/// The internal token as a header value that `Debug` (and so any log of the request) hides.
+fn secret_value(
+    token: &SecretString,
+) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
+    let mut value = HeaderValue::from_str(token.expose_secret())?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 fn bad_gateway() -> Problem {

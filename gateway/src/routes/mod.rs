@@ -4,8 +4,8 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use shared::Problem;
@@ -21,6 +21,9 @@ use crate::upstream::Call;
 mod checkout;
 mod health;
 
+/// The public API's prefix; payment-ms serves the same paths under `/internal/v1`.
+const API: &str = "/api/v1";
+
 pub fn router(state: AppState) -> Router {
     let limits = Limits {
         service: "gateway",
@@ -28,37 +31,40 @@ pub fn router(state: AppState) -> Router {
         timeout_status: StatusCode::GATEWAY_TIMEOUT,
         body_limit: state.config.body_limit,
     };
-    let api = Router::new()
-        .route("/orders", post(create_order).get(pass))
-        .route("/orders/{id}", get(pass))
-        .route("/orders/{id}/checkout", post(pass))
-        .route("/orders/{id}/cancel", post(pass))
-        .route("/payments", get(pass))
-        .route("/payments/{id}", get(pass))
-        .route("/payments/{id}/verify", post(pass))
-        .route("/payments/{id}/cancel", post(pass))
-        .route("/payments/{id}/refunds", post(admin).get(pass))
-        .route("/partners", post(admin).get(admin))
-        .route("/partners/{id}", get(admin).patch(admin).delete(admin))
-        .route("/partners/{id}/rotate-secret", post(admin))
-        .route("/partners/{id}/deliveries", get(admin))
-        .route("/partners/{id}/deliveries/{delivery_id}", get(admin))
-        .route("/partners/{id}/resend", post(admin))
-        .route("/partners/{id}/recover", post(admin))
-        .route("/events/{id}/deliveries", get(admin));
+    // The API's full paths, not a router nested under `/api/v1`: nesting costs every request
+    // a second routing step and a rewritten URI, on the gateway's hottest path.
+    let api = [
+        ("/orders", post(create_order).get(pass)),
+        ("/orders/{id}", get(pass)),
+        ("/orders/{id}/checkout", post(pass)),
+        ("/orders/{id}/cancel", post(pass)),
+        ("/payments", get(pass)),
+        ("/payments/{id}", get(pass)),
+        ("/payments/{id}/verify", post(pass)),
+        ("/payments/{id}/cancel", post(pass)),
+        ("/payments/{id}/refunds", post(admin).get(pass)),
+        ("/partners", post(admin).get(admin)),
+        ("/partners/{id}", get(admin).patch(admin).delete(admin)),
+        ("/partners/{id}/rotate-secret", post(admin)),
+        ("/partners/{id}/deliveries", get(admin)),
+        ("/partners/{id}/deliveries/{delivery_id}", get(admin)),
+        ("/partners/{id}/resend", post(admin)),
+        ("/partners/{id}/recover", post(admin)),
+        ("/events/{id}/deliveries", get(admin)),
+    ]
+    .into_iter()
+    .fold(Router::new(), |router, (path, handler)| {
+        router.route(&format!("{API}{path}"), handler)
+    });
     let cors = cors(&state.config.cors_origins);
     let router = Router::new()
         .merge(health::router())
         .merge(checkout::router())
-        .nest("/api/v1", api)
+        .merge(api)
         .fallback(shared::problem::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::limits::limit_by_address,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::limits::limit_header_size,
+            crate::limits::admit,
         ))
         .with_state(state);
     let router = shared::http::with_common_layers(router, &limits, &[header::AUTHORIZATION]);
@@ -98,7 +104,7 @@ async fn create_order(
     state: State<AppState>,
     user: AuthUser,
     method: Method,
-    uri: OriginalUri,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -111,7 +117,7 @@ async fn admin(
     state: State<AppState>,
     user: AuthUser,
     method: Method,
-    uri: OriginalUri,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -124,14 +130,13 @@ async fn pass(
     State(state): State<AppState>,
     user: AuthUser,
     method: Method,
-    OriginalUri(uri): OriginalUri,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    // The full path: inside the nested router, `Uri` has lost its `/api/v1`.
     let path = uri
         .path()
-        .strip_prefix("/api/v1")
+        .strip_prefix(API)
         .ok_or_else(|| Problem::not_found("this resource"))?;
     check_resource_id(path)?;
     let mut path_and_query = format!("/internal/v1{path}");
