@@ -1,16 +1,20 @@
 //! The HTTP plumbing both binaries put around their routes.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
+
+use crate::internal::REQUEST_ID_HEADER;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// Bounds and logging of every request.
 pub struct Limits {
@@ -22,33 +26,92 @@ pub struct Limits {
     pub body_limit: usize,
 }
 
+/// What [`edge`] needs to know.
+struct Edge {
+    service: &'static str,
+    request_timeout: Duration,
+    timeout_status: StatusCode,
+    sensitive: Vec<HeaderName>,
+}
+
 /// Wraps `router` in what every request goes through: a request id (kept from the client or
-/// made), a log span carrying it, sensitive headers kept out of logs, problem+json for bare
-/// errors, a time limit and a body size limit.
+/// made), a log span carrying it, sensitive headers kept out of logs, a time limit,
+/// problem+json for bare errors, request metrics and a body size limit.
 pub fn with_common_layers(router: Router, limits: &Limits, sensitive: &[HeaderName]) -> Router {
     crate::metrics::install();
-    router
-        .layer(axum::middleware::from_fn_with_state(
-            limits.service,
-            crate::metrics::track,
-        ))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new(
-                    sensitive.iter().cloned(),
-                ))
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(axum::middleware::map_response(
-                    crate::problem::problem_for_bare_errors,
-                ))
-                .layer(TimeoutLayer::with_status_code(
-                    limits.timeout_status,
-                    limits.request_timeout,
-                ))
-                .layer(DefaultBodyLimit::max(limits.body_limit)),
-        )
+    let edge_state = Arc::new(Edge {
+        service: limits.service,
+        request_timeout: limits.request_timeout,
+        timeout_status: limits.timeout_status,
+        sensitive: sensitive.to_vec(),
+    });
+    // One middleware rather than a tower layer for each of these: every layer added to a
+    // router wraps each route once more (a boxed service, a future nested in the next), which
+    // on a proxied request cost more than the work the layers do.
+    router.layer(
+        ServiceBuilder::new()
+            .layer(axum::middleware::from_fn_with_state(edge_state, edge))
+            .layer(DefaultBodyLimit::max(limits.body_limit)),
+    )
+}
+
+async fn edge(State(edge): State<Arc<Edge>>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let headers = request.headers_mut();
+    for name in &edge.sensitive {
+        if let Some(value) = headers.get_mut(name) {
+            value.set_sensitive(true);
+        }
+    }
+    let request_id = match headers.get(&REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = new_request_id();
+            headers.insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let span = crate::telemetry::request_span(&request);
+    let method = crate::metrics::method_label(request.method());
+    // The route template (never the raw path, whose ids would make every request a series).
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let answered = tokio::time::timeout(edge.request_timeout, next.run(request))
+        .instrument(span.clone())
+        .await;
+    let mut response = match answered {
+        Ok(response) => response,
+        Err(_) => {
+            span.in_scope(|| tracing::warn!(timeout = ?edge.request_timeout, "request timed out"));
+            edge.timeout_status.into_response()
+        }
+    };
+    response = crate::problem::problem_for_bare_errors(response);
+    if !response.headers().contains_key(&REQUEST_ID) {
+        response.headers_mut().insert(REQUEST_ID, request_id);
+    }
+    let elapsed = started.elapsed();
+    let status = response.status();
+    span.in_scope(|| {
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), latency_us, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), latency_us, "request finished");
+        }
+    });
+    crate::metrics::record_request(edge.service, method, route, status, elapsed);
+    response
+}
+
+/// A fresh request id: a random UUID.
+fn new_request_id() -> HeaderValue {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    // A hyphenated UUID is always a valid header value.
+    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
 }
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and lets in-flight

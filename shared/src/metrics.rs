@@ -2,11 +2,9 @@
 //! by each binary's `/metrics`.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -68,22 +66,33 @@ pub async fn render() -> Response {
         .into_response()
 }
 
-/// Middleware: counts and times every request by service, method, route template (never the
-/// raw path, whose ids would make every request a new series) and status.
-pub async fn track(State(service): State<&'static str>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "service" => service, "method" => method.clone(),
-        "route" => route.clone(), "status" => status)
+/// The `method` label: the method for the standard ones, `other` for any other, so a client
+/// cannot make a new series with each made-up method.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts and times one request by service, method, route template and status.
+pub fn record_request(
+    service: &'static str,
+    method: &'static str,
+    route: String,
+    status: StatusCode,
+    elapsed: Duration,
+) {
+    metrics::counter!("http_requests_total", "service" => service, "method" => method,
+        "route" => route.clone(), "status" => status.as_u16().to_string())
     .increment(1);
     metrics::histogram!("http_request_duration_seconds", "service" => service, "method" => method,
         "route" => route)
-    .record(started.elapsed().as_secs_f64());
-    response
+    .record(elapsed.as_secs_f64());
 }

@@ -245,10 +245,10 @@ impl From<JsonRejection> for Problem {
     }
 }
 
-/// Response middleware: turns any error response that is not already problem+json or HTML
-/// (axum's bare 404/405, the body limit's 413, the timeout's 408) into a problem body with the
-/// same status, so clients see one error format everywhere.
-pub async fn problem_for_bare_errors(response: Response) -> Response {
+/// Turns any error response that is not already problem+json or HTML (axum's bare 404/405,
+/// the body limit's 413, a timed-out request's 503/504) into a problem body with the same
+/// status, so clients see one error format everywhere.
+pub fn problem_for_bare_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

@@ -27,7 +27,7 @@ pub fn init(json: bool) {
 }
 
 /// The span of one HTTP request: method, path (never the query string, which may carry
-/// tokens) and the request id that the request-id layer has set.
+/// tokens) and the request id (the client's, or the one made for it).
 pub fn request_span<B>(request: &Request<B>) -> Span {
     let request_id = request
         .headers()

@@ -152,9 +152,8 @@ async fn an_unreachable_payment_ms_is_503() {
     );
 }
 
-/// payment-ms accepting but never answering: 504 within the upstream timeout.
-#[tokio::test]
-async fn a_silent_payment_ms_is_504() {
+/// An address that accepts connections and reads requests but never answers.
+async fn silent_upstream() -> std::net::SocketAddr {
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = silent.local_addr().unwrap();
     tokio::spawn(async move {
@@ -165,6 +164,13 @@ async fn a_silent_payment_ms_is_504() {
             held.push(socket);
         }
     });
+    addr
+}
+
+/// payment-ms accepting but never answering: 504 within the upstream timeout.
+#[tokio::test]
+async fn a_silent_payment_ms_is_504() {
+    let addr = silent_upstream().await;
     let Some(app) = TestApp::spawn_with(
         Backend::Sqlite,
         |_| {},
@@ -182,4 +188,60 @@ async fn a_silent_payment_ms_is_504() {
     assert_eq!(response.status(), 504);
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(problem(response).await["code"], "upstream_timeout");
+}
+
+/// A request over the gateway's own time limit (`REQUEST_TIMEOUT`, here shorter than the
+/// upstream timeout) is answered 504 as a problem, with its request id, and counted (no other
+/// test makes a 504 on this route).
+#[tokio::test]
+async fn a_request_over_its_time_limit_is_a_504_problem() {
+    let addr = silent_upstream().await;
+    let Some(app) = TestApp::spawn_with(
+        Backend::Sqlite,
+        |_| {},
+        |c| {
+            c.payment_ms_url = format!("http://{addr}").parse().unwrap();
+            c.upstream_timeout = Duration::from_secs(30);
+            c.request_timeout = Duration::from_millis(300);
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let response = app
+        .client
+        .get(app.url("/api/v1/payments"))
+        .bearer_auth(app.service_token())
+        .header("x-request-id", "slow-request-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(response.headers()["x-request-id"], "slow-request-7");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(problem(response).await["status"], 504);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("http_requests_total")
+                && line.contains(r#"service="gateway""#)
+                && line.contains(r#"route="/api/v1/payments""#)
+                && line.contains(r#"status="504""#)),
+        "the timed-out request is counted: {metrics}"
+    );
 }

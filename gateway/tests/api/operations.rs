@@ -488,7 +488,16 @@ async fn logs_of_a_full_flow_hold_no_secrets() {
         logs.contains(payment_id) && logs.contains(order["id"].as_str().unwrap()),
         "the capture works"
     );
-    assert!(logs.contains("request_id"));
+    // What a handler logs carries its request's id: payment-ms's "event recorded" line of
+    // the order it created, under the request span the gateway's id was passed on to.
+    let created = logs
+        .lines()
+        .find(|line| line.contains("event recorded") && line.contains("order.created"))
+        .expect("payment-ms logged the order's event");
+    assert!(
+        created.contains("\"request_id\""),
+        "the handler's log line has no request id: {created}"
+    );
     let secrets = [
         app.token("alice", &[]),
         app.service_token(),

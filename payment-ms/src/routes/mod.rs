@@ -13,6 +13,8 @@ use crate::auth::Caller;
 use crate::extract::IdempotencyKey;
 use crate::idempotency;
 
+use tracing::Instrument;
+
 mod checkout;
 mod health;
 mod orders;
@@ -54,8 +56,9 @@ pub fn router(state: AppState) -> Router {
 /// leaves the pooled connection inside a transaction that later requests then run in (an sqlx
 /// 0.9.0 bug, fixed upstream after that release). Finished work is also what idempotency
 /// expects: a retry then finds the stored answer instead of a claim left in progress.
+/// The task carries the request's span, so what the handler logs has the request id.
 async fn detach(request: Request, next: Next) -> Response {
-    match tokio::spawn(next.run(request)).await {
+    match tokio::spawn(next.run(request).in_current_span()).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "request handler panicked");
