@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Gateway hop: the same authenticated GET of a payment
 #   (a) directly on payment-ms (internal token and identity headers),
-#   (b) through the gateway (a JWT verified on every request),
+#   (b) through the gateway (the JWT checked on every request; verified once, then remembered
+#       until it expires, as a client sends the same token with each request),
+#   (b') the same with the memory of verified tokens off (JWT_CACHE_SIZE=0): every request's
+#       token verified in full, as with a new token each time,
 #   (c) through nginx proxy_pass to payment-ms (no auth),
 # with wrk at a fixed concurrency; throughput and p50/p99 for each, and the gateway's added
 # latency against nginx's. Everything on 127.0.0.1; stops what it started.
@@ -40,6 +43,7 @@ secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')
 internal="bench-internal-$secret"
 ms=127.0.0.1:28081
 gw=127.0.0.1:28080
+gw_verify=127.0.0.1:28083
 ngx=127.0.0.1:28082
 export RUST_LOG=warn APP_PROFILE=dev JWT_HS256_SECRET="$secret" INTERNAL_TOKEN="$internal" \
   RATE_LIMIT_USER_PER_SECOND=0 RATE_LIMIT_IP_PER_SECOND=0 WEBHOOK_ENABLED=false
@@ -51,7 +55,12 @@ pids+=($ms_pid)
 GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" "$gateway_bin" > "$work/gw.log" 2>&1 &
 gw_pid=$!
 pids+=($gw_pid)
-for _ in $(seq 1 200); do curl -sf "http://$gw/readyz" > /dev/null && break; sleep 0.05; done
+JWT_CACHE_SIZE=0 GATEWAY_ADDR=$gw_verify PAYMENT_MS_URL="http://$ms" "$gateway_bin" > "$work/gw-verify.log" 2>&1 &
+gw_verify_pid=$!
+pids+=($gw_verify_pid)
+for addr in $gw $gw_verify; do
+  for _ in $(seq 1 200); do curl -sf "http://$addr/readyz" > /dev/null && break; sleep 0.05; done
+done
 
 user=$("$gateway_bin" token --sub bench_user --ttl 1h)
 service=$("$gateway_bin" token --sub bench_shop --roles service --ttl 1h)
@@ -124,5 +133,6 @@ for run in $(seq 1 "$RUNS"); do
   measure direct "http://$ms/internal/v1/payments/$payment" "$ms_pid" \
     -H "x-internal-token: $internal" -H "x-user-id: bench_user"
   measure gateway "http://$gw/api/v1/payments/$payment" "$gw_pid" -H "Authorization: Bearer $user"
+  measure gw-verify "http://$gw_verify/api/v1/payments/$payment" "$gw_verify_pid" -H "Authorization: Bearer $user"
   measure nginx "http://$ngx/api/v1/payments/$payment" "$ngx_pids"
 done

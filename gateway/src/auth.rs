@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
@@ -42,6 +43,24 @@ pub struct Claims {
 /// (`none`, HS256 against an RSA key, …) is refused before its signature is looked at.
 pub struct Authenticator {
     keys: Keys,
+    /// Tokens verified lately, by the token itself. A client sends the same token with every
+    /// request for as long as it lives, and verifying it (base64, the signature, two JSON
+    /// parses) was the largest single cost of a proxied request. `None` when turned off.
+    verified: Option<quick_cache::sync::Cache<Box<str>, Verified>>,
+    /// `exp` tolerance, in seconds, as the checks in `PinnedKey::validation` apply it.
+    leeway: u64,
+}
+
+/// A token that passed every check, and what a later request with it must still check.
+#[derive(Clone)]
+struct Verified {
+    user: AuthUser,
+    exp: u64,
+    /// The key set that verified it: a JWKS's keys change with each fetch, and a token of a
+    /// key no longer published must be checked again (and refused).
+    key_set: u64,
+    /// When that key set is due to be fetched again (a JWKS's TTL); `None` for a configured key.
+    fresh_until: Option<Instant>,
 }
 
 /// A key and the checks a token must pass with it, the one algorithm it verifies among them.
@@ -50,14 +69,23 @@ pub struct Authenticator {
 struct PinnedKey {
     key: DecodingKey,
     validation: Validation,
+    /// The key set it came with: 0 for a configured key, a new number for each JWKS fetch.
+    key_set: u64,
+    /// When its key set is due to be fetched again; `None` for a configured key.
+    fresh_until: Option<Instant>,
 }
 
 impl PinnedKey {
     /// `template`: the configured checks (issuer, audience, leeway, required claims).
-    fn new(key: DecodingKey, algorithm: Algorithm, template: &Validation) -> Arc<PinnedKey> {
+    fn new(key: DecodingKey, algorithm: Algorithm, template: &Validation) -> PinnedKey {
         let mut validation = template.clone();
         validation.algorithms = vec![algorithm];
-        Arc::new(PinnedKey { key, validation })
+        PinnedKey {
+            key,
+            validation,
+            key_set: 0,
+            fresh_until: None,
+        }
     }
 }
 
@@ -87,17 +115,17 @@ impl Authenticator {
         }
         template.set_required_spec_claims(&required);
         let keys = match &config.key {
-            JwtKey::Hs256(secret) => Keys::Static(PinnedKey::new(
+            JwtKey::Hs256(secret) => Keys::Static(Arc::new(PinnedKey::new(
                 DecodingKey::from_secret(secret.expose_secret().as_bytes()),
                 Algorithm::HS256,
                 &template,
-            )),
+            ))),
             JwtKey::Pem { pem, algorithm } => {
                 let key = match algorithm {
                     Algorithm::ES256 => DecodingKey::from_ec_pem(pem.as_bytes())?,
                     _ => DecodingKey::from_rsa_pem(pem.as_bytes())?,
                 };
-                Keys::Static(PinnedKey::new(key, *algorithm, &template))
+                Keys::Static(Arc::new(PinnedKey::new(key, *algorithm, &template)))
             }
             JwtKey::Jwks(url) => Keys::Jwks(Box::new(Jwks::new(
                 url.clone(),
@@ -106,10 +134,45 @@ impl Authenticator {
                 template,
             )?)),
         };
-        Ok(Authenticator { keys })
+        Ok(Authenticator {
+            keys,
+            verified: (config.verified_cache > 0)
+                .then(|| quick_cache::sync::Cache::new(config.verified_cache)),
+            leeway: config.leeway.as_secs(),
+        })
+    }
+
+    /// The key set a cached token must have been verified with to count.
+    fn current_key_set(&self) -> u64 {
+        match &self.keys {
+            Keys::Static(_) => 0,
+            Keys::Jwks(jwks) => jwks.key_set.load(Ordering::Acquire),
+        }
+    }
+
+    /// A token verified before, if its checks still hold: not expired, its key still the
+    /// current one. An expired token is forgotten and refused here.
+    fn cached(&self, token: &str) -> Option<Result<AuthUser, AuthError>> {
+        let cache = self.verified.as_ref()?;
+        let verified = cache.get(token)?;
+        let key_still_current = verified.key_set == self.current_key_set()
+            && verified
+                .fresh_until
+                .is_none_or(|until| Instant::now() < until);
+        if !key_still_current {
+            return None;
+        }
+        if verified.exp.saturating_add(self.leeway) < jsonwebtoken::get_current_timestamp() {
+            cache.remove(token);
+            return Some(Err(AuthError::Expired));
+        }
+        Some(Ok(verified.user))
     }
 
     pub async fn verify(&self, token: &str) -> Result<AuthUser, AuthError> {
+        if let Some(known) = self.cached(token) {
+            return known;
+        }
         // A token whose header names another algorithm than its key's (`none`, HS256 against
         // an RSA key, …) fails in `decode`: the pinned checks allow the key's algorithm only.
         // The header is read first only to find a JWKS key by its `kid`.
@@ -131,7 +194,7 @@ impl Authenticator {
         if sub.is_empty() || sub.len() > 255 {
             return Err(AuthError::Invalid);
         }
-        Ok(AuthUser {
+        let user = AuthUser {
             user_id: sub.to_owned(),
             roles: data
                 .claims
@@ -139,7 +202,17 @@ impl Authenticator {
                 .iter()
                 .filter_map(|r| Role::parse(r))
                 .collect(),
-        })
+        };
+        if let Some(cache) = &self.verified {
+            let verified = Verified {
+                user: user.clone(),
+                exp: data.claims.exp,
+                key_set: pinned.key_set,
+                fresh_until: pinned.fresh_until,
+            };
+            cache.insert(token.into(), verified);
+        }
+        Ok(user)
     }
 
     /// Fetches the JWKS now, so the first request does not wait for it. A failure is only
@@ -163,6 +236,8 @@ struct Jwks {
     ttl: Duration,
     state: RwLock<JwksState>,
     refreshing: Mutex<()>,
+    /// The number of the key set in use, one more with each successful fetch.
+    key_set: AtomicU64,
 }
 
 #[derive(Default)]
@@ -189,6 +264,7 @@ impl Jwks {
             ttl,
             state: RwLock::new(JwksState::default()),
             refreshing: Mutex::new(()),
+            key_set: AtomicU64::new(0),
         })
     }
 
@@ -226,17 +302,21 @@ impl Jwks {
         let mut state = self.state.write().await;
         state.tried = Some(Instant::now());
         match fetched {
-            Ok(keys) => {
+            Ok((keys, fetched_at)) => {
                 tracing::info!(keys = keys.len(), "JWKS fetched");
                 state.keys = keys;
-                state.fetched = Some(Instant::now());
+                state.fetched = Some(fetched_at);
+                // Tokens verified with the previous set are checked again from now on.
+                self.key_set.fetch_add(1, Ordering::AcqRel);
             }
             // Keep the keys we have: the provider may be down for a moment.
             Err(e) => tracing::warn!(error = %e, "could not fetch the JWKS"),
         }
     }
 
-    async fn fetch(&self) -> anyhow::Result<HashMap<String, Arc<PinnedKey>>> {
+    /// The published keys, each stamped with the number of the set they will be (the next one)
+    /// and when the set is due to be fetched again; and when they were fetched.
+    async fn fetch(&self) -> anyhow::Result<(HashMap<String, Arc<PinnedKey>>, Instant)> {
         let set: JwkSet = self
             .client
             .get(self.url.clone())
@@ -245,6 +325,7 @@ impl Jwks {
             .error_for_status()?
             .json()
             .await?;
+        let fetched_at = Instant::now();
         let mut keys = HashMap::new();
         for jwk in &set.keys {
             let Some(kid) = jwk.common.key_id.clone() else {
@@ -264,10 +345,13 @@ impl Jwks {
                 continue;
             };
             if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                keys.insert(kid, PinnedKey::new(key, algorithm, &self.template));
+                let mut pinned = PinnedKey::new(key, algorithm, &self.template);
+                pinned.key_set = self.key_set.load(Ordering::Acquire) + 1;
+                pinned.fresh_until = Some(fetched_at + self.ttl);
+                keys.insert(kid, Arc::new(pinned));
             }
         }
-        Ok(keys)
+        Ok((keys, fetched_at))
     }
 }
 
@@ -393,6 +477,7 @@ mod tests {
             leeway: Duration::from_secs(0),
             jwks_min_refresh: Duration::from_secs(30),
             jwks_ttl: Duration::from_secs(600),
+            verified_cache: 100,
         }
     }
 
@@ -413,6 +498,32 @@ mod tests {
             .unwrap();
         assert_eq!(user.user_id, "alice");
         assert_eq!(user.roles, vec![Role::Service]);
+    }
+
+    /// A remembered token is still checked for expiry: once past its `exp` it is refused,
+    /// as it was before it was remembered.
+    #[tokio::test]
+    async fn a_remembered_token_is_refused_once_expired() {
+        let config = config();
+        let auth = Authenticator::new(&config).unwrap();
+        let token = mint_token(&config, "alice", &[], Duration::from_secs(1)).unwrap();
+        assert_eq!(auth.verify(&token).await.unwrap().user_id, "alice");
+        assert_eq!(auth.verify(&token).await.unwrap().user_id, "alice");
+        assert!(auth.cached(&token).is_some(), "remembered");
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(auth.verify(&token).await.unwrap_err(), AuthError::Expired);
+        assert!(auth.cached(&token).is_none(), "forgotten once expired");
+        assert_eq!(auth.verify(&token).await.unwrap_err(), AuthError::Expired);
+    }
+
+    #[tokio::test]
+    async fn a_token_is_not_remembered_when_the_cache_is_off() {
+        let mut config = config();
+        config.verified_cache = 0;
+        let auth = Authenticator::new(&config).unwrap();
+        let token = mint_token(&config, "alice", &[], Duration::from_secs(60)).unwrap();
+        assert!(auth.verify(&token).await.is_ok());
+        assert!(auth.cached(&token).is_none());
     }
 
     #[tokio::test]

@@ -59,6 +59,9 @@ pub struct JwtConfig {
     pub jwks_min_refresh: Duration,
     /// `JWT_JWKS_TTL`: how long fetched keys are used before they are fetched again.
     pub jwks_ttl: Duration,
+    /// `JWT_CACHE_SIZE`: how many verified tokens are remembered (0: none), so a token sent
+    /// again is not verified again until it expires or its key changes.
+    pub verified_cache: usize,
 }
 
 /// Where the keys that verify tokens come from: exactly one of the three.
@@ -128,6 +131,7 @@ impl JwtConfig {
             leeway: env.duration("JWT_LEEWAY", "30s")?,
             jwks_min_refresh: env.duration("JWT_JWKS_MIN_REFRESH", "30s")?,
             jwks_ttl: env.duration("JWT_JWKS_TTL", "10m")?,
+            verified_cache: env.parse("JWT_CACHE_SIZE", "10000")?,
         })
     }
 }

@@ -310,10 +310,32 @@ async fn jwks_keys_rotate_and_unknown_kids_are_refused() {
         .await,
         200
     );
+    let remembered = sign(Algorithm::RS256, Some("rsa-1"), &rsa(RSA1_KEY), &good);
+    assert_eq!(status(&app, &remembered).await, 200);
+    assert_eq!(status(&app, &remembered).await, 200);
+
+    // rsa-1 is withdrawn. Once a token naming an unknown kid has the set fetched again, the
+    // token rsa-1 signed (verified, and remembered, before) is refused.
+    let mut withdrawn: Value = serde_json::from_str(JWKS_2).unwrap();
+    withdrawn["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|key| key["kid"] != "rsa-1");
+    *body.lock().unwrap() = withdrawn.to_string();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let before = fetches.load(Ordering::SeqCst);
+    let unknown = sign(Algorithm::RS256, Some("rsa-3"), &rsa(RSA2_KEY), &good);
+    assert_eq!(status(&app, &unknown).await, 401);
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        before + 1,
+        "the set was fetched"
+    );
+    assert_eq!(status(&app, &remembered).await, 401);
     assert_eq!(
         status(
             &app,
-            &sign(Algorithm::RS256, Some("rsa-1"), &rsa(RSA1_KEY), &good)
+            &sign(Algorithm::RS256, Some("rsa-2"), &rsa(RSA2_KEY), &good)
         )
         .await,
         200

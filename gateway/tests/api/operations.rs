@@ -271,6 +271,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits() {
         leeway: Duration::from_secs(0),
         jwks_min_refresh: Duration::from_secs(30),
         jwks_ttl: Duration::from_secs(600),
+        verified_cache: 0,
     };
     let token = gateway::auth::mint_token(&jwt, "alice", &[], Duration::from_secs(60)).unwrap();
     let in_flight = tokio::spawn({
