@@ -152,8 +152,10 @@ async fn an_unreachable_payment_ms_is_503() {
     );
 }
 
-/// An address that accepts connections and reads requests but never answers.
-async fn silent_upstream() -> std::net::SocketAddr {
+/// A gateway whose payment-ms accepts connections and reads requests but never answers.
+async fn behind_a_silent_payment_ms(
+    adjust_gateway: impl FnOnce(&mut gateway::Config),
+) -> Option<TestApp> {
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = silent.local_addr().unwrap();
     tokio::spawn(async move {
@@ -164,22 +166,22 @@ async fn silent_upstream() -> std::net::SocketAddr {
             held.push(socket);
         }
     });
-    addr
+    TestApp::spawn_with(
+        Backend::Sqlite,
+        |_| {},
+        |c| {
+            c.payment_ms_url = format!("http://{addr}").parse().unwrap();
+            adjust_gateway(c);
+        },
+    )
+    .await
 }
 
 /// payment-ms accepting but never answering: 504 within the upstream timeout.
 #[tokio::test]
 async fn a_silent_payment_ms_is_504() {
-    let addr = silent_upstream().await;
-    let Some(app) = TestApp::spawn_with(
-        Backend::Sqlite,
-        |_| {},
-        |c| {
-            c.payment_ms_url = format!("http://{addr}").parse().unwrap();
-            c.upstream_timeout = Duration::from_millis(300);
-        },
-    )
-    .await
+    let Some(app) =
+        behind_a_silent_payment_ms(|c| c.upstream_timeout = Duration::from_millis(300)).await
     else {
         return;
     };
@@ -195,16 +197,10 @@ async fn a_silent_payment_ms_is_504() {
 /// test makes a 504 on this route).
 #[tokio::test]
 async fn a_request_over_its_time_limit_is_a_504_problem() {
-    let addr = silent_upstream().await;
-    let Some(app) = TestApp::spawn_with(
-        Backend::Sqlite,
-        |_| {},
-        |c| {
-            c.payment_ms_url = format!("http://{addr}").parse().unwrap();
-            c.upstream_timeout = Duration::from_secs(30);
-            c.request_timeout = Duration::from_millis(300);
-        },
-    )
+    let Some(app) = behind_a_silent_payment_ms(|c| {
+        c.upstream_timeout = Duration::from_secs(30);
+        c.request_timeout = Duration::from_millis(300);
+    })
     .await
     else {
         return;
@@ -226,15 +222,7 @@ async fn a_request_over_its_time_limit_is_a_504_problem() {
         "application/problem+json"
     );
     assert_eq!(problem(response).await["status"], 504);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics(&app.gateway).await;
     assert!(
         metrics
             .lines()

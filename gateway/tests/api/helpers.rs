@@ -248,6 +248,12 @@ impl TestApp {
         format!("{}{path}", self.gateway)
     }
 
+    /// A service's Prometheus metrics: `base` is `self.gateway` or `self.payment_ms`.
+    pub async fn metrics(&self, base: &str) -> String {
+        let response = self.client.get(format!("{base}/metrics")).send().await;
+        response.unwrap().text().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.client
             .get(self.url(path))

@@ -561,15 +561,7 @@ async fn metrics_show_requests_payments_and_webhooks() {
         "routes are templates, never raw paths"
     );
 
-    let ms = app
-        .client
-        .get(format!("{}/metrics", app.payment_ms))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ms = app.metrics(&app.payment_ms).await;
     assert!(ms.contains(r#"payments{status="succeeded"} 1"#), "{ms}");
     assert!(ms.contains(r#"payments{status="pending"} 1"#), "{ms}");
     assert!(
