@@ -5,9 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -118,36 +117,38 @@ pub fn client_ip(request: &Request, trust_forwarded: bool) -> Option<IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
-/// Middleware, one for both checks a request meets before anything else: headers that add up
-/// to more than `HEADER_LIMIT_BYTES` get 431; then the per-address rate limit, on every route but
-/// the health checks.
-pub async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// What a request must meet before anything else (run by the common middleware): headers that
+/// add up to more than `HEADER_LIMIT_BYTES` get 431; then the per-address rate limit, on every
+/// route but the health checks.
+pub fn admit(state: &AppState, request: &Request) -> Option<Response> {
     let size: usize = request
         .headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     if size > state.config.header_limit {
-        return Problem::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-            "Request headers too large",
-            format!(
-                "The request's headers exceed {} bytes",
-                state.config.header_limit
-            ),
-        )
-        .into_response();
+        return Some(
+            Problem::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                "Request headers too large",
+                format!(
+                    "The request's headers exceed {} bytes",
+                    state.config.header_limit
+                ),
+            )
+            .into_response(),
+        );
     }
     let path = request.uri().path();
     if path != "/healthz"
         && path != "/readyz"
-        && let Some(ip) = client_ip(&request, state.config.trust_forwarded_for)
+        && let Some(ip) = client_ip(request, state.config.trust_forwarded_for)
         && let Err(refused) = state.limits.check_address(ip)
     {
-        return refused.into_response();
+        return Some(refused.into_response());
     }
-    next.run(request).await
+    None
 }
 
 #[cfg(test)]

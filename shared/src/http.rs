@@ -16,6 +16,10 @@ use crate::internal::REQUEST_ID_HEADER;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
+/// A check a request meets before its handler (the gateway's header size and per-address
+/// limits): `Some(answer)` refuses the request with that answer.
+pub type Admission = Arc<dyn Fn(&Request) -> Option<Response> + Send + Sync>;
+
 /// Bounds and logging of every request.
 pub struct Limits {
     /// The `service` label of the request metrics.
@@ -24,6 +28,7 @@ pub struct Limits {
     /// What a request that runs out of time answers (the gateway says 504, payment-ms 503).
     pub timeout_status: StatusCode,
     pub body_limit: usize,
+    pub admission: Option<Admission>,
 }
 
 /// What [`edge`] needs to know.
@@ -32,11 +37,12 @@ struct Edge {
     request_timeout: Duration,
     timeout_status: StatusCode,
     sensitive: Vec<HeaderName>,
+    admission: Option<Admission>,
 }
 
 /// Wraps `router` in what every request goes through: a request id (kept from the client or
-/// made), a log span carrying it, sensitive headers kept out of logs, a time limit,
-/// problem+json for bare errors, request metrics and a body size limit.
+/// made), a log span carrying it, sensitive headers kept out of logs, the admission check, a
+/// time limit, problem+json for bare errors, request metrics and a body size limit.
 pub fn with_common_layers(router: Router, limits: &Limits, sensitive: &[HeaderName]) -> Router {
     crate::metrics::install();
     let edge_state = Arc::new(Edge {
@@ -44,6 +50,7 @@ pub fn with_common_layers(router: Router, limits: &Limits, sensitive: &[HeaderNa
         request_timeout: limits.request_timeout,
         timeout_status: limits.timeout_status,
         sensitive: sensitive.to_vec(),
+        admission: limits.admission.clone(),
     });
     // One middleware rather than a tower layer for each of these: every layer added to a
     // router wraps each route once more (a boxed service, a future nested in the next), which
@@ -78,9 +85,14 @@ async fn edge(State(edge): State<Arc<Edge>>, mut request: Request, next: Next) -
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let answered = tokio::time::timeout(edge.request_timeout, next.run(request))
-        .instrument(span.clone())
-        .await;
+    let answered = match edge.admission.as_ref().and_then(|admit| admit(&request)) {
+        Some(refusal) => Ok(refusal),
+        None => {
+            tokio::time::timeout(edge.request_timeout, next.run(request))
+                .instrument(span.clone())
+                .await
+        }
+    };
     let mut response = match answered {
         Ok(response) => response,
         Err(_) => {

@@ -2,9 +2,11 @@
 //! (creating orders), and passes everything else to the same path under `/internal/v1` on
 //! payment-ms, which decides ownership with the data in hand.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -30,6 +32,10 @@ pub fn router(state: AppState) -> Router {
         request_timeout: state.config.request_timeout,
         timeout_status: StatusCode::GATEWAY_TIMEOUT,
         body_limit: state.config.body_limit,
+        admission: Some(Arc::new({
+            let state = state.clone();
+            move |request: &Request| crate::limits::admit(&state, request)
+        })),
     };
     // The API's full paths, not a router nested under `/api/v1`: nesting costs every request
     // a second routing step and a rewritten URI, on the gateway's hottest path.
@@ -62,10 +68,6 @@ pub fn router(state: AppState) -> Router {
         .merge(checkout::router())
         .merge(api)
         .fallback(shared::problem::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::limits::admit,
-        ))
         .with_state(state);
     let router = shared::http::with_common_layers(router, &limits, &[header::AUTHORIZATION]);
     match cors {

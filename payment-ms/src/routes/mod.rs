@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         request_timeout: state.config.request_timeout,
         timeout_status: StatusCode::SERVICE_UNAVAILABLE,
         body_limit: state.config.body_limit,
+        admission: None,
     };
     let router = Router::new()
         .merge(health::router())
