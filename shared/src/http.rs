@@ -28,6 +28,7 @@ pub struct Limits {
     /// What a request that runs out of time answers (the gateway says 504, payment-ms 503).
     pub timeout_status: StatusCode,
     pub body_limit: usize,
+    /// Run on every request once its id and span are set, before its handler.
     pub admission: Option<Admission>,
 }
 
