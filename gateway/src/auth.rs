@@ -64,8 +64,8 @@ struct Verified {
 }
 
 /// A key and the checks a token must pass with it, the one algorithm it verifies among them.
-/// The checks are made once with the key: cloning them (their sets of claim names) for every request was
-/// a handful of allocations on the gateway's hottest path.
+/// The checks are made once with the key: cloning them (their sets of claim names) for every
+/// request was a handful of allocations on the gateway's hottest path.
 struct PinnedKey {
     key: DecodingKey,
     validation: Validation,
@@ -298,7 +298,9 @@ impl Jwks {
         {
             return;
         }
-        let fetched = self.fetch().await;
+        // Refreshes take turns (the lock above), so the next number is this one plus one.
+        let next_set = self.key_set.load(Ordering::Acquire) + 1;
+        let fetched = self.fetch(next_set).await;
         let mut state = self.state.write().await;
         state.tried = Some(Instant::now());
         match fetched {
@@ -307,16 +309,19 @@ impl Jwks {
                 state.keys = keys;
                 state.fetched = Some(fetched_at);
                 // Tokens verified with the previous set are checked again from now on.
-                self.key_set.fetch_add(1, Ordering::AcqRel);
+                self.key_set.store(next_set, Ordering::Release);
             }
             // Keep the keys we have: the provider may be down for a moment.
             Err(e) => tracing::warn!(error = %e, "could not fetch the JWKS"),
         }
     }
 
-    /// The published keys, each stamped with the number of the set they will be (the next one)
-    /// and when the set is due to be fetched again; and when they were fetched.
-    async fn fetch(&self) -> anyhow::Result<(HashMap<String, Arc<PinnedKey>>, Instant)> {
+    /// The published keys, each stamped with `key_set` (the number this set will have) and
+    /// when the set is due to be fetched again; and when they were fetched.
+    async fn fetch(
+        &self,
+        key_set: u64,
+    ) -> anyhow::Result<(HashMap<String, Arc<PinnedKey>>, Instant)> {
         let set: JwkSet = self
             .client
             .get(self.url.clone())
@@ -346,7 +351,7 @@ impl Jwks {
             };
             if let Ok(key) = DecodingKey::from_jwk(jwk) {
                 let mut pinned = PinnedKey::new(key, algorithm, &self.template);
-                pinned.key_set = self.key_set.load(Ordering::Acquire) + 1;
+                pinned.key_set = key_set;
                 pinned.fresh_until = Some(fetched_at + self.ttl);
                 keys.insert(kid, Arc::new(pinned));
             }

@@ -16,18 +16,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use secrecy::{ExposeSecret, SecretString};
 use shared::Problem;
-use shared::internal::{
-    IDEMPOTENCY_KEY_HEADER, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, USER_ID_HEADER,
-    USER_ROLES_HEADER,
-};
+use shared::internal::names::{IDEMPOTENCY_KEY, INTERNAL_TOKEN, REQUEST_ID, USER_ID, USER_ROLES};
 use url::Url;
 
 use crate::auth::AuthUser;
 
 /// Request headers passed on to payment-ms as they came.
 const PASSED_ON: [HeaderName; 4] = [
-    HeaderName::from_static(REQUEST_ID_HEADER),
-    HeaderName::from_static(IDEMPOTENCY_KEY_HEADER),
+    REQUEST_ID,
+    IDEMPOTENCY_KEY,
     header::CONTENT_TYPE,
     HeaderName::from_static("stripe-signature"),
 ];
@@ -41,10 +38,6 @@ const PASSED_BACK: [HeaderName; 5] = [
     HeaderName::from_static("idempotent-replayed"),
 ];
 
-const INTERNAL_TOKEN: HeaderName = HeaderName::from_static(INTERNAL_TOKEN_HEADER);
-const USER_ID: HeaderName = HeaderName::from_static(USER_ID_HEADER);
-const USER_ROLES: HeaderName = HeaderName::from_static(USER_ROLES_HEADER);
-
 /// hyper's own pooled client (over rustls for an `https` URL): the gateway's hottest path, where
 /// reqwest's conveniences (its URL type, parsed again by its redirect layer even with redirects
 /// off; its header and body wrappers) cost more per request than the hop itself needs.
@@ -54,6 +47,8 @@ pub struct PaymentMs {
     client: HttpClient,
     /// `scheme://host:port` of payment-ms; each call appends its path and query.
     origin: String,
+    /// Its readiness check, made once.
+    readyz: Uri,
     token: SecretString,
     /// Bounds the calls (and so the connections) in flight to payment-ms.
     slots: Arc<Semaphore>,
@@ -103,9 +98,11 @@ impl PaymentMs {
             origin.starts_with("http"),
             "PAYMENT_MS_URL must be an http or https URL"
         );
+        let readyz = format!("{origin}/readyz").parse()?;
         Ok(PaymentMs {
             client,
             origin,
+            readyz,
             token,
             slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
             timeout,
@@ -129,7 +126,7 @@ impl PaymentMs {
                 "Too many requests are waiting for the payment service; retry shortly",
             )
         })?;
-        let safe = call.method == Method::GET || call.headers.contains_key(IDEMPOTENCY_KEY_HEADER);
+        let safe = call.method == Method::GET || call.headers.contains_key(&IDEMPOTENCY_KEY);
         let attempts = if safe { ATTEMPTS_IF_SAFE } else { 1 };
         let mut last = Err(bad_gateway());
         for attempt in 1..=attempts {
@@ -220,10 +217,7 @@ impl PaymentMs {
 
     /// Whether payment-ms (and so its database) is ready.
     pub async fn ready(&self) -> bool {
-        let Ok(uri) = format!("{}/readyz", self.origin).parse::<Uri>() else {
-            return false;
-        };
-        let Ok(request) = Request::get(uri).body(Full::new(Bytes::new())) else {
+        let Ok(request) = Request::get(self.readyz.clone()).body(Full::new(Bytes::new())) else {
             return false;
         };
         let answered = tokio::time::timeout(self.timeout, self.client.request(request)).await;

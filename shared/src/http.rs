@@ -12,9 +12,7 @@ use serde_json::{Value, json};
 use tower::ServiceBuilder;
 use tracing::Instrument;
 
-use crate::internal::REQUEST_ID_HEADER;
-
-const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+use crate::internal::names::REQUEST_ID;
 
 /// A check a request meets before its handler (the gateway's header size and per-address
 /// limits): `Some(answer)` refuses the request with that answer.

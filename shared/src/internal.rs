@@ -11,6 +11,17 @@ pub const USER_ROLES_HEADER: &str = "x-user-roles";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
+/// The same headers as names for a header map, made at compile time.
+pub mod names {
+    use axum::http::HeaderName;
+
+    pub const INTERNAL_TOKEN: HeaderName = HeaderName::from_static(super::INTERNAL_TOKEN_HEADER);
+    pub const USER_ID: HeaderName = HeaderName::from_static(super::USER_ID_HEADER);
+    pub const USER_ROLES: HeaderName = HeaderName::from_static(super::USER_ROLES_HEADER);
+    pub const REQUEST_ID: HeaderName = HeaderName::from_static(super::REQUEST_ID_HEADER);
+    pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static(super::IDEMPOTENCY_KEY_HEADER);
+}
+
 /// Compares two secrets in time independent of where they differ.
 pub fn secrets_match(expected: &str, given: &str) -> bool {
     expected.as_bytes().ct_eq(given.as_bytes()).into()

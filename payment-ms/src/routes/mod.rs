@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(detach));
     let sensitive = [
         header::AUTHORIZATION,
-        header::HeaderName::from_static(shared::internal::INTERNAL_TOKEN_HEADER),
+        shared::internal::names::INTERNAL_TOKEN,
     ];
     shared::http::with_common_layers(router, &limits, &sensitive)
 }

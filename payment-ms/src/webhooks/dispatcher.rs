@@ -105,13 +105,21 @@ impl Effect {
             Effect::Exhausted => "failed",
         }
     }
+
+    /// The delivery's status after the attempt.
+    fn status(self) -> &'static str {
+        match self {
+            Effect::Succeeded => status::SUCCEEDED,
+            Effect::Retry => status::PENDING,
+            Effect::Gone | Effect::Exhausted => status::FAILED,
+        }
+    }
 }
 
 /// The rows one attempt writes.
 struct Planned<'a> {
     sent: &'a Sent,
     attempt: i32,
-    status: &'static str,
     status_code: Option<i32>,
     excerpt: Option<String>,
     error: Option<String>,
@@ -547,15 +555,9 @@ impl Dispatcher {
             // Past the whole schedule: this event is lost to this partner until recovered.
             (_, None) => (Effect::Exhausted, None),
         };
-        let status = match effect {
-            Effect::Succeeded => status::SUCCEEDED,
-            Effect::Retry => status::PENDING,
-            Effect::Gone | Effect::Exhausted => status::FAILED,
-        };
         Planned {
             sent,
             attempt,
-            status,
             status_code: status_code.map(i32::from),
             excerpt,
             error,
@@ -646,7 +648,8 @@ impl Dispatcher {
         }
         txn.commit().await?;
         if disabled_any {
-            // `partner.disabled` is an event to deliver.
+            // `partner.disabled` is an event to deliver. (Not `AppState::commit`, which wakes
+            // the dispatcher after every batch and so would send it claiming for nothing.)
             self.state.outbox.notify_one();
         }
         for p in recorded {
@@ -742,7 +745,7 @@ fn update_deliveries(
             p.sent.claimed.attempts.into(),
             status::PENDING.into(),
             p.attempt.into(),
-            p.status.into(),
+            p.effect.status().into(),
             p.status_code.into(),
             p.last_error.clone().into(),
             p.next_attempt_at.into(),
