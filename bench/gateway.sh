@@ -11,6 +11,12 @@
 #
 #   bench/gateway.sh                          # RUNS=3 DURATION=10 CONNECTIONS=32
 #   RUNS=1 DURATION=2 bench/gateway.sh        # a quick check
+#   PIN=1 bench/gateway.sh                    # the hop on a core of its own (see below)
+#
+# By default all four processes share the machine's cores, so the hop's CPU per request comes
+# out of payment-ms's and wrk's: throughput measures the hop's cost. PIN=1 puts the hop
+# (gateway or nginx) on core 1 and wrk and payment-ms on core 0, as when the gateway runs on a
+# machine or CPU allotment of its own: throughput and latency then measure what a client sees.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +24,12 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
+load_cpu=()
+hop_cpu=()
+if [ "${PIN:-0}" = 1 ]; then
+  load_cpu=(taskset -c 0)
+  hop_cpu=(taskset -c 1)
+fi
 
 need=()
 command -v wrk > /dev/null || need+=(wrk)
@@ -49,13 +61,13 @@ export RUST_LOG=warn APP_PROFILE=dev JWT_HS256_SECRET="$secret" INTERNAL_TOKEN="
   RATE_LIMIT_USER_PER_SECOND=0 RATE_LIMIT_IP_PER_SECOND=0 WEBHOOK_ENABLED=false
 
 DATABASE_URL="sqlite://$work/bench.db?mode=rwc" PAYMENT_MS_ADDR=$ms PUBLIC_BASE_URL="http://$gw" \
-  "$bin/payment-ms" > "$work/ms.log" 2>&1 &
+  "${load_cpu[@]}" "$bin/payment-ms" > "$work/ms.log" 2>&1 &
 ms_pid=$!
 pids+=($ms_pid)
-GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" "$gateway_bin" > "$work/gw.log" 2>&1 &
+GATEWAY_ADDR=$gw PAYMENT_MS_URL="http://$ms" "${hop_cpu[@]}" "$gateway_bin" > "$work/gw.log" 2>&1 &
 gw_pid=$!
 pids+=($gw_pid)
-JWT_CACHE_SIZE=0 GATEWAY_ADDR=$gw_verify PAYMENT_MS_URL="http://$ms" "$gateway_bin" > "$work/gw-verify.log" 2>&1 &
+JWT_CACHE_SIZE=0 GATEWAY_ADDR=$gw_verify PAYMENT_MS_URL="http://$ms" "${hop_cpu[@]}" "$gateway_bin" > "$work/gw-verify.log" 2>&1 &
 gw_verify_pid=$!
 pids+=($gw_verify_pid)
 for addr in $gw $gw_verify; do
@@ -100,7 +112,7 @@ http {
   }
 }
 CONF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+"${hop_cpu[@]}" nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 ngx_pid=$!
 pids+=($ngx_pid)
 sleep 0.5
@@ -111,22 +123,25 @@ ngx_pids="$ngx_pid $(pgrep -P "$ngx_pid" | xargs)"
 measure() {
   local name=$1 url=$2 procs=$3
   shift 3
-  local out before after
+  local out before after ms_before ms_after
   before=$(cpu_ticks $procs)
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")
+  ms_before=$(cpu_ticks "$ms_pid")
+  out=$("${load_cpu[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")
   after=$(cpu_ticks $procs)
-  local rps p50 p99 errors requests cpu
+  ms_after=$(cpu_ticks "$ms_pid")
+  local rps p50 p99 errors requests cpu ms_cpu
   rps=$(awk '/^Requests\/sec/ {print $2}' <<< "$out")
   p50=$(awk '$1 == "50%" {print $2}' <<< "$out")
   p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
   requests=$(awk '/requests in/ {print $1}' <<< "$out")
   cpu=$(us_each "$before" "$after" "$requests")
+  ms_cpu=$(us_each "$ms_before" "$ms_after" "$requests")
   errors=$(grep -cE 'Non-2xx|Socket errors' <<< "$out" || true)
-  printf '%-10s %10s req/s   p50 %8s   p99 %8s   CPU %4s µs/request%s\n' "$name" "$rps" "$p50" "$p99" "$cpu" \
+  printf '%-10s %10s req/s   p50 %8s   p99 %8s   CPU %4s µs/request (payment-ms %4s)%s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$ms_cpu" \
     "$([ "$errors" -gt 0 ] && echo "   ERRORS: $(grep -E 'Non-2xx|Socket errors' <<< "$out" | tr -s ' ')")"
 }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s$([ ${#hop_cpu[@]} -gt 0 ] && echo '; the hop on core 1, wrk and payment-ms on core 0')"
 for run in $(seq 1 "$RUNS"); do
   echo "== run $run"
   # CPU per request: payment-ms's for direct; the hop's own for the gateway and nginx.
