@@ -9,9 +9,15 @@ use tracing_subscriber::EnvFilter;
 
 use crate::internal::REQUEST_ID_HEADER;
 
-/// Installs the global subscriber. Safe to call more than once (tests start many apps in one
-/// process); later calls do nothing.
+/// Installs the global subscriber and the metrics recorder. Safe to call more than once (tests
+/// start many apps in one process); later calls do nothing.
 pub fn init(json: bool) {
+    // The recorder calibrates its clock (quanta: the TSC against the monotonic clock) when it
+    // is built, spinning until the two agree or 200 ms have passed. In a quiet process that
+    // takes under a millisecond; built later, beside the database pool's threads opening
+    // connections, it ran to the 200 ms limit and held payment-ms's readiness back by as much
+    // (docs/BENCHMARKS.md, "Memory and start-up"). So it is built first.
+    crate::metrics::install();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,hyper=warn")
     });
