@@ -596,8 +596,30 @@ impl Dispatcher {
             .iter()
             .filter(|p| applied.contains(&p.sent.claimed.id))
             .collect();
-        if !recorded.is_empty() {
-            txn.execute_raw(insert_attempts(backend, &recorded)).await?;
+        // An attempt whose delivery was canceled (its partner disabled) while it was in flight
+        // still reached the partner: it goes in the attempt log, and the delivery counts it,
+        // though it stays where it was moved. One that another worker recorded first (its
+        // lease ran out) is left to that worker's record.
+        let late: Vec<&Planned> = planned
+            .iter()
+            .filter(|p| !applied.contains(&p.sent.claimed.id))
+            .collect();
+        let late: Vec<&Planned> = if late.is_empty() {
+            late
+        } else {
+            let counted: HashSet<String> = txn
+                .query_all_raw(count_late_attempts(backend, &late, at))
+                .await?
+                .into_iter()
+                .map(|row| row.try_get::<String>("", "id"))
+                .collect::<Result<_, DbErr>>()?;
+            late.into_iter()
+                .filter(|p| counted.contains(&p.sent.claimed.id))
+                .collect()
+        };
+        let logged: Vec<&Planned> = recorded.iter().chain(&late).copied().collect();
+        if !logged.is_empty() {
+            txn.execute_raw(insert_attempts(backend, &logged)).await?;
         }
         // Partners, in the order the attempts came: a success clears the failures counted
         // before it; an event lost past the schedule counts one, and enough disable the
@@ -652,7 +674,7 @@ impl Dispatcher {
             // the dispatcher after every batch and so would send it claiming for nothing.)
             self.state.outbox.notify_one();
         }
-        for p in recorded {
+        for p in &logged {
             let sent = p.sent;
             metrics::counter!("webhook_attempts_total", "outcome" => p.effect.label()).increment(1);
             metrics::histogram!("webhook_attempt_duration_seconds")
@@ -664,11 +686,11 @@ impl Dispatcher {
                 "webhook attempt"
             );
         }
-        let skipped = batch.len() - applied.len();
+        let skipped = batch.len() - logged.len();
         if skipped > 0 {
             tracing::warn!(
                 skipped,
-                "attempts not recorded: their deliveries changed meanwhile"
+                "attempts not recorded: another worker recorded the same attempts first"
             );
         }
         Ok(())
@@ -763,6 +785,42 @@ fn update_deliveries(
         " FROM v WHERE deliveries.id = v.d_id AND deliveries.attempts = v.prev \
          AND deliveries.status = v.was RETURNING deliveries.id",
     );
+    q.statement()
+}
+
+/// One statement counting, on deliveries that left `pending` while their attempt was in flight
+/// (canceled with their partner), the attempt that was made: its number, answer and error, and
+/// the claim released; the status stays. A delivery whose count moved on (another worker
+/// recorded this attempt) is left alone. It returns the ids it counted on.
+fn count_late_attempts(
+    backend: DatabaseBackend,
+    late: &[&Planned],
+    at: DateTime<Utc>,
+) -> Statement {
+    let mut q = Bound::new(backend, "WITH v (d_id, prev, att, code, err) AS (VALUES ");
+    for (i, p) in late.iter().enumerate() {
+        if i > 0 {
+            q.sql(", ");
+        }
+        q.row(vec![
+            p.sent.claimed.id.clone().into(),
+            p.sent.claimed.attempts.into(),
+            p.attempt.into(),
+            p.status_code.into(),
+            p.last_error.clone().into(),
+        ]);
+    }
+    q.sql(
+        ") UPDATE deliveries SET attempts = v.att, last_status_code = v.code, \
+         last_error = v.err, locked_until = NULL, updated_at = ",
+    );
+    q.bind(at.into());
+    q.sql(
+        " FROM v WHERE deliveries.id = v.d_id AND deliveries.attempts = v.prev \
+         AND deliveries.status <> ",
+    );
+    q.bind(status::PENDING.into());
+    q.sql(" RETURNING deliveries.id");
     q.statement()
 }
 
