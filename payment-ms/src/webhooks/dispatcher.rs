@@ -584,35 +584,20 @@ impl Dispatcher {
             )
             .await?;
         }
-        // The deliveries first: an attempt is recorded only if its delivery was still where
-        // it was claimed (not canceled, recovered or recorded by another worker meanwhile).
-        let applied: HashSet<String> = txn
-            .query_all_raw(update_deliveries(backend, &planned, at))
-            .await?
-            .into_iter()
-            .map(|row| row.try_get::<String>("", "id"))
-            .collect::<Result<_, DbErr>>()?;
-        let recorded: Vec<&Planned> = planned
+        // The deliveries first: an outcome applies only if its delivery was still where it
+        // was claimed (not canceled, recovered or recorded by another worker meanwhile).
+        let applied = returned_ids(&txn, update_deliveries(backend, &planned, at)).await?;
+        let (recorded, late): (Vec<&Planned>, Vec<&Planned>) = planned
             .iter()
-            .filter(|p| applied.contains(&p.sent.claimed.id))
-            .collect();
+            .partition(|p| applied.contains(&p.sent.claimed.id));
         // An attempt whose delivery was canceled (its partner disabled) while it was in flight
         // still reached the partner: it goes in the attempt log, and the delivery counts it,
         // though it stays where it was moved. One that another worker recorded first (its
         // lease ran out) is left to that worker's record.
-        let late: Vec<&Planned> = planned
-            .iter()
-            .filter(|p| !applied.contains(&p.sent.claimed.id))
-            .collect();
         let late: Vec<&Planned> = if late.is_empty() {
             late
         } else {
-            let counted: HashSet<String> = txn
-                .query_all_raw(count_late_attempts(backend, &late, at))
-                .await?
-                .into_iter()
-                .map(|row| row.try_get::<String>("", "id"))
-                .collect::<Result<_, DbErr>>()?;
+            let counted = returned_ids(&txn, count_late_attempts(backend, &late, at)).await?;
             late.into_iter()
                 .filter(|p| counted.contains(&p.sent.claimed.id))
                 .collect()
@@ -697,6 +682,19 @@ impl Dispatcher {
     }
 }
 
+/// The ids a statement's `RETURNING id` gave.
+async fn returned_ids(
+    txn: &sea_orm::DatabaseTransaction,
+    statement: Statement,
+) -> Result<HashSet<String>> {
+    Ok(txn
+        .query_all_raw(statement)
+        .await?
+        .into_iter()
+        .map(|row| row.try_get::<String>("", "id"))
+        .collect::<Result<_, DbErr>>()?)
+}
+
 /// Placeholders and their values, in the order they appear in the text.
 struct Bound {
     backend: DatabaseBackend,
@@ -715,6 +713,16 @@ impl Bound {
 
     fn sql(&mut self, text: &str) {
         self.sql.push_str(text);
+    }
+
+    /// Appends `(…), (…), …`: one row of values for each item.
+    fn rows<T>(&mut self, items: impl IntoIterator<Item = T>, values: impl Fn(T) -> Vec<Value>) {
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.sql(", ");
+            }
+            self.row(values(item));
+        }
     }
 
     /// Appends `(?, ?, …)` for the values of one row.
@@ -758,11 +766,8 @@ fn update_deliveries(
         backend,
         "WITH v (d_id, prev, was, att, st, code, err, next_at, done_at) AS (VALUES ",
     );
-    for (i, p) in planned.iter().enumerate() {
-        if i > 0 {
-            q.sql(", ");
-        }
-        q.row(vec![
+    q.rows(planned, |p| {
+        vec![
             p.sent.claimed.id.clone().into(),
             p.sent.claimed.attempts.into(),
             status::PENDING.into(),
@@ -772,8 +777,8 @@ fn update_deliveries(
             p.last_error.clone().into(),
             p.next_attempt_at.into(),
             p.completed_at.into(),
-        ]);
-    }
+        ]
+    });
     q.sql(
         ") UPDATE deliveries SET status = v.st, attempts = v.att, last_status_code = v.code, \
          last_error = v.err, locked_until = NULL, \
@@ -798,18 +803,15 @@ fn count_late_attempts(
     at: DateTime<Utc>,
 ) -> Statement {
     let mut q = Bound::new(backend, "WITH v (d_id, prev, att, code, err) AS (VALUES ");
-    for (i, p) in late.iter().enumerate() {
-        if i > 0 {
-            q.sql(", ");
-        }
-        q.row(vec![
+    q.rows(late, |p| {
+        vec![
             p.sent.claimed.id.clone().into(),
             p.sent.claimed.attempts.into(),
             p.attempt.into(),
             p.status_code.into(),
             p.last_error.clone().into(),
-        ]);
-    }
+        ]
+    });
     q.sql(
         ") UPDATE deliveries SET attempts = v.att, last_status_code = v.code, \
          last_error = v.err, locked_until = NULL, updated_at = ",
@@ -832,11 +834,8 @@ fn insert_attempts(backend: DatabaseBackend, recorded: &[&Planned]) -> Statement
         "INSERT INTO delivery_attempts (id, delivery_id, attempt, started_at, latency_ms, \
          status_code, response_excerpt, error) VALUES ",
     );
-    for (i, p) in recorded.iter().enumerate() {
-        if i > 0 {
-            q.sql(", ");
-        }
-        q.row(vec![
+    q.rows(recorded, |p| {
+        vec![
             shared::ids::new_id(shared::ids::DELIVERY_ATTEMPT).into(),
             p.sent.claimed.id.clone().into(),
             p.attempt.into(),
@@ -845,8 +844,8 @@ fn insert_attempts(backend: DatabaseBackend, recorded: &[&Planned]) -> Statement
             p.status_code.into(),
             p.excerpt.clone().into(),
             p.error.clone().into(),
-        ]);
-    }
+        ]
+    });
     q.sql(" ON CONFLICT (delivery_id, attempt) DO NOTHING");
     q.statement()
 }
