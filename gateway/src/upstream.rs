@@ -16,7 +16,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use secrecy::{ExposeSecret, SecretString};
 use shared::Problem;
-use shared::internal::names::{IDEMPOTENCY_KEY, INTERNAL_TOKEN, REQUEST_ID, USER_ID, USER_ROLES};
+use shared::internal::names::{
+    IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, INTERNAL_TOKEN, REQUEST_ID, USER_ID, USER_ROLES,
+};
 use url::Url;
 
 use crate::auth::AuthUser;
@@ -35,7 +37,7 @@ const PASSED_BACK: [HeaderName; 5] = [
     header::LOCATION,
     header::CACHE_CONTROL,
     header::RETRY_AFTER,
-    HeaderName::from_static("idempotent-replayed"),
+    IDEMPOTENT_REPLAYED,
 ];
 
 /// hyper's own pooled client (over rustls for an `https` URL): the gateway's hottest path, where
@@ -49,7 +51,9 @@ pub struct PaymentMs {
     origin: String,
     /// Its readiness check, made once.
     readyz: Uri,
-    token: SecretString,
+    /// `INTERNAL_TOKEN` as a header value, made once, marked sensitive so that `Debug` (and so
+    /// any log of a request) hides it.
+    token: HeaderValue,
     /// Bounds the calls (and so the connections) in flight to payment-ms.
     slots: Arc<Semaphore>,
     timeout: Duration,
@@ -99,6 +103,9 @@ impl PaymentMs {
             "PAYMENT_MS_URL must be an http or https URL"
         );
         let readyz = format!("{origin}/readyz").parse()?;
+        let mut token = HeaderValue::from_str(token.expose_secret())
+            .map_err(|_| anyhow::anyhow!("INTERNAL_TOKEN is not a valid header value"))?;
+        token.set_sensitive(true);
         Ok(PaymentMs {
             client,
             origin,
@@ -160,8 +167,8 @@ impl PaymentMs {
             }
         }
         if let Some(user) = call.user {
+            headers.insert(INTERNAL_TOKEN, self.token.clone());
             let identity = [
-                (INTERNAL_TOKEN, secret_value(&self.token)),
                 (USER_ID, HeaderValue::from_str(&user.user_id)),
                 (USER_ROLES, HeaderValue::from_str(&user.roles_header())),
             ];
@@ -223,15 +230,6 @@ impl PaymentMs {
         let answered = tokio::time::timeout(self.timeout, self.client.request(request)).await;
         matches!(answered, Ok(Ok(r)) if r.status().is_success())
     }
-}
-
-/// The internal token as a header value that `Debug` (and so any log of the request) hides.
-fn secret_value(
-    token: &SecretString,
-) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
-    let mut value = HeaderValue::from_str(token.expose_secret())?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 fn bad_gateway() -> Problem {

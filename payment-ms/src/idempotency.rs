@@ -25,7 +25,6 @@ use crate::error::{Error, Result};
 
 const IN_PROGRESS: &str = "in_progress";
 const COMPLETED: &str = "completed";
-pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// The right to run the work of one request under a key.
 #[derive(Debug, Clone)]
@@ -297,7 +296,7 @@ fn replay(status: u16, body: String) -> Response {
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
-                header::HeaderName::from_static(REPLAYED_HEADER),
+                shared::internal::names::IDEMPOTENT_REPLAYED,
                 HeaderValue::from_static("true"),
             ),
         ],

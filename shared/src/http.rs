@@ -32,24 +32,19 @@ pub struct Limits {
 
 /// What [`edge`] needs to know.
 struct Edge {
-    service: &'static str,
-    request_timeout: Duration,
-    timeout_status: StatusCode,
+    limits: Limits,
     sensitive: Vec<HeaderName>,
-    admission: Option<Admission>,
 }
 
 /// Wraps `router` in what every request goes through: a request id (kept from the client or
 /// made), a log span carrying it, sensitive headers kept out of logs, the admission check, a
 /// time limit, problem+json for bare errors, request metrics and a body size limit.
-pub fn with_common_layers(router: Router, limits: &Limits, sensitive: &[HeaderName]) -> Router {
+pub fn with_common_layers(router: Router, limits: Limits, sensitive: &[HeaderName]) -> Router {
     crate::metrics::install();
+    let body_limit = limits.body_limit;
     let edge_state = Arc::new(Edge {
-        service: limits.service,
-        request_timeout: limits.request_timeout,
-        timeout_status: limits.timeout_status,
+        limits,
         sensitive: sensitive.to_vec(),
-        admission: limits.admission.clone(),
     });
     // One middleware rather than a tower layer for each of these: every layer added to a
     // router wraps each route once more (a boxed service, a future nested in the next), which
@@ -57,12 +52,13 @@ pub fn with_common_layers(router: Router, limits: &Limits, sensitive: &[HeaderNa
     router.layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn_with_state(edge_state, edge))
-            .layer(DefaultBodyLimit::max(limits.body_limit)),
+            .layer(DefaultBodyLimit::max(body_limit)),
     )
 }
 
 async fn edge(State(edge): State<Arc<Edge>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
+    let limits = &edge.limits;
     let headers = request.headers_mut();
     for name in &edge.sensitive {
         if let Some(value) = headers.get_mut(name) {
@@ -77,17 +73,17 @@ async fn edge(State(edge): State<Arc<Edge>>, mut request: Request, next: Next) -
             id
         }
     };
-    let span = crate::telemetry::request_span(&request);
+    let span = crate::telemetry::request_span(&request, &request_id);
     let method = crate::metrics::method_label(request.method());
     // The route template (never the raw path, whose ids would make every request a series).
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let answered = match edge.admission.as_ref().and_then(|admit| admit(&request)) {
+    let answered = match limits.admission.as_ref().and_then(|admit| admit(&request)) {
         Some(refusal) => Ok(refusal),
         None => {
-            tokio::time::timeout(edge.request_timeout, next.run(request))
+            tokio::time::timeout(limits.request_timeout, next.run(request))
                 .instrument(span.clone())
                 .await
         }
@@ -95,8 +91,10 @@ async fn edge(State(edge): State<Arc<Edge>>, mut request: Request, next: Next) -
     let mut response = match answered {
         Ok(response) => response,
         Err(_) => {
-            span.in_scope(|| tracing::warn!(timeout = ?edge.request_timeout, "request timed out"));
-            edge.timeout_status.into_response()
+            span.in_scope(
+                || tracing::warn!(timeout = ?limits.request_timeout, "request timed out"),
+            );
+            limits.timeout_status.into_response()
         }
     };
     response = crate::problem::problem_for_bare_errors(response);
@@ -113,7 +111,7 @@ async fn edge(State(edge): State<Arc<Edge>>, mut request: Request, next: Next) -
             tracing::debug!(status = status.as_u16(), latency_us, "request finished");
         }
     });
-    crate::metrics::record_request(edge.service, method, route, status, elapsed);
+    crate::metrics::record_request(limits.service, method, route, status, elapsed);
     response
 }
 

@@ -10,6 +10,8 @@ pub const USER_ID_HEADER: &str = "x-user-id";
 pub const USER_ROLES_HEADER: &str = "x-user-roles";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// On an answer payment-ms replays for a repeated Idempotency-Key; the gateway passes it on.
+pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// The same headers as names for a header map, made at compile time.
 pub mod names {
@@ -20,6 +22,8 @@ pub mod names {
     pub const USER_ROLES: HeaderName = HeaderName::from_static(super::USER_ROLES_HEADER);
     pub const REQUEST_ID: HeaderName = HeaderName::from_static(super::REQUEST_ID_HEADER);
     pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static(super::IDEMPOTENCY_KEY_HEADER);
+    pub const IDEMPOTENT_REPLAYED: HeaderName =
+        HeaderName::from_static(super::IDEMPOTENT_REPLAYED_HEADER);
 }
 
 /// Compares two secrets in time independent of where they differ.

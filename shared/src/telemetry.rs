@@ -3,11 +3,9 @@
 
 use std::io::IsTerminal;
 
-use axum::http::Request;
+use axum::http::{HeaderValue, Request};
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
-
-use crate::internal::REQUEST_ID_HEADER;
 
 /// Installs the global subscriber and the metrics recorder. Safe to call more than once (tests
 /// start many apps in one process); later calls do nothing.
@@ -33,13 +31,9 @@ pub fn init(json: bool) {
 }
 
 /// The span of one HTTP request: method, path (never the query string, which may carry
-/// tokens) and the request id (the client's, or the one made for it).
-pub fn request_span<B>(request: &Request<B>) -> Span {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+/// tokens) and its request id (the client's, or the one made for it).
+pub fn request_span<B>(request: &Request<B>, request_id: &HeaderValue) -> Span {
+    let request_id = request_id.to_str().unwrap_or("-");
     tracing::info_span!(
         "request",
         method = %request.method(),

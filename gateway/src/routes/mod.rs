@@ -7,13 +7,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use shared::Problem;
 use shared::http::Limits;
 use shared::ids;
-use shared::internal::Role;
+use shared::internal::{Role, names};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::AppState;
@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .fallback(shared::problem::not_found)
         .with_state(state);
-    let router = shared::http::with_common_layers(router, &limits, &[header::AUTHORIZATION]);
+    let router = shared::http::with_common_layers(router, limits, &[header::AUTHORIZATION]);
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -89,12 +89,12 @@ fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
-                HeaderName::from_static("idempotency-key"),
-                HeaderName::from_static("x-request-id"),
+                names::IDEMPOTENCY_KEY,
+                names::REQUEST_ID,
             ])
             .expose_headers([
-                HeaderName::from_static("x-request-id"),
-                HeaderName::from_static("idempotent-replayed"),
+                names::REQUEST_ID,
+                names::IDEMPOTENT_REPLAYED,
                 header::RETRY_AFTER,
             ])
             .max_age(std::time::Duration::from_secs(600)),

@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         header::AUTHORIZATION,
         shared::internal::names::INTERNAL_TOKEN,
     ];
-    shared::http::with_common_layers(router, &limits, &sensitive)
+    shared::http::with_common_layers(router, limits, &sensitive)
 }
 
 /// Runs each request's handler in a task of its own, so a client that disconnects (or the
