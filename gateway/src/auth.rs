@@ -190,8 +190,10 @@ impl Authenticator {
                 _ => AuthError::Invalid,
             },
         )?;
+        // A `sub` with a control character could forge a log line or a header: such a token
+        // is refused like a bad one.
         let sub = data.claims.sub.trim();
-        if sub.is_empty() || sub.len() > 255 {
+        if sub.is_empty() || sub.len() > 255 || shared::text::has_control(sub) {
             return Err(AuthError::Invalid);
         }
         let user = AuthUser {

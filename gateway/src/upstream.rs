@@ -169,7 +169,8 @@ impl PaymentMs {
         if let Some(user) = call.user {
             headers.insert(INTERNAL_TOKEN, self.token.clone());
             let identity = [
-                (USER_ID, HeaderValue::from_str(&user.user_id)),
+                // As UTF-8 bytes: a `sub` may be any text without control characters.
+                (USER_ID, HeaderValue::from_bytes(user.user_id.as_bytes())),
                 (USER_ROLES, HeaderValue::from_str(&user.roles_header())),
             ];
             for (name, value) in identity {

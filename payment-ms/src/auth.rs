@@ -10,6 +10,7 @@ use shared::internal::{
 };
 
 use crate::AppState;
+use shared::text::has_control;
 
 /// The authenticated caller of an internal route.
 #[derive(Debug, Clone)]
@@ -43,10 +44,14 @@ impl FromRequestParts<AppState> for Caller {
         if !secrets_match(state.config.internal_token.expose_secret(), token) {
             return Err(Problem::unauthorized("The internal token is wrong"));
         }
-        let user_id = header(USER_ID_HEADER)
+        // The gateway sends the token's `sub` as its UTF-8 bytes.
+        let user_id = parts
+            .headers
+            .get(USER_ID_HEADER)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
             .map(str::trim)
-            .filter(|id| !id.is_empty() && id.len() <= 255)
-            .ok_or_else(|| Problem::unauthorized("The caller's identity is missing"))?
+            .filter(|id| !id.is_empty() && id.len() <= 255 && !has_control(id))
+            .ok_or_else(|| Problem::unauthorized("The caller's identity is missing or malformed"))?
             .to_owned();
         let roles = header(USER_ROLES_HEADER)
             .unwrap_or("")

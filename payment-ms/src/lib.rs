@@ -31,6 +31,7 @@ pub mod payments;
 pub mod providers;
 pub mod refunds;
 mod routes;
+pub mod validate;
 pub mod webhooks;
 
 pub use config::Config;

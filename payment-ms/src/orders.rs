@@ -24,10 +24,10 @@ use crate::idempotency::Claim;
 use crate::pagination::{Page, PageRequest};
 use crate::payments as payment_domain;
 use crate::providers::CloseReason;
+use crate::validate;
 
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 1_000_000;
-pub const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
@@ -90,60 +90,13 @@ pub fn order_out(order: orders::Model, items: Vec<order_items::Model>) -> OrderO
     }
 }
 
-/// A non-empty string of at most `max` characters, else a field error.
-pub(crate) fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
-    if value.trim().is_empty() {
-        errors.push(FieldError::new(field, "must not be empty"));
-    } else if value.chars().count() > max {
-        errors.push(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-}
-
-pub const MAX_URL_LEN: usize = 2048;
-
-/// An absolute http(s) URL with a host, of at most [`MAX_URL_LEN`] characters.
-pub(crate) fn check_url(errors: &mut Vec<FieldError>, field: &str, value: &str) {
-    let ok = value.len() <= MAX_URL_LEN
-        && url::Url::parse(value)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-    if !ok {
-        errors.push(FieldError::new(
-            field,
-            format!("must be an absolute http(s) URL of at most {MAX_URL_LEN} characters"),
-        ));
-    }
-}
-
-pub(crate) fn check_metadata(errors: &mut Vec<FieldError>, metadata: &Option<serde_json::Value>) {
-    match metadata {
-        None => {}
-        Some(serde_json::Value::Object(map))
-            if serde_json::to_vec(map).map_or(usize::MAX, |v| v.len()) > MAX_METADATA_BYTES =>
-        {
-            errors.push(FieldError::new(
-                "metadata",
-                format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
-            ));
-        }
-        Some(serde_json::Value::Object(_)) => {}
-        Some(_) => errors.push(FieldError::new("metadata", "must be a JSON object")),
-    }
-}
-
 /// Validates the order and computes its lines and total. Every error names its field.
 fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Problem> {
     let mut errors = Vec::new();
-    check_text(&mut errors, "user_id", &input.user_id, 255);
-    let currency = Currency::parse(&input.currency);
-    if currency.is_none() {
-        errors.push(FieldError::new(
-            "currency",
-            "must be an ISO 4217 currency code such as usd",
-        ));
-    }
+    validate::text(&mut errors, "user_id", &input.user_id, 255);
+    let currency = Currency::accept(&input.currency)
+        .map_err(|refusal| errors.push(FieldError::new("currency", refusal)))
+        .ok();
     if input.items.is_empty() {
         errors.push(FieldError::new("items", "must have at least one item"));
     } else if input.items.len() > MAX_ITEMS {
@@ -154,8 +107,8 @@ fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Problem>
     }
     let mut line_totals = Vec::with_capacity(input.items.len());
     for (i, item) in input.items.iter().enumerate() {
-        check_text(&mut errors, &format!("items[{i}].sku"), &item.sku, 255);
-        check_text(&mut errors, &format!("items[{i}].name"), &item.name, 255);
+        validate::text(&mut errors, &format!("items[{i}].sku"), &item.sku, 255);
+        validate::text(&mut errors, &format!("items[{i}].name"), &item.name, 255);
         let mut line_ok = true;
         if !(1..=MAX_QUANTITY).contains(&item.quantity) {
             errors.push(FieldError::new(
@@ -182,9 +135,9 @@ fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Problem>
         }
     }
     if let Some(reference) = &input.reference {
-        check_text(&mut errors, "reference", reference, 255);
+        validate::text(&mut errors, "reference", reference, 255);
     }
-    check_metadata(&mut errors, &input.metadata);
+    validate::metadata(&mut errors, &input.metadata);
     let total = if errors.is_empty() {
         match money::sum(line_totals.iter().copied()) {
             Some(0) => {
@@ -331,6 +284,9 @@ pub async fn list_orders(
     caller: &Caller,
     query: ListOrdersQuery,
 ) -> Result<Page<OrderOut>> {
+    let mut errors = Vec::new();
+    validate::query_text(&mut errors, "user_id", query.user_id.as_deref());
+    validate::finish(errors)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::ORDER)?;
     let mut select = orders::Entity::find();
     if caller.is_trusted() {

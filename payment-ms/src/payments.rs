@@ -22,11 +22,12 @@ use crate::entities::{orders, payments, provider_events};
 use crate::error::{Error, Result};
 use crate::events::{self, EventType};
 use crate::idempotency::Claim;
-use crate::orders::{self as order_domain, OrderStatus, check_metadata, check_url};
+use crate::orders::{self as order_domain, OrderStatus};
 use crate::pagination::{Page, PageRequest};
 use crate::providers::{
     CheckoutRequest, CloseReason, PaymentProvider, ProviderError, ProviderState, ProviderStatus,
 };
+use crate::validate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentStatus {
@@ -156,9 +157,9 @@ pub async fn checkout(
     claim: Option<Claim>,
 ) -> Result<PaymentOut> {
     let mut errors = Vec::new();
-    check_url(&mut errors, "success_url", &input.success_url);
-    check_url(&mut errors, "cancel_url", &input.cancel_url);
-    check_metadata(&mut errors, &input.metadata);
+    validate::url(&mut errors, "success_url", &input.success_url);
+    validate::url(&mut errors, "cancel_url", &input.cancel_url);
+    validate::metadata(&mut errors, &input.metadata);
     if let Some(method) = &input.payment_method
         && (method.is_empty()
             || method.len() > 255
@@ -360,6 +361,15 @@ pub async fn list_payments(
     caller: &Caller,
     query: ListPaymentsQuery,
 ) -> Result<Page<PaymentOut>> {
+    let mut errors = Vec::new();
+    validate::query_text(&mut errors, "user_id", query.user_id.as_deref());
+    validate::query_id(
+        &mut errors,
+        "order_id",
+        ids::ORDER,
+        query.order_id.as_deref(),
+    );
+    validate::finish(errors)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::PAYMENT)?;
     let mut select = payments::Entity::find();
     if caller.is_admin() {

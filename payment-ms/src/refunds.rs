@@ -93,13 +93,9 @@ fn check(input: &RefundIn) -> Result<(), Problem> {
         ));
     }
     if let Some(reason) = &input.reason {
-        crate::orders::check_text(&mut errors, "reason", reason, MAX_REASON_LEN);
+        crate::validate::text(&mut errors, "reason", reason, MAX_REASON_LEN);
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::validation(errors))
-    }
+    crate::validate::finish(errors)
 }
 
 /// `POST /payments/{id}/refunds` (admin).

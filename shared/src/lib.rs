@@ -12,5 +12,6 @@ pub mod problem;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;
+pub mod text;
 
 pub use problem::{FieldError, Problem};

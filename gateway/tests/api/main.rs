@@ -8,6 +8,7 @@ mod errors;
 mod fake_stripe;
 mod flow;
 mod helpers;
+mod hostile_input;
 mod idempotency;
 mod keys;
 mod lists;

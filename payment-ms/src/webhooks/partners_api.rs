@@ -23,8 +23,8 @@ use crate::entities::{deliveries, delivery_attempts, events, partners};
 use crate::error::Result;
 use crate::events::EventType;
 use crate::idempotency::Claim;
-use crate::orders::{check_text, check_url};
 use crate::pagination::{Page, PageRequest};
+use crate::validate;
 
 /// The id of the built-in partner configured by `N8N_WEBHOOK_URL`.
 pub const N8N_PARTNER_ID: &str = "ptn_00000000000000000000000000000000";
@@ -58,7 +58,7 @@ fn admin_only(caller: &Caller) -> Result<()> {
 /// The URL's shape, then where it leads (the SSRF guard, after DNS).
 async fn check_partner_url(state: &AppState, errors: &mut Vec<FieldError>, url: &str) {
     let before = errors.len();
-    check_url(errors, "url", url);
+    validate::url(errors, "url", url);
     if errors.len() > before {
         return;
     }
@@ -95,7 +95,7 @@ pub async fn create_partner(
     admin_only(caller)?;
     let filters = input.event_types.unwrap_or_else(|| vec!["*".to_owned()]);
     let mut errors = Vec::new();
-    check_text(&mut errors, "name", &input.name, 255);
+    validate::text(&mut errors, "name", &input.name, 255);
     check_filters(&mut errors, &filters);
     check_partner_url(state, &mut errors, &input.url).await;
     if !errors.is_empty() {
@@ -193,7 +193,7 @@ pub async fn update_partner(
     not_builtin(&partner)?;
     let mut errors = Vec::new();
     if let Some(name) = &patch.name {
-        check_text(&mut errors, "name", name, 255);
+        validate::text(&mut errors, "name", name, 255);
     }
     if let Some(filters) = &patch.event_types {
         check_filters(&mut errors, filters);
@@ -344,6 +344,14 @@ pub async fn list_deliveries(
         find(&state.db, id).await?;
     }
     check_status(&query.status)?;
+    let mut errors = Vec::new();
+    validate::query_id(
+        &mut errors,
+        "event_id",
+        ids::EVENT,
+        query.event_id.as_deref(),
+    );
+    validate::finish(errors)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::DELIVERY)?;
     let mut select = deliveries::Entity::find();
     if let Some(id) = partner_id {
