@@ -9,6 +9,7 @@ mod m20261122_000003_create_idempotency_keys;
 mod m20261122_000004_create_events;
 mod m20261122_000005_create_partners_and_deliveries;
 mod m20261122_000006_create_refunds_and_provider_events;
+mod m20261129_000007_add_partner_backoff;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_create_events::Migration),
             Box::new(m20261122_000005_create_partners_and_deliveries::Migration),
             Box::new(m20261122_000006_create_refunds_and_provider_events::Migration),
+            Box::new(m20261129_000007_add_partner_backoff::Migration),
         ]
     }
 }

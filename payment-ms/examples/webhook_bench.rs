@@ -184,6 +184,8 @@ async fn main() -> anyhow::Result<()> {
         previous_secret_expires_at: None,
         consecutive_failures: 0,
         disabled_reason: None,
+        failing_attempts: 0,
+        backoff_until: None,
         created_at: now,
         updated_at: now,
     })

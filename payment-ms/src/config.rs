@@ -75,9 +75,24 @@ pub struct WebhookConfig {
     pub poll_interval: Duration,
     /// `WEBHOOK_CONCURRENCY`: requests in flight at most.
     pub concurrency: usize,
+    /// `WEBHOOK_PARTNER_CONCURRENCY`: requests in flight to one partner at most (per replica),
+    /// so a slow partner cannot take every sending slot.
+    pub partner_concurrency: usize,
+    /// `WEBHOOK_PARTNER_BACKOFF_AFTER`: attempts in a row without an answer (or answered 5xx
+    /// or 429) after which a partner is backed off.
+    pub partner_backoff_after: u32,
+    /// `WEBHOOK_PARTNER_BACKOFF`: the first back-off; each further failed attempt doubles it.
+    pub partner_backoff: Duration,
+    /// `WEBHOOK_PARTNER_BACKOFF_MAX`: the longest back-off.
+    pub partner_backoff_max: Duration,
+    /// `WEBHOOK_MAX_PARTNERS`: how many partners may be registered.
+    pub max_partners: u64,
     /// `N8N_WEBHOOK_URL` and `N8N_WEBHOOK_SECRET`: a built-in partner receiving every event.
     pub n8n: Option<N8nHook>,
 }
+
+/// The longest a rotated-out secret may keep signing.
+pub const MAX_SECRET_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct N8nHook {
@@ -124,6 +139,27 @@ impl WebhookConfig {
                 "must be 0 to 100",
             ));
         }
+        let concurrency: usize = env.parse("WEBHOOK_CONCURRENCY", "32")?;
+        if concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "WEBHOOK_CONCURRENCY",
+                "must be at least 1",
+            ));
+        }
+        let partner_concurrency: usize = env.parse("WEBHOOK_PARTNER_CONCURRENCY", "8")?;
+        if partner_concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "WEBHOOK_PARTNER_CONCURRENCY",
+                "must be at least 1",
+            ));
+        }
+        let secret_grace = env.duration("WEBHOOK_SECRET_GRACE", "24h")?;
+        if secret_grace > MAX_SECRET_GRACE {
+            return Err(ConfigError::invalid(
+                "WEBHOOK_SECRET_GRACE",
+                "must be at most 7 days",
+            ));
+        }
         Ok(WebhookConfig {
             enabled: env.parse("WEBHOOK_ENABLED", "true")?,
             allowed_cidrs,
@@ -132,9 +168,14 @@ impl WebhookConfig {
             jitter_percent,
             timeout: env.duration("WEBHOOK_TIMEOUT", "10s")?,
             disable_after: env.parse("WEBHOOK_DISABLE_AFTER", "5")?,
-            secret_grace: env.duration("WEBHOOK_SECRET_GRACE", "24h")?,
+            secret_grace,
             poll_interval: env.duration("WEBHOOK_POLL_INTERVAL", "1s")?,
-            concurrency: env.parse("WEBHOOK_CONCURRENCY", "32")?,
+            partner_concurrency: partner_concurrency.min(concurrency),
+            concurrency,
+            partner_backoff_after: env.parse("WEBHOOK_PARTNER_BACKOFF_AFTER", "5")?,
+            partner_backoff: env.duration("WEBHOOK_PARTNER_BACKOFF", "5s")?,
+            partner_backoff_max: env.duration("WEBHOOK_PARTNER_BACKOFF_MAX", "10m")?,
+            max_partners: env.parse("WEBHOOK_MAX_PARTNERS", "1000")?,
             n8n,
         })
     }

@@ -25,11 +25,25 @@ impl From<Problem> for Error {
     }
 }
 
+/// Marks a response answered 503 because the database could not be reached, so the request
+/// middleware can have the database checked (see [`crate::db::Outage`]).
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseUnavailable;
+
+/// The answer while the database cannot be reached: a 503 a client may retry.
+pub fn database_unavailable() -> Problem {
+    Problem::service_unavailable(
+        "database_unavailable",
+        "The database cannot be reached; retry later",
+    )
+}
+
 impl Error {
     /// The problem a client sees for this error.
     pub fn to_problem(&self) -> Problem {
         match self {
             Error::Client(problem) => problem.clone(),
+            Error::Db(e) if crate::db::is_transient(e) => database_unavailable(),
             Error::Db(_) | Error::Internal(_) => Problem::internal(),
         }
     }
@@ -39,6 +53,12 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
             Error::Client(problem) => problem.into_response(),
+            Error::Db(e) if crate::db::is_transient(&e) => {
+                tracing::warn!(error = %e, "the database could not answer");
+                let mut response = database_unavailable().into_response();
+                response.extensions_mut().insert(DatabaseUnavailable);
+                response
+            }
             other => {
                 tracing::error!(error = %other, "request failed");
                 Problem::internal().into_response()

@@ -54,6 +54,8 @@ pub struct AppState {
     pub outbox: Arc<Notify>,
     /// The SSRF guard for partner URLs.
     pub guard: Guard,
+    /// Whether the database is known to be unreachable.
+    pub outage: db::Outage,
 }
 
 impl AppState {
@@ -120,6 +122,7 @@ impl Application {
         let providers = Providers::new(enabled, &config.payment_provider);
         let guard = Guard::new(config.webhooks.allowed_cidrs.clone());
         let state = AppState {
+            outage: db::Outage::new(&url),
             db,
             config: Arc::new(config),
             providers,

@@ -238,7 +238,13 @@ pub struct PartnerOut {
     /// Configured by N8N_WEBHOOK_URL, not through the API.
     pub builtin: bool,
     pub disabled_reason: Option<String>,
+    /// Events in a row lost past the whole retry schedule; enough disable the partner.
     pub consecutive_failures: i32,
+    /// Attempts in a row that got no answer, a 5xx or a 429.
+    pub failing_attempts: i32,
+    /// While set and in the future, nothing is sent to the partner: its attempts kept failing.
+    /// Then one attempt probes it; an answer ends the back-off.
+    pub backoff_until: Option<DateTime<Utc>>,
     /// Until then, the secret before the last rotation still signs too.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,

@@ -195,10 +195,13 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// What a 503 asks the client to wait before retrying, in seconds.
+pub const RETRY_AFTER_UNAVAILABLE: &str = "2";
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        match serde_json::to_vec(&self) {
+        let mut response = match serde_json::to_vec(&self) {
             Ok(body) => (
                 status,
                 [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
@@ -207,7 +210,15 @@ impl IntoResponse for Problem {
                 .into_response(),
             // Serializing a struct of strings cannot fail; answer with the status alone if it did.
             Err(_) => status.into_response(),
+        };
+        // Every 503 is one a client may retry, and says when.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_UNAVAILABLE),
+            );
         }
+        response
     }
 }
 

@@ -16,6 +16,8 @@ mod localstripe;
 mod money;
 mod openapi;
 mod operations;
+mod outage;
+mod partner_isolation;
 mod receiver;
 mod stripe;
 mod webhooks;

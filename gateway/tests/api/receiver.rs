@@ -28,6 +28,8 @@ pub enum Reply {
 pub struct Hit {
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Hit {
@@ -123,7 +125,11 @@ impl Receiver {
 }
 
 async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    shared.hits.lock().unwrap().push(Hit { headers, body });
+    shared.hits.lock().unwrap().push(Hit {
+        headers,
+        body,
+        at: std::time::Instant::now(),
+    });
     let reply = shared.plan.lock().unwrap().pop_front();
     match reply {
         None => (StatusCode::OK, "thanks").into_response(),

@@ -676,6 +676,8 @@ async fn a_burst_of_mixed_answers_is_recorded_attempt_by_attempt(backend: Backen
         |c| {
             c.webhooks.enabled = false;
             c.webhooks.retry_schedule = vec![Duration::from_secs(3600)];
+            // Every 500 is attempted here; backing off a partner has its own test.
+            c.webhooks.partner_backoff_after = 1000;
         },
         |_| {},
     )
@@ -1011,6 +1013,8 @@ async fn the_guard_also_runs_at_send_time() {
         previous_secret_expires_at: None,
         consecutive_failures: 0,
         disabled_reason: None,
+        failing_attempts: 0,
+        backoff_until: None,
         created_at: now,
         updated_at: now,
     };

@@ -20,6 +20,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
+    /// Claims since the last recorded outcome: a delivery sent again and again without its
+    /// outcome being recorded is stopped (the dispatcher's `MAX_UNRECORDED`).
+    pub unrecorded_claims: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,10 @@ pub struct Model {
     /// Events in a row whose delivery ran past the whole retry schedule.
     pub consecutive_failures: i32,
     pub disabled_reason: Option<String>,
+    /// Attempts in a row that got no answer, a 5xx or a 429.
+    pub failing_attempts: i32,
+    /// While set and in the future, the partner's deliveries are not claimed.
+    pub backoff_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

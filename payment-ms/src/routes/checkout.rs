@@ -19,7 +19,7 @@ use crate::orders::load_items;
 use crate::payments::PaymentStatus;
 use crate::providers::mock::{self, BuyerAction};
 use crate::providers::with_payment_id;
-use crate::providers::{PaymentProvider, ProviderStatus};
+use crate::providers::{PaymentProvider, ProviderError, ProviderStatus};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/checkout/{payment_id}", get(show).post(act))
@@ -53,7 +53,7 @@ async fn show(State(state): State<AppState>, Path(payment_id): Path<String>) -> 
         .mock
         .fetch_status(&payment)
         .await
-        .map_err(|e| Error::Internal(e.into()))?
+        .map_err(provider_error)?
         .status;
     let open = payment.status == PaymentStatus::Pending.as_str()
         && provider_status == ProviderStatus::Pending
@@ -104,7 +104,7 @@ async fn act(
             .mock
             .act(&payment, action, now())
             .await
-            .map_err(|e| Error::Internal(e.into()))?;
+            .map_err(provider_error)?;
     if !accepted {
         return Ok(page(
             StatusCode::CONFLICT,
@@ -118,6 +118,15 @@ async fn act(
         BuyerAction::Decline => &payment.cancel_url,
     };
     Ok(Redirect::to(&with_payment_id(target, &payment.id)).into_response())
+}
+
+/// The mock provider's state is in our database: its database errors are ours (a 503 when it
+/// cannot be reached), anything else is a bug.
+fn provider_error(err: ProviderError) -> Error {
+    match err {
+        ProviderError::Db(e) => Error::Db(e),
+        other => Error::Internal(other.into()),
+    }
 }
 
 fn checkout_body(payment: &payments::Model, items: &[order_items::Model]) -> String {

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use shared::Problem;
 
 use crate::AppState;
+use crate::error::database_unavailable;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -15,14 +16,15 @@ pub fn router() -> Router<AppState> {
 
 /// Ready when the database answers.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    if state.outage.is_down() {
+        return Err(database_unavailable());
+    }
     match state.db.ping().await {
         Ok(()) => Ok(Json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!(error = %e, "database not reachable");
-            Err(Problem::service_unavailable(
-                "database_unavailable",
-                "The database does not answer",
-            ))
+            state.outage.suspect();
+            Err(database_unavailable())
         }
     }
 }

@@ -2,7 +2,7 @@
 //! hosted checkout page, inbound provider webhooks, and health checks.
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,8 +30,8 @@ pub fn router(state: AppState) -> Router {
         body_limit: state.config.body_limit,
         admission: None,
     };
-    let router = Router::new()
-        .merge(health::router())
+    // Everything that needs the database; health and metrics answer for themselves.
+    let with_database = Router::new()
         .merge(checkout::router())
         .merge(providers::router())
         .nest(
@@ -41,6 +41,13 @@ pub fn router(state: AppState) -> Router {
                 .merge(payments::router())
                 .merge(partners::router()),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            database_guard,
+        ));
+    let router = Router::new()
+        .merge(health::router())
+        .merge(with_database)
         .fallback(shared::problem::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(detach));
@@ -66,6 +73,24 @@ async fn detach(request: Request, next: Next) -> Response {
             shared::Problem::internal().into_response()
         }
     }
+}
+
+/// While the database is known to be down, answers 503 at once rather than letting each
+/// request wait out the pool; a request that meets a transient database error has the
+/// database checked (see [`crate::db::Outage`]).
+async fn database_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.outage.is_down() {
+        return crate::error::database_unavailable().into_response();
+    }
+    let response = next.run(request).await;
+    if response
+        .extensions()
+        .get::<crate::error::DatabaseUnavailable>()
+        .is_some()
+    {
+        state.outage.suspect();
+    }
+    response
 }
 
 /// The settings of an idempotent POST that creates something (201).

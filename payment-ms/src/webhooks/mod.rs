@@ -105,6 +105,7 @@ pub fn new_delivery(
         created_at: Set(at),
         updated_at: Set(at),
         completed_at: Set(None),
+        unrecorded_claims: Set(0),
     }
 }
 

@@ -40,6 +40,8 @@ impl From<partners::Model> for PartnerOut {
             builtin: p.builtin,
             disabled_reason: p.disabled_reason,
             consecutive_failures: p.consecutive_failures,
+            failing_attempts: p.failing_attempts,
+            backoff_until: p.backoff_until,
             previous_secret_expires_at: p.previous_secret_expires_at,
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -115,6 +117,8 @@ pub async fn create_partner(
         previous_secret_expires_at: None,
         consecutive_failures: 0,
         disabled_reason: None,
+        failing_attempts: 0,
+        backoff_until: None,
         created_at: at,
         updated_at: at,
     };
@@ -220,6 +224,8 @@ pub async fn update_partner(
             // Turning a partner back on forgets why it was off.
             model.disabled_reason = Set(None);
             model.consecutive_failures = Set(0);
+            model.failing_attempts = Set(0);
+            model.backoff_until = Set(None);
         } else {
             model.disabled_reason = Set(Some("disabled by an admin".to_owned()));
         }
@@ -483,6 +489,7 @@ pub async fn recover(
             deliveries::Column::CompletedAt,
             Option::<DateTime<Utc>>::None.into(),
         )
+        .col_expr(deliveries::Column::UnrecordedClaims, 0.into())
         .col_expr(deliveries::Column::UpdatedAt, at.into())
         .filter(deliveries::Column::PartnerId.eq(partner_id))
         .filter(deliveries::Column::Status.is_in([status::FAILED, status::CANCELED]))
@@ -569,6 +576,8 @@ pub async fn sync_n8n(state: &AppState) -> Result<()> {
                 previous_secret_expires_at: Set(None),
                 consecutive_failures: Set(0),
                 disabled_reason: Set(None),
+                failing_attempts: Set(0),
+                backoff_until: Set(None),
                 created_at: Set(existing.as_ref().map_or(at, |e| e.created_at)),
                 updated_at: Set(at),
             };
