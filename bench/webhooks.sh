@@ -6,6 +6,8 @@
 #
 #   bench/webhooks.sh                 # RUNS=3 EVENTS=20000 RATE=200 DURATION=10
 #   RUNS=1 EVENTS=500 DURATION=2 bench/webhooks.sh   # a quick check
+#   BLACK_HOLE=1 bench/webhooks.sh    # beside a second partner that never answers: the
+#                                     # healthy partner's figures with a black hole next to it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,9 @@ else
   bin=target/debug/examples/webhook_bench
 fi
 args=(--events "$EVENTS" --rate "$RATE" --seconds "$DURATION")
+if [ "${BLACK_HOLE:-0}" = 1 ]; then
+  args+=(--black-hole)
+fi
 
 for run in $(seq 1 "$RUNS"); do
   echo "== sqlite, run $run"

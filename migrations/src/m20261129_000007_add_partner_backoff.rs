@@ -33,10 +33,25 @@ impl MigrationTrait for Migration {
                     .add_column(integer(Deliveries::UnrecordedClaims).default(0))
                     .to_owned(),
             )
-            .await
+            .await?;
+        // The worker claims each partner's due deliveries up to what it may take of that
+        // partner: one short range of this index per partner, however many deliveries of a
+        // stalled partner are waiting.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS idx_deliveries_pending_partner_due \
+                 ON deliveries (partner_id, next_attempt_at) WHERE status = 'pending'",
+            )
+            .await?;
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP INDEX IF EXISTS idx_deliveries_pending_partner_due")
+            .await?;
         manager
             .alter_table(
                 Table::alter()

@@ -5,6 +5,10 @@
 //!    runs until the receiver has all N.
 //! 2. Latency: events are committed one by one at a fixed rate while the worker runs; each one's
 //!    commit-to-arrival time is measured.
+//!
+//! With `--black-hole`, a second partner receives every event too, and never answers (it
+//! accepts the connection and reads the request): the figures are then those of the healthy
+//! partner beside it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +31,7 @@ struct Args {
     rate: u64,
     seconds: u64,
     database_url: Option<String>,
+    black_hole: bool,
 }
 
 fn args() -> Args {
@@ -35,9 +40,14 @@ fn args() -> Args {
         rate: 200,
         seconds: 10,
         database_url: None,
+        black_hole: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--black-hole" {
+            args.black_hole = true;
+            continue;
+        }
         let value = it.next().unwrap_or_default();
         match flag.as_str() {
             "--events" => args.events = value.parse().unwrap_or(args.events),
@@ -70,6 +80,44 @@ async fn receiver(arrivals: Arrivals) -> anyhow::Result<String> {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(url)
+}
+
+/// A partner that never answers: it accepts every connection and reads what is sent, forever.
+async fn black_hole() -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut socket, &mut tokio::io::sink()).await;
+            });
+        }
+    });
+    Ok(url)
+}
+
+async fn add_partner(state: &payment_ms::AppState, name: &str, url: String) -> anyhow::Result<()> {
+    let now = payment_ms::db::now();
+    payment_ms::entities::partners::ActiveModel::from(payment_ms::entities::partners::Model {
+        id: shared::ids::new_id(shared::ids::PARTNER),
+        name: name.into(),
+        url,
+        event_types: serde_json::json!(["*"]),
+        active: true,
+        builtin: false,
+        secret: shared::signing::WebhookSecret::generate(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        consecutive_failures: 0,
+        disabled_reason: None,
+        failing_attempts: 0,
+        backoff_until: None,
+        created_at: now,
+        updated_at: now,
+    })
+    .insert(&state.db)
+    .await?;
+    Ok(())
 }
 
 async fn record_events(
@@ -170,35 +218,24 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(app.run_until(stop.clone()));
 
     let arrivals: Arrivals = Arc::default();
-    let hook = receiver(arrivals.clone()).await?;
-    let now = payment_ms::db::now();
-    payment_ms::entities::partners::ActiveModel::from(payment_ms::entities::partners::Model {
-        id: shared::ids::new_id(shared::ids::PARTNER),
-        name: "bench".into(),
-        url: hook,
-        event_types: serde_json::json!(["*"]),
-        active: true,
-        builtin: false,
-        secret: shared::signing::WebhookSecret::generate(),
-        previous_secret: None,
-        previous_secret_expires_at: None,
-        consecutive_failures: 0,
-        disabled_reason: None,
-        failing_attempts: 0,
-        backoff_until: None,
-        created_at: now,
-        updated_at: now,
-    })
-    .insert(&state.db)
-    .await?;
+    add_partner(&state, "bench", receiver(arrivals.clone()).await?).await?;
+    if args.black_hole {
+        add_partner(&state, "black hole", black_hole().await?).await?;
+    }
     let backend = if url.starts_with("postgres") {
         "postgres"
     } else {
         "sqlite"
     };
     println!(
-        "database: {backend}, concurrency: {}",
-        state.config.webhooks.concurrency
+        "database: {backend}, concurrency: {} ({} per partner), partners: {}",
+        state.config.webhooks.concurrency,
+        state.config.webhooks.partner_concurrency,
+        if args.black_hole {
+            "one healthy and one that never answers (figures: the healthy one's)"
+        } else {
+            "one"
+        }
     );
 
     // 1. Throughput from a backlog.

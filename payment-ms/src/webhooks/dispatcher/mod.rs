@@ -59,42 +59,68 @@ pub struct Dispatcher {
 /// A claimed delivery with what sending it needs.
 struct Job {
     claimed: Claimed,
+    claimed_at: Instant,
     event: events::Model,
     partner: Arc<partners::Model>,
 }
 
-/// What this worker holds of each partner (claimed, waiting or in flight), and how much it may.
+/// What this worker holds of each partner, and how much it may: at most its room in flight
+/// (the configured cap, or one while it is failing), and as many again claimed and waiting.
+/// A waiting delivery then waits for one round of the partner's requests at most, which ends
+/// within the timeout, so it is sent well within its lease.
 #[derive(Default)]
 struct Holdings {
-    held: HashMap<String, usize>,
-    /// Each partner's room as last seen (its cap, or one while it is failing).
-    room: HashMap<String, usize>,
+    partners: HashMap<String, Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    /// Claimed, waiting or in flight.
+    claimed: usize,
+    in_flight: usize,
+    /// Its room as last seen.
+    room: usize,
 }
 
 impl Holdings {
+    /// A claimed delivery of `partner` joins the waiting ones.
     fn take(&mut self, partner: &partners::Model, room: usize) {
-        *self.held.entry(partner.id.clone()).or_default() += 1;
-        self.room.insert(partner.id.clone(), room);
+        let held = self.partners.entry(partner.id.clone()).or_default();
+        held.claimed += 1;
+        held.room = room;
     }
 
-    fn give_back(&mut self, partner_id: &str) {
-        if let Some(held) = self.held.get_mut(partner_id) {
-            *held = held.saturating_sub(1);
-            if *held == 0 {
-                self.held.remove(partner_id);
-                self.room.remove(partner_id);
+    /// Whether a waiting delivery of this partner may be sent now.
+    fn may_send(&self, partner_id: &str) -> bool {
+        self.partners
+            .get(partner_id)
+            .is_some_and(|held| held.in_flight < held.room)
+    }
+
+    fn sending(&mut self, partner_id: &str) {
+        if let Some(held) = self.partners.get_mut(partner_id) {
+            held.in_flight += 1;
+        }
+    }
+
+    /// A delivery of this partner was sent (`sent`) or given back.
+    fn done(&mut self, partner_id: &str, sent: bool) {
+        if let Some(held) = self.partners.get_mut(partner_id) {
+            held.claimed = held.claimed.saturating_sub(1);
+            if sent {
+                held.in_flight = held.in_flight.saturating_sub(1);
+            }
+            if held.claimed == 0 {
+                self.partners.remove(partner_id);
             }
         }
     }
 
-    /// What each partner may still take, for the ones holding anything.
-    fn free(&self, default_room: usize) -> HashMap<String, usize> {
-        self.held
+    /// What each partner this worker holds may still claim; others may claim twice their room.
+    fn free(&self) -> HashMap<String, usize> {
+        self.partners
             .iter()
-            .map(|(id, held)| {
-                let room = self.room.get(id).copied().unwrap_or(default_room);
-                (id.clone(), room.saturating_sub(*held))
-            })
+            .map(|(id, held)| (id.clone(), (2 * held.room).saturating_sub(held.claimed)))
             .collect()
     }
 }
@@ -129,8 +155,12 @@ impl Dispatcher {
         let mut holdings = Holdings::default();
         let mut claiming: Option<JoinHandle<Claim>> = None;
         // Whether deliveries may be due that no claim has looked for yet: at start, after a
-        // wake-up (new events, the poll), and when the last claim took all it asked for.
+        // wake-up (new events, the poll), when the last claim took all it asked for, and when
+        // a partner it had to leave out (at its room) sends one.
         let mut more_due = true;
+        let mut left_out: HashSet<String> = HashSet::new();
+        // A waiting delivery not sent by then would risk its lease: it is given back instead.
+        let max_wait = config.timeout;
         let mut tick = tokio::time::interval(config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // A claim is a write; asking for a few at a time keeps it one per several deliveries.
@@ -138,13 +168,27 @@ impl Dispatcher {
         loop {
             while let Some(done) = inflight.try_join_next() {
                 if let Ok(partner_id) = done {
-                    holdings.give_back(&partner_id);
+                    holdings.done(&partner_id, true);
+                    more_due |= left_out.contains(&partner_id);
                 }
             }
+            let mut stale = Vec::new();
             while inflight.len() < concurrency {
-                let Some(job) = waiting.pop_front() else {
+                let Some(i) = waiting
+                    .iter()
+                    .position(|job| holdings.may_send(&job.partner.id))
+                else {
                     break;
                 };
+                let Some(job) = waiting.remove(i) else {
+                    break;
+                };
+                if job.claimed_at.elapsed() > max_wait {
+                    holdings.done(&job.partner.id, false);
+                    stale.push(job.claimed.id);
+                    continue;
+                }
+                holdings.sending(&job.partner.id);
                 let me = self.clone();
                 let sent_tx = sent_tx.clone();
                 inflight.spawn(async move {
@@ -155,20 +199,29 @@ impl Dispatcher {
                     partner_id
                 });
             }
+            if !stale.is_empty() {
+                tracing::warn!(
+                    deliveries = stale.len(),
+                    "claimed deliveries waited too long for their partner; given back"
+                );
+                let me = self.clone();
+                tokio::spawn(async move { me.release(stale).await });
+            }
             let room = (2 * concurrency).saturating_sub(inflight.len() + waiting.len());
             let worth_it = room >= low_water || (inflight.is_empty() && room > 0);
             if claiming.is_none() && more_due && worth_it {
                 // Set again by a wake-up while this claim runs, which may have missed it.
                 more_due = false;
                 let me = self.clone();
-                let free = holdings.free(config.partner_concurrency);
+                let free = holdings.free();
                 claiming = Some(tokio::spawn(async move { me.claim_jobs(room, free).await }));
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => {
                     if let Ok(partner_id) = done {
-                        holdings.give_back(&partner_id);
+                        holdings.done(&partner_id, true);
+                        more_due |= left_out.contains(&partner_id);
                     }
                 }
                 claimed = async {
@@ -181,6 +234,7 @@ impl Dispatcher {
                     match claimed {
                         Ok(claim) => {
                             more_due |= claim.more_due;
+                            left_out = claim.left_out;
                             for job in claim.jobs {
                                 let room = schedule::room(config, job.partner.failing_attempts);
                                 holdings.take(&job.partner, room);
@@ -222,23 +276,38 @@ impl Dispatcher {
             .filter(|(_, free)| **free == 0)
             .map(|(id, _)| id.clone())
             .collect();
-        let batch = match queue::claim(&self.state.db, now(), self.lease, limit, &skip).await {
+        let config = &self.state.config.webhooks;
+        let per_partner = 2 * config.partner_concurrency;
+        let claimed = queue::claim(&self.state.db, now(), self.lease, limit, per_partner, &skip);
+        let batch = match claimed.await {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(error = %e, "could not claim deliveries");
                 return Claim::default();
             }
         };
+        // All it asked for: more may be due. All it asked of one partner: more of that
+        // partner's may be due, to claim when it has room again.
         let more_due = batch.len() == limit;
+        let mut per_partner_count: HashMap<&str, usize> = HashMap::new();
+        for claimed in &batch {
+            *per_partner_count.entry(&claimed.partner_id).or_default() += 1;
+        }
+        let mut left_out: HashSet<String> = per_partner_count
+            .into_iter()
+            .filter(|(_, n)| *n >= per_partner)
+            .map(|(id, _)| id.to_owned())
+            .chain(skip)
+            .collect();
         let jobs = self.prepare(batch).await;
-        let config = &self.state.config.webhooks;
         let mut left = free;
         let mut over = Vec::new();
         let mut kept = Vec::with_capacity(jobs.len());
         for job in jobs {
             let room = schedule::room(config, job.partner.failing_attempts);
-            let left = left.entry(job.partner.id.clone()).or_insert(room);
+            let left = left.entry(job.partner.id.clone()).or_insert(2 * room);
             if *left == 0 {
+                left_out.insert(job.partner.id.clone());
                 over.push(job.claimed.id);
             } else {
                 *left -= 1;
@@ -250,6 +319,7 @@ impl Dispatcher {
         self.release(over).await;
         Claim {
             more_due,
+            left_out,
             jobs: kept,
         }
     }
@@ -295,6 +365,7 @@ impl Dispatcher {
                 continue;
             };
             jobs.push(Job {
+                claimed_at: Instant::now(),
                 event: event.clone(),
                 partner: partner.clone(),
                 claimed,
@@ -358,6 +429,7 @@ impl Dispatcher {
             claimed,
             event,
             partner,
+            ..
         } = job;
         let started_at = now();
         let clock = Instant::now();
@@ -389,5 +461,8 @@ impl Dispatcher {
 struct Claim {
     /// It got all it asked for: more may be due.
     more_due: bool,
+    /// The partners it left deliveries of (at their room), or took all it could of: when one
+    /// of them has sent a delivery, claim again.
+    left_out: HashSet<String>,
     jobs: Vec<Job>,
 }

@@ -32,51 +32,71 @@ pub struct Claimed {
     pub unrecorded_claims: i32,
 }
 
-/// Claims up to `limit` due deliveries for `lease`, oldest due first, skipping the partners
-/// in `skip` (at their cap in this worker) and every partner backed off until after `at`.
+/// Claims up to `limit` due deliveries for `lease`, oldest due first, and at most `per_partner`
+/// of any one partner; it skips the partners in `skip` (at their room in this worker), the
+/// disabled ones, and the ones backed off until after `at`.
+///
+/// Each partner's due deliveries are read from its own range of an index (the pending ones by
+/// partner and due time), at most `per_partner` of them: a partner with a large backlog
+/// (stalled, or backed off) costs a claim no more than one with a few.
 pub async fn claim(
     db: &DatabaseConnection,
     at: DateTime<Utc>,
     lease: Duration,
     limit: usize,
+    per_partner: usize,
     skip: &[String],
 ) -> Result<Vec<Claimed>, DbErr> {
     let backend = db.get_database_backend();
+    let postgres = backend == DatabaseBackend::Postgres;
     let mut claim = Bound::new(
         backend,
         "UPDATE deliveries SET unrecorded_claims = unrecorded_claims + 1, locked_until = ",
     );
     claim.bind(after(at, lease).into());
-    claim.sql(
-        " WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' \
-         AND next_attempt_at <= ",
-    );
-    claim.bind(at.into());
-    claim.sql(" AND (locked_until IS NULL OR locked_until < ");
+    // One partner's due deliveries; `p` is the partner.
+    let due = |claim: &mut Bound, columns: &str| {
+        claim.sql("SELECT ");
+        claim.sql(columns);
+        claim.sql(" FROM deliveries d ");
+        if !postgres {
+            // SQLite's planner prefers the (status, due time) index, which reads every due
+            // delivery of every partner: the backlog of a stalled partner on each claim.
+            claim.sql("INDEXED BY idx_deliveries_pending_partner_due ");
+        }
+        claim.sql("WHERE d.partner_id = p.id AND d.status = 'pending' AND d.next_attempt_at <= ");
+        claim.bind(at.into());
+        claim.sql(" AND (d.locked_until IS NULL OR d.locked_until < ");
+        claim.bind(at.into());
+        claim.sql(") ORDER BY d.next_attempt_at LIMIT ");
+        claim.bind((per_partner as i64).into());
+    };
+    if postgres {
+        claim.sql(" WHERE id IN (SELECT c.id FROM partners p CROSS JOIN LATERAL (");
+        due(&mut claim, "d.id, d.next_attempt_at");
+        // SQLite's single writer makes the statement atomic without it.
+        claim.sql(" FOR UPDATE SKIP LOCKED) c");
+    } else {
+        claim.sql(" WHERE id IN (SELECT c.id FROM partners p JOIN deliveries c ON c.id IN (");
+        due(&mut claim, "d.id");
+        claim.sql(")");
+    }
+    claim.sql(" WHERE p.active AND (p.backoff_until IS NULL OR p.backoff_until <= ");
     claim.bind(at.into());
     claim.sql(")");
     if !skip.is_empty() {
-        claim.sql(" AND partner_id NOT IN ");
+        claim.sql(" AND p.id NOT IN ");
         claim.row(skip.iter().map(|id| id.clone().into()).collect());
     }
-    claim.sql(
-        " AND NOT EXISTS (SELECT 1 FROM partners p WHERE p.id = deliveries.partner_id \
-         AND p.backoff_until > ",
-    );
-    claim.bind(at.into());
-    claim.sql(") ORDER BY next_attempt_at LIMIT ");
+    claim.sql(" ORDER BY c.next_attempt_at LIMIT ");
     claim.bind((limit as i64).into());
-    if backend == DatabaseBackend::Postgres {
-        // SQLite's single writer makes the statement atomic without it.
-        claim.sql(" FOR UPDATE SKIP LOCKED");
-    }
     claim.sql(") RETURNING id, event_id, partner_id, attempts, round_start, unrecorded_claims");
     let claim = claim.statement();
-    let rows = if backend == DatabaseBackend::Postgres {
+    let rows = if postgres {
         // A lease need not survive a crash of the database: lost, it only lets the delivery
         // be claimed again, and the attempt it led to is recorded durably. So the claim does
-        // not wait for its WAL to reach the disk. And the due deliveries are read in the
-        // index's order, stopping at the limit: after a burst of events the table's
+        // not wait for its WAL to reach the disk. And each partner's due deliveries are read
+        // in the index's order, stopping at the limit: after a burst of events the table's
         // statistics lag, and the planner would otherwise read and sort every pending
         // delivery for each claim.
         let txn = db.begin().await?;
