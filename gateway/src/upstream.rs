@@ -23,21 +23,29 @@ use url::Url;
 
 use crate::auth::AuthUser;
 
-/// Request headers passed on to payment-ms as they came.
-const PASSED_ON: [HeaderName; 4] = [
+/// Request headers passed on to payment-ms as they came. `Origin` and `Sec-Fetch-Site` let
+/// the hosted checkout page refuse a form sent from another site.
+const PASSED_ON: [HeaderName; 6] = [
     REQUEST_ID,
     IDEMPOTENCY_KEY,
     header::CONTENT_TYPE,
     HeaderName::from_static("stripe-signature"),
+    header::ORIGIN,
+    HeaderName::from_static("sec-fetch-site"),
 ];
 
-/// Response headers of payment-ms that mean something to the client.
-const PASSED_BACK: [HeaderName; 5] = [
+/// Response headers of payment-ms that mean something to the client, the hosted page's
+/// security headers among them.
+const PASSED_BACK: [HeaderName; 9] = [
     header::CONTENT_TYPE,
     header::LOCATION,
     header::CACHE_CONTROL,
     header::RETRY_AFTER,
     IDEMPOTENT_REPLAYED,
+    header::CONTENT_SECURITY_POLICY,
+    header::X_FRAME_OPTIONS,
+    header::X_CONTENT_TYPE_OPTIONS,
+    header::REFERRER_POLICY,
 ];
 
 /// hyper's own pooled client (over rustls for an `https` URL): the gateway's hottest path, where

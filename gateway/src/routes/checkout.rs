@@ -22,6 +22,7 @@ const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/checkout/{payment_id}", get(page).post(page))
+        .route("/favicon.ico", get(favicon))
         .route(
             "/providers/{provider}/webhook",
             post(provider_webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
@@ -48,6 +49,20 @@ async fn provider_webhook(
             user: None,
             headers: &headers,
             body,
+        })
+        .await
+}
+
+/// The hosted page's icon, which browsers ask for on their own.
+async fn favicon(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    state
+        .payment_ms
+        .call(Call {
+            method: Method::GET,
+            path_and_query: "/favicon.ico".to_owned(),
+            user: None,
+            headers: &headers,
+            body: Bytes::new(),
         })
         .await
 }

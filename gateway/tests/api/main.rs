@@ -3,6 +3,7 @@
 
 mod auth;
 mod cancellation;
+mod checkout_page;
 mod contract;
 mod errors;
 mod fake_stripe;
