@@ -39,6 +39,9 @@ pub struct Config {
     pub cors_origins: Vec<HeaderValue>,
     /// `SHUTDOWN_TIMEOUT`: how long in-flight requests may finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// `HEADER_READ_TIMEOUT`: a connection that sends no whole request head within this is
+    /// closed (idle kept-alive connections too).
+    pub header_read_timeout: Duration,
     /// `UPSTREAM_MAX_IN_FLIGHT`: calls to payment-ms in flight at most (and so connections).
     pub upstream_max_in_flight: usize,
     /// `HEADER_LIMIT_BYTES`: the largest total size of a request's headers (then 431).
@@ -220,6 +223,7 @@ impl Config {
             trust_forwarded_for: env.parse("TRUST_X_FORWARDED_FOR", "false")?,
             cors_origins: cors_origins(env)?,
             shutdown_timeout: env.duration("SHUTDOWN_TIMEOUT", "20s")?,
+            header_read_timeout: env.duration("HEADER_READ_TIMEOUT", "10s")?,
             upstream_max_in_flight: env.parse("UPSTREAM_MAX_IN_FLIGHT", "256")?,
             header_limit: env.parse("HEADER_LIMIT_BYTES", "16384")?,
         })

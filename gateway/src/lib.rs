@@ -93,8 +93,11 @@ impl Application {
                 }
             }
         });
-        let bound = self.state.config.shutdown_timeout;
-        shared::http::serve(self.listener, app(self.state), shutdown, bound)
+        let options = shared::http::ServeOptions {
+            header_read_timeout: self.state.config.header_read_timeout,
+            shutdown_bound: self.state.config.shutdown_timeout,
+        };
+        shared::http::serve(self.listener, app(self.state), shutdown, options)
             .await
             .context("serving HTTP")
     }

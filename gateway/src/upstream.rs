@@ -67,8 +67,21 @@ pub struct PaymentMs {
     timeout: Duration,
 }
 
+/// How long an idle connection to payment-ms is kept for reuse.
+const UPSTREAM_IDLE: Duration = Duration::from_secs(5);
+
 /// Attempts of a call that is safe to repeat (a GET, or a POST with an Idempotency-Key).
 const ATTEMPTS_IF_SAFE: usize = 3;
+
+/// Whether, and how often, a call may be tried when payment-ms could not be reached or
+/// dropped the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// A GET, or a POST with an Idempotency-Key: up to three attempts.
+    IfSafe,
+    /// A call that changes nothing the second time (`verify`): one more attempt.
+    Once,
+}
 
 /// One call to payment-ms.
 pub struct Call<'a> {
@@ -80,6 +93,7 @@ pub struct Call<'a> {
     /// The incoming request's headers (request id, idempotency key, content type).
     pub headers: &'a HeaderMap,
     pub body: Bytes,
+    pub repeat: Repeat,
 }
 
 impl PaymentMs {
@@ -101,7 +115,9 @@ impl PaymentMs {
         // payment-ms answers the hosted page's form with a 303 meant for the browser: this
         // client follows no redirects.
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below payment-ms's HEADER_READ_TIMEOUT (10 s by default), which closes idle
+            // connections: one is never reused just as payment-ms closes it.
+            .pool_idle_timeout(UPSTREAM_IDLE)
             .pool_max_idle_per_host(64)
             .pool_timer(TokioTimer::new())
             .build(connector);
@@ -124,8 +140,9 @@ impl PaymentMs {
         })
     }
 
-    /// Calls payment-ms. A call that is safe to repeat is retried (twice, briefly) when
-    /// payment-ms could not be reached or answered 502/503; anything else is tried once.
+    /// Calls payment-ms. A call that is safe to repeat is retried (twice, briefly; `verify`
+    /// once) when payment-ms could not be reached or dropped the connection; anything else is
+    /// tried once.
     pub async fn call(&self, call: Call<'_>) -> Result<Response, Problem> {
         // A free slot is taken at once; only a wait needs a timer.
         let slot = match self.slots.try_acquire() {
@@ -142,7 +159,11 @@ impl PaymentMs {
             )
         })?;
         let safe = call.method == Method::GET || call.headers.contains_key(&IDEMPOTENCY_KEY);
-        let attempts = if safe { ATTEMPTS_IF_SAFE } else { 1 };
+        let attempts = match (call.repeat, safe) {
+            (_, true) => ATTEMPTS_IF_SAFE,
+            (Repeat::Once, false) => 2,
+            (Repeat::IfSafe, false) => 1,
+        };
         let mut last = Err(bad_gateway());
         for attempt in 1..=attempts {
             if attempt > 1 {

@@ -43,6 +43,9 @@ pub struct Config {
     pub log_json: bool,
     /// `SHUTDOWN_TIMEOUT`: how long in-flight requests may finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// `HEADER_READ_TIMEOUT`: a connection that sends no whole request head within this is
+    /// closed (idle kept-alive connections too).
+    pub header_read_timeout: Duration,
     pub webhooks: WebhookConfig,
     /// `MOCK_PROVIDER_ENABLED`: whether buyers may use the mock provider (no money moves). On
     /// in the dev profile and when it is the default provider; off otherwise, so a production
@@ -275,6 +278,7 @@ impl Config {
             body_limit: env.parse("BODY_LIMIT_BYTES", "65536")?,
             log_json: env.log_json(),
             shutdown_timeout: env.duration("SHUTDOWN_TIMEOUT", "20s")?,
+            header_read_timeout: env.duration("HEADER_READ_TIMEOUT", "10s")?,
             webhooks: WebhookConfig::from_source(env, profile)?,
             mock_enabled,
             stripe,

@@ -41,6 +41,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 /// taken up front, so a transaction never reads a snapshot that another writer then
 /// invalidates (which SQLite reports as an error instead of waiting).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    crate::events::forget_uncommitted();
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()

@@ -2,6 +2,12 @@
 //! caused it, together with its deliveries to partners, so either all are committed or none;
 //! the dispatcher sends them afterwards. Commit with [`crate::AppState::commit`] so the
 //! dispatcher wakes at once.
+//!
+//! An event is logged ("event recorded") once its transaction has committed, never before:
+//! the events a task records are kept in [`in_scope`]'s task-local list until [`committed`]
+//! logs them; a new write transaction forgets what an abandoned one recorded.
+
+use std::cell::RefCell;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
@@ -69,6 +75,48 @@ where
     .insert(txn)
     .await?;
     crate::webhooks::fan_out(txn, &id, event_type.as_str(), at).await?;
-    tracing::info!(event_id = %id, event_type = event_type.as_str(), subject_id, "event recorded");
+    let recorded = Recorded {
+        id: id.clone(),
+        event_type,
+        subject_id: subject_id.to_owned(),
+    };
+    if UNCOMMITTED
+        .try_with(|list| list.borrow_mut().push(recorded))
+        .is_err()
+    {
+        tracing::debug!(event_id = %id, "event written outside a scope that logs it at commit");
+    }
     Ok(id)
+}
+
+/// An event written in a transaction not yet committed.
+struct Recorded {
+    id: String,
+    event_type: EventType,
+    subject_id: String,
+}
+
+tokio::task_local! {
+    static UNCOMMITTED: RefCell<Vec<Recorded>>;
+}
+
+/// Runs `work` with a list of its uncommitted events (each request, each round of periodic
+/// work).
+pub async fn in_scope<F: std::future::Future>(work: F) -> F::Output {
+    UNCOMMITTED.scope(RefCell::new(Vec::new()), work).await
+}
+
+/// A write transaction begins: events of an earlier one that was never committed are not.
+pub fn forget_uncommitted() {
+    let _ = UNCOMMITTED.try_with(|list| list.borrow_mut().clear());
+}
+
+/// The transaction committed: its events are logged.
+pub fn committed() {
+    let _ = UNCOMMITTED.try_with(|list| {
+        for e in list.borrow_mut().drain(..) {
+            tracing::info!(event_id = %e.id, event_type = e.event_type.as_str(),
+                subject_id = %e.subject_id, "event recorded");
+        }
+    });
 }

@@ -63,6 +63,7 @@ impl AppState {
     /// go out at once.
     pub async fn commit(&self, txn: DatabaseTransaction) -> error::Result<()> {
         txn.commit().await?;
+        events::committed();
         self.outbox.notify_one();
         Ok(())
     }
@@ -157,13 +158,12 @@ impl Application {
         } else {
             None
         };
-        let served = shared::http::serve(
-            listener,
-            app(state.clone()),
-            shutdown.clone(),
-            state.config.shutdown_timeout,
-        )
-        .await;
+        let options = shared::http::ServeOptions {
+            header_read_timeout: state.config.header_read_timeout,
+            shutdown_bound: state.config.shutdown_timeout,
+        };
+        let served =
+            shared::http::serve(listener, app(state.clone()), shutdown.clone(), options).await;
         shutdown.cancel();
         if let Err(e) = sweeper.await {
             tracing::warn!(error = %e, "expiry sweep ended abnormally");
@@ -192,7 +192,7 @@ async fn sweep_loop(state: AppState, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tick.tick() => {
+            _ = tick.tick() => events::in_scope(async {
                 match payments::expire_due(&state, db::now(), SWEEP_BATCH).await {
                     Ok(sweep) if sweep != payments::Sweep::default() => {
                         tracing::info!(payments = sweep.payments, orders = sweep.orders,
@@ -206,7 +206,7 @@ async fn sweep_loop(state: AppState, shutdown: CancellationToken) {
                     Ok(n) => tracing::info!(payments = n, "reconciled pending refunds"),
                     Err(e) => tracing::warn!(error = %e, "refund sweep failed"),
                 }
-            }
+            }).await,
         }
     }
 }

@@ -263,8 +263,10 @@ pub struct PartnerWithSecret {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateIn {
-    /// Seconds the old secret keeps signing; 24 h by default.
+    /// Seconds the old secret keeps signing: at most 7 days; `WEBHOOK_SECRET_GRACE` (24 h)
+    /// by default.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604_800)]
     pub grace_seconds: Option<u64>,
 }
 
@@ -273,6 +275,9 @@ pub struct DeliveryOut {
     #[schema(example = "dlv_019a8e0c2d4b7a1c9e3f5a7b9c1d3e5f")]
     pub id: String,
     pub event_id: String,
+    /// The event's type, e.g. `payment.succeeded`.
+    #[schema(example = "payment.succeeded")]
+    pub event_type: String,
     pub partner_id: String,
     /// `pending`, `succeeded`, `failed` or `canceled`.
     pub status: String,

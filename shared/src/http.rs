@@ -123,30 +123,71 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
 }
 
-/// Serves `router` until `shutdown` is cancelled, then stops accepting and lets in-flight
-/// requests finish for at most `bound` before returning anyway.
+/// How the server treats connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// A connection that has not sent a whole request head within this is closed: at its
+    /// start, and between the requests of a kept-alive connection (so an idle connection is
+    /// closed after it too). Slow or silent clients cannot hold connections open.
+    pub header_read_timeout: Duration,
+    /// How long in-flight requests may finish after shutdown begins.
+    pub shutdown_bound: Duration,
+}
+
+/// Serves `router` over HTTP/1.1 until `shutdown` is cancelled, then stops accepting and lets
+/// in-flight requests finish for at most `options.shutdown_bound` before returning anyway.
+/// Each request carries [`axum::extract::ConnectInfo`] with the peer's address.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: tokio_util::sync::CancellationToken,
-    bound: Duration,
+    options: ServeOptions,
 ) -> std::io::Result<()> {
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let deadline = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(bound).await;
-    };
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .keep_alive(true);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little rather than spin.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(request.map(axum::body::Body::new))
+            });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
     tokio::select! {
-        served = server => served,
-        _ = deadline => {
-            tracing::warn!(bound = ?bound, "in-flight requests did not finish in time; closing them");
-            Ok(())
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(options.shutdown_bound) => {
+            tracing::warn!(bound = ?options.shutdown_bound, "in-flight requests did not finish in time; closing them");
         }
     }
+    Ok(())
 }
 
 /// `GET /healthz`: the process is alive.

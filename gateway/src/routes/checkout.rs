@@ -14,7 +14,7 @@ use shared::ids::PAYMENT;
 
 use super::check_id;
 use crate::AppState;
-use crate::upstream::Call;
+use crate::upstream::{Call, Repeat};
 
 /// As payment-ms's own bound on provider webhooks.
 const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
@@ -49,6 +49,7 @@ async fn provider_webhook(
             user: None,
             headers: &headers,
             body,
+            repeat: Repeat::IfSafe,
         })
         .await
 }
@@ -63,6 +64,7 @@ async fn favicon(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
             user: None,
             headers: &headers,
             body: Bytes::new(),
+            repeat: Repeat::IfSafe,
         })
         .await
 }
@@ -83,6 +85,7 @@ async fn page(
             user: None,
             headers: &headers,
             body,
+            repeat: Repeat::IfSafe,
         })
         .await
 }

@@ -18,7 +18,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::AppState;
 use crate::auth::AuthUser;
-use crate::upstream::Call;
+use crate::upstream::{Call, Repeat};
 
 mod checkout;
 mod health;
@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         ("/orders/{id}/cancel", post(pass)),
         ("/payments", get(pass)),
         ("/payments/{id}", get(pass)),
-        ("/payments/{id}/verify", post(pass)),
+        ("/payments/{id}/verify", post(verify)),
         ("/payments/{id}/cancel", post(pass)),
         ("/payments/{id}/refunds", post(admin).get(pass)),
         ("/partners", post(admin).get(admin)),
@@ -127,14 +127,39 @@ async fn admin(
     pass(state, user, method, uri, headers, body).await
 }
 
+/// Verifying a payment changes nothing the second time: when payment-ms drops the connection,
+/// it is tried once more.
+async fn verify(
+    state: State<AppState>,
+    user: AuthUser,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    forward(state, user, method, uri, headers, body, Repeat::Once).await
+}
+
 /// Passes an authenticated request to `/internal/v1/<same path>?<same query>`.
 async fn pass(
+    state: State<AppState>,
+    user: AuthUser,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    forward(state, user, method, uri, headers, body, Repeat::IfSafe).await
+}
+
+async fn forward(
     State(state): State<AppState>,
     user: AuthUser,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+    repeat: Repeat,
 ) -> Result<Response, Problem> {
     let path = uri
         .path()
@@ -154,6 +179,7 @@ async fn pass(
             user: Some(&user),
             headers: &headers,
             body,
+            repeat,
         })
         .await
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod cancellation;
 mod checkout_page;
+mod connections;
 mod contract;
 mod errors;
 mod fake_stripe;
@@ -19,6 +20,7 @@ mod openapi;
 mod operations;
 mod outage;
 mod partner_isolation;
+mod partner_rules;
 mod receiver;
 mod stripe;
 mod webhooks;

@@ -523,6 +523,60 @@ async fn logs_of_a_full_flow_hold_no_secrets() {
     assert_eq!(card_like, None, "a card-like number in the logs");
 }
 
+/// "event recorded" is logged once the event is committed: an order whose transaction fails
+/// after its event was written (here, storing the idempotent answer is refused) logs none.
+#[tokio::test(flavor = "current_thread")]
+async fn an_event_is_logged_only_once_committed() {
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    use sea_orm::ConnectionTrait;
+    app.db
+        .execute_unprepared(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON idempotency_keys \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .await
+        .unwrap();
+    let token = app.service_token();
+    let failed = app
+        .post(
+            "/api/v1/orders",
+            &token,
+            &crate::helpers::order_body("alice"),
+            Some("key-1"),
+        )
+        .await;
+    assert_eq!(failed.status(), 500);
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("request failed"), "the capture works: {logs}");
+    assert!(
+        !logs.contains("event recorded"),
+        "an event that was rolled back was logged: {logs}"
+    );
+
+    app.db
+        .execute_unprepared("DROP TRIGGER refuse")
+        .await
+        .unwrap();
+    let order = app.create_order("alice").await;
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let recorded: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("event recorded"))
+        .collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert!(recorded[0].contains(order["id"].as_str().unwrap()));
+}
+
 #[tokio::test]
 async fn metrics_show_requests_payments_and_webhooks() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {

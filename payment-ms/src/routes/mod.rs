@@ -66,7 +66,8 @@ pub fn router(state: AppState) -> Router {
 /// expects: a retry then finds the stored answer instead of a claim left in progress.
 /// The task carries the request's span, so what the handler logs has the request id.
 async fn detach(request: Request, next: Next) -> Response {
-    match tokio::spawn(next.run(request).in_current_span()).await {
+    let work = crate::events::in_scope(next.run(request));
+    match tokio::spawn(work.in_current_span()).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "request handler panicked");

@@ -1,10 +1,12 @@
 //! The partner registry and the delivery log, for admins: register, list, update, delete,
 //! rotate a secret; list deliveries and their attempts; resend an event; recover failures.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Deserialize;
 use shared::signing::WebhookSecret;
@@ -18,6 +20,7 @@ pub use shared::api::{
 use super::{is_valid_filter, new_delivery, status};
 use crate::AppState;
 use crate::auth::Caller;
+use crate::config::MAX_SECRET_GRACE;
 use crate::db::{after, begin_write, now};
 use crate::entities::{deliveries, delivery_attempts, events, partners};
 use crate::error::Result;
@@ -25,6 +28,9 @@ use crate::events::EventType;
 use crate::idempotency::Claim;
 use crate::pagination::{Page, PageRequest};
 use crate::validate;
+
+/// The key of the PostgreSQL advisory lock that creations of partners take in turn.
+const PARTNER_CREATION_LOCK: i64 = 0x7061_7274_6e65_7273; // "partners"
 
 /// The id of the built-in partner configured by `N8N_WEBHOOK_URL`.
 pub const N8N_PARTNER_ID: &str = "ptn_00000000000000000000000000000000";
@@ -64,9 +70,19 @@ async fn check_partner_url(state: &AppState, errors: &mut Vec<FieldError>, url: 
     if errors.len() > before {
         return;
     }
-    if let Ok(parsed) = url::Url::parse(url)
-        && let Err(refusal) = state.guard.check_url(&parsed).await
-    {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return;
+    };
+    // A password in the URL would be shown to every admin and written to logs: refused. A
+    // partner authenticates our requests by their signature.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        errors.push(FieldError::new(
+            "url",
+            "must not contain credentials (user:password@): partners verify our signature instead",
+        ));
+        return;
+    }
+    if let Err(refusal) = state.guard.check_url(&parsed).await {
         errors.push(FieldError::new("url", refusal.to_string()));
     }
 }
@@ -123,6 +139,24 @@ pub async fn create_partner(
         updated_at: at,
     };
     let txn = begin_write(&state.db).await?;
+    // Counted under a lock that creations take in turn (SQLite's write lock is one already),
+    // so two creations at once cannot both pass the limit.
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({PARTNER_CREATION_LOCK})"
+        ))
+        .await?;
+    }
+    let max = state.config.webhooks.max_partners;
+    if partners::Entity::find().count(&txn).await? >= max {
+        return Err(Problem::conflict(
+            "partner_limit_reached",
+            format!(
+                "{max} partners are registered, the most WEBHOOK_MAX_PARTNERS allows; delete one first"
+            ),
+        )
+        .into());
+    }
     partners::ActiveModel::from(partner.clone())
         .insert(&txn)
         .await?;
@@ -273,10 +307,17 @@ pub async fn rotate_secret(
     admin_only(caller)?;
     let partner = find(&state.db, id).await?;
     not_builtin(&partner)?;
-    let grace = input
-        .grace_seconds
-        .map(std::time::Duration::from_secs)
-        .unwrap_or(state.config.webhooks.secret_grace);
+    let grace = match input.grace_seconds.map(std::time::Duration::from_secs) {
+        Some(grace) if grace > MAX_SECRET_GRACE => {
+            return Err(Problem::validation(vec![FieldError::new(
+                "grace_seconds",
+                format!("must be at most {} (7 days)", MAX_SECRET_GRACE.as_secs()),
+            )])
+            .into());
+        }
+        Some(grace) => grace,
+        None => state.config.webhooks.secret_grace,
+    };
     let at = now();
     let secret = WebhookSecret::generate();
     let mut model = partners::ActiveModel::from(partner.clone());
@@ -306,22 +347,22 @@ pub fn signing_secrets(partner: &partners::Model, at: DateTime<Utc>) -> Vec<Webh
         .collect()
 }
 
-impl From<deliveries::Model> for DeliveryOut {
-    fn from(d: deliveries::Model) -> Self {
-        DeliveryOut {
-            next_attempt_at: (d.status == status::PENDING).then_some(d.next_attempt_at),
-            id: d.id,
-            event_id: d.event_id,
-            partner_id: d.partner_id,
-            status: d.status,
-            attempts: d.attempts,
-            last_status_code: d.last_status_code,
-            last_error: d.last_error,
-            created_at: d.created_at,
-            updated_at: d.updated_at,
-            completed_at: d.completed_at,
-            attempt_log: None,
-        }
+/// The public view of a delivery, with its event's type.
+fn delivery_out(d: deliveries::Model, event_type: String) -> DeliveryOut {
+    DeliveryOut {
+        event_type,
+        next_attempt_at: (d.status == status::PENDING).then_some(d.next_attempt_at),
+        id: d.id,
+        event_id: d.event_id,
+        partner_id: d.partner_id,
+        status: d.status,
+        attempts: d.attempts,
+        last_status_code: d.last_status_code,
+        last_error: d.last_error,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+        completed_at: d.completed_at,
+        attempt_log: None,
     }
 }
 
@@ -372,7 +413,38 @@ pub async fn list_deliveries(
     let rows = page
         .fetch(select, deliveries::Column::Id, &state.db)
         .await?;
-    Ok(page.page(rows, |d| &d.id, DeliveryOut::from))
+    let event_ids: HashSet<&str> = rows.iter().map(|d| d.event_id.as_str()).collect();
+    let types: HashMap<String, String> = if event_ids.is_empty() {
+        HashMap::new()
+    } else {
+        events::Entity::find()
+            .select_only()
+            .column(events::Column::Id)
+            .column(events::Column::EventType)
+            .filter(events::Column::Id.is_in(event_ids))
+            .into_tuple::<(String, String)>()
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    Ok(page.page(
+        rows,
+        |d| &d.id,
+        |d| {
+            let event_type = types.get(&d.event_id).cloned().unwrap_or_default();
+            delivery_out(d, event_type)
+        },
+    ))
+}
+
+/// The type of one event.
+async fn event_type_of(db: &DatabaseConnection, event_id: &str) -> Result<String> {
+    Ok(events::Entity::find_by_id(event_id)
+        .one(db)
+        .await?
+        .map(|e| e.event_type)
+        .unwrap_or_default())
 }
 
 /// One delivery with every attempt.
@@ -394,7 +466,8 @@ pub async fn get_delivery(
         .order_by_asc(delivery_attempts::Column::Attempt)
         .all(&state.db)
         .await?;
-    let mut out = DeliveryOut::from(delivery);
+    let event_type = event_type_of(&state.db, &delivery.event_id).await?;
+    let mut out = delivery_out(delivery, event_type);
     out.attempt_log = Some(
         attempts
             .into_iter()
@@ -437,7 +510,7 @@ pub async fn resend(
     if !ids::is_valid(ids::EVENT, &input.event_id) {
         return Err(event_missing().into());
     }
-    events::Entity::find_by_id(&input.event_id)
+    let event = events::Entity::find_by_id(&input.event_id)
         .one(&state.db)
         .await?
         .ok_or_else(event_missing)?;
@@ -445,7 +518,7 @@ pub async fn resend(
     let delivery = new_delivery(&input.event_id, partner_id, now())
         .insert(&txn)
         .await?;
-    let out = DeliveryOut::from(delivery);
+    let out = delivery_out(delivery, event.event_type);
     if let Some(claim) = claim {
         claim
             .complete(&txn, axum::http::StatusCode::CREATED, &out)

@@ -35,10 +35,12 @@ impl Guard {
         }
     }
 
-    /// Whether we may connect to `ip`.
+    /// Whether we may connect to `ip`. An IPv6 address that carries an IPv4 address (mapped,
+    /// compatible, translated, 6to4, NAT64) is judged as that IPv4 address too.
     pub fn permits(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        self.allowed.iter().any(|net| net.contains(&ip)) || is_public(ip)
+        let embedded = canonical(ip);
+        let allowed = |ip: IpAddr| self.allowed.iter().any(|net| net.contains(&ip));
+        allowed(ip) || allowed(embedded) || (is_public(ip) && is_public(embedded))
     }
 
     /// Checks a URL's scheme, then every address its host resolves to.
@@ -85,11 +87,24 @@ impl Resolve for Guard {
     }
 }
 
-/// An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is judged as the IPv4 address it is.
+/// The IPv4 address an IPv6 address leads to, if it carries one, else the address itself:
+/// IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d` (deprecated, but a stack may still
+/// route it), IPv4-translated `::ffff:0:a.b.c.d`, 6to4 `2002:aabb:ccdd::/48` and the NAT64
+/// well-known prefix `64:ff9b::a.b.c.d`.
 fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else {
+        return ip;
+    };
+    let s = v6.segments();
+    let low = |hi: u16, lo: u16| IpAddr::V4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] => low(hi, lo),
+        // `::` and `::1` are IPv6's own unspecified and loopback addresses.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => low(hi, lo),
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] => low(hi, lo),
+        [0x2002, hi, lo, ..] => low(hi, lo),
+        [0x0064, 0xff9b, 0, 0, 0, 0, hi, lo] => low(hi, lo),
+        _ => ip,
     }
 }
 
@@ -124,7 +139,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xfe00) == 0xfc00 // unique local fc00::/7 (AWS metadata fd00:ec2::254)
         || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
         || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
-        || first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64, may reach IPv4 inside
+        || first == 0x2001 && ip.segments()[1] == 0 // Teredo: tunnels to an IPv4 address
+        || first == 0x0064 && ip.segments()[1] == 0xff9b && ip.segments()[2] == 1 // local NAT64
+        || first == 0x0100 && ip.segments()[1..4] == [0, 0, 0]) // discard-only 100::/64
 }
 
 #[cfg(test)]
@@ -155,6 +172,18 @@ mod tests {
             "ff02::1",
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
+            // IPv4 inside IPv6, every way of writing it.
+            "::127.0.0.1",
+            "::10.1.2.3",
+            "::ffff:0:7f00:1",
+            "::ffff:0:a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "2002:a9fe:a9fe::1",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::192.168.0.1",
+            "64:ff9b:1::8.8.8.8",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!guard.permits(ip(blocked)), "{blocked}");
         }
@@ -163,6 +192,8 @@ mod tests {
             "1.1.1.1",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "2002:808:808::1",
+            "64:ff9b::8.8.8.8",
         ] {
             assert!(guard.permits(ip(public)), "{public}");
         }
@@ -176,7 +207,9 @@ mod tests {
         ]);
         assert!(guard.permits(ip("127.0.0.1")));
         assert!(guard.permits(ip("::1")));
+        assert!(guard.permits(ip("::ffff:127.0.0.1")));
         assert!(!guard.permits(ip("10.0.0.1")));
+        assert!(!guard.permits(ip("2002:a00:1::")));
     }
 
     #[tokio::test]

@@ -149,7 +149,10 @@ impl Dispatcher {
         // Room for every attempt in flight and a batch being written: senders wait (and so
         // no more is claimed) when recording falls behind.
         let (sent_tx, sent_rx) = mpsc::channel(concurrency * 2);
-        let recorder = tokio::spawn(recorder::record_all(self.state.clone(), sent_rx));
+        let recorder = tokio::spawn(crate::events::in_scope(recorder::record_all(
+            self.state.clone(),
+            sent_rx,
+        )));
         let mut inflight: JoinSet<String> = JoinSet::new();
         let mut waiting: VecDeque<Job> = VecDeque::new();
         let mut holdings = Holdings::default();

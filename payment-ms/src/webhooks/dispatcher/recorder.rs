@@ -167,6 +167,7 @@ pub async fn record(state: &AppState, batch: &[Sent]) -> Result<()> {
     }
     let disabled_any = follow_up_partners(state, &txn, batch, &plans, &recorded, at).await?;
     txn.commit().await?;
+    crate::events::committed();
     if disabled_any {
         // `partner.disabled` is an event to deliver. (Not `AppState::commit`, which wakes the
         // dispatcher after every batch and so would send it claiming for nothing.)
