@@ -34,6 +34,7 @@ async fn main() -> ExitCode {
 
 async fn run(mut env: Env) -> anyhow::Result<()> {
     let ms_config = payment_ms::Config::from_source(&env).context("payment-ms configuration")?;
+    let setup = describe(&env, &ms_config);
     let payment_ms = payment_ms::Application::build(ms_config).await?;
     let payment_ms_url = format!("http://{}", payment_ms.local_addr()?);
     env.set_default("PAYMENT_MS_URL", &payment_ms_url);
@@ -67,7 +68,7 @@ Mint more with the same key:
 
     let banner = format!(
         "
-Payment stack is running (dev profile: SQLite, mock provider, keys generated for this run).
+Payment stack is running ({setup}).
 
   gateway     {gateway_url}      (the API: {gateway_url}/api/v1/...)
   payment-ms  {payment_ms_url}   (internal API, mock checkout pages)
@@ -87,4 +88,74 @@ The README walks through a checkout with these. Ctrl-C stops both services.
         gateway.run_until(shutdown.clone()),
     );
     ms.and(gw)
+}
+
+/// What the stack runs on, as the banner says it: the profile, the database (never its
+/// password), the providers, and whether the keys were made for this run.
+fn describe(env: &Env, config: &payment_ms::Config) -> String {
+    use secrecy::ExposeSecret;
+    let profile = match config.profile {
+        shared::config::Profile::Dev => "dev profile",
+        shared::config::Profile::Prod => "prod profile",
+    };
+    let url = config.database_url.expose_secret();
+    let database = match url::Url::parse(url) {
+        Ok(u) if u.scheme().starts_with("postgres") => format!(
+            "PostgreSQL at {}{}",
+            u.host_str().unwrap_or("localhost"),
+            u.path()
+        ),
+        _ => {
+            let file = url
+                .trim_start_matches("sqlite:")
+                .trim_start_matches("//")
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            format!("SQLite ({file})")
+        }
+    };
+    let mut providers = Vec::new();
+    if config.mock_enabled {
+        providers.push("mock provider");
+    }
+    if config.stripe.is_some() {
+        providers.push("Stripe");
+    }
+    let keys = if env.get("JWT_PUBLIC_KEY_PEM").is_some() || env.get("JWT_JWKS_URL").is_some() {
+        "your identity provider's JWT keys"
+    } else {
+        "keys generated for this run"
+    };
+    format!("{profile}: {database}, {}, {keys}", providers.join(" and "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_says_what_the_stack_runs_on() {
+        let mut env = Env::from_pairs([("APP_PROFILE", "dev")]);
+        let config = payment_ms::Config::from_source(&env).unwrap();
+        assert_eq!(
+            describe(&env, &config),
+            "dev profile: SQLite (payments.db), mock provider, keys generated for this run"
+        );
+        env = Env::from_pairs([
+            ("APP_PROFILE", "dev"),
+            (
+                "DATABASE_URL",
+                "postgres://app:s3cret@db.internal:5432/payments",
+            ),
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+        ]);
+        let config = payment_ms::Config::from_source(&env).unwrap();
+        let described = describe(&env, &config);
+        assert_eq!(
+            described,
+            "dev profile: PostgreSQL at db.internal/payments, mock provider and Stripe, keys generated for this run"
+        );
+        assert!(!described.contains("s3cret"));
+    }
 }

@@ -485,6 +485,7 @@ mod tests {
             jwks_min_refresh: Duration::from_secs(30),
             jwks_ttl: Duration::from_secs(600),
             verified_cache: 100,
+            generated: false,
         }
     }
 

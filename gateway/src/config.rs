@@ -65,6 +65,9 @@ pub struct JwtConfig {
     /// `JWT_CACHE_SIZE`: how many verified tokens are remembered (0: none), so a token sent
     /// again is not verified again until it expires or its key changes.
     pub verified_cache: usize,
+    /// The key is an HS256 secret made for this run (the dev profile with no key set): `main`
+    /// shows it, so tokens can be minted for it.
+    pub generated: bool,
 }
 
 /// Where the keys that verify tokens come from: exactly one of the three.
@@ -119,14 +122,10 @@ impl JwtConfig {
         } else {
             match profile {
                 Profile::Prod => return Err(ConfigError::Missing(KEY_VARIABLES)),
-                Profile::Dev => {
-                    tracing::warn!(
-                        "no JWT key is configured: using a random HS256 key for this run"
-                    );
-                    JwtKey::Hs256(SecretString::from(shared::config::random_secret()))
-                }
+                Profile::Dev => JwtKey::Hs256(SecretString::from(shared::config::random_secret())),
             }
         };
+        let generated = given.is_empty();
         Ok(JwtConfig {
             key,
             issuer: env.get("JWT_ISSUER").map(str::to_owned),
@@ -135,6 +134,7 @@ impl JwtConfig {
             jwks_min_refresh: env.duration("JWT_JWKS_MIN_REFRESH", "30s")?,
             jwks_ttl: env.duration("JWT_JWKS_TTL", "10m")?,
             verified_cache: env.parse("JWT_CACHE_SIZE", "10000")?,
+            generated,
         })
     }
 }

@@ -3,7 +3,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use gateway::Config;
-use gateway::config::JwtConfig;
+use gateway::config::{JwtConfig, JwtKey};
+use secrecy::ExposeSecret;
 use shared::config::{Env, Profile};
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +58,20 @@ async fn serve() -> ExitCode {
         }
     };
     shared::telemetry::init(config.log_json);
+    if config.jwt.generated {
+        tracing::warn!(
+            "no JWT key is configured: tokens are verified with a key made for this run"
+        );
+        // Shown to the person who started it (not logged), so they can mint tokens for it.
+        if let JwtKey::Hs256(secret) = &config.jwt.key {
+            eprintln!(
+                "gateway (dev profile): no JWT key is set, so this run verifies tokens with\n  \
+                 JWT_HS256_SECRET={key}\nMint one with:\n  \
+                 JWT_HS256_SECRET={key} gateway token --sub alice --roles service",
+                key = secret.expose_secret()
+            );
+        }
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(shared::shutdown::on_signal(shutdown.clone()));
     match gateway::run(config, shutdown).await {

@@ -6,6 +6,7 @@
 
 use std::sync::OnceLock;
 
+use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use shared::api::{
@@ -63,15 +64,55 @@ pub async fn serve_json() -> Response {
         .into_response()
 }
 
-/// Interactive docs: the page loads its viewer from a CDN in the reader's browser.
-pub async fn serve_docs() -> Html<&'static str> {
-    Html(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Payment stack API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><script id="api-reference" data-url="/openapi.json"></script>
-<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script></body></html>"#,
+/// Where the viewer's files are served.
+const DOCS_ASSETS: &str = "/docs/assets";
+
+/// Interactive docs (Swagger UI), served whole by the gateway: they work offline and on a
+/// network that reaches nothing else.
+pub async fn serve_docs() -> Response {
+    static PAGE: OnceLock<Option<String>> = OnceLock::new();
+    let page = PAGE.get_or_init(|| {
+        let mut ui = swagger_ui_redist::SwaggerUi::new();
+        ui.title("Payment stack API");
+        ui.config().urls(["/openapi.json"]);
+        for file in swagger_ui_redist::SwaggerUiStaticFile::all() {
+            ui.override_file_path(*file, format!("{DOCS_ASSETS}/{}", file.file_name()));
+        }
+        ui.serve()
+            .inspect_err(|e| tracing::error!(error = %e, "could not render the docs page"))
+            .ok()
+    });
+    match page {
+        Some(html) => Html(html.as_str()).into_response(),
+        None => shared::Problem::internal().into_response(),
+    }
+}
+
+/// One of the viewer's files.
+pub async fn serve_docs_asset(Path(name): Path<String>) -> Response {
+    let found = swagger_ui_redist::SwaggerUi::static_files()
+        .iter()
+        .find(|(file, _)| file.file_name() == name);
+    let Some((_, bytes)) = found else {
+        return shared::Problem::not_found(format!("docs file {name}")).into_response();
+    };
+    let content_type = match name.rsplit('.').next() {
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        *bytes,
     )
+        .into_response()
 }
 
 /// The bearer scheme, and the answers every `/api` operation can give.

@@ -243,16 +243,28 @@ impl Config {
                 format!("must be one of {}", KNOWN_PROVIDERS.join(", ")),
             ));
         }
-        let mock_default = profile == Profile::Dev || payment_provider == "mock";
+        // The mock provider takes no money: on by default only in the dev profile; in prod
+        // it must be asked for by name, twice.
         let mock_enabled: bool = env.parse(
             "MOCK_PROVIDER_ENABLED",
-            if mock_default { "true" } else { "false" },
+            if profile == Profile::Dev {
+                "true"
+            } else {
+                "false"
+            },
         )?;
-        if payment_provider == "mock" && !mock_enabled {
-            return Err(ConfigError::invalid(
-                "MOCK_PROVIDER_ENABLED",
-                "cannot be false while PAYMENT_PROVIDER=mock",
-            ));
+        let chosen = env.get("PAYMENT_PROVIDER").is_some();
+        if payment_provider == "mock" && !mock_enabled && (chosen || profile == Profile::Dev) {
+            return Err(match profile {
+                Profile::Prod => ConfigError::invalid(
+                    "PAYMENT_PROVIDER",
+                    "mock moves no money; in the prod profile it needs MOCK_PROVIDER_ENABLED=true as well",
+                ),
+                Profile::Dev => ConfigError::invalid(
+                    "MOCK_PROVIDER_ENABLED",
+                    "cannot be false while PAYMENT_PROVIDER=mock",
+                ),
+            });
         }
         let stripe = stripe_config(env, &payment_provider)?;
         let database_url = env.string("DATABASE_URL", "sqlite://payments.db?mode=rwc");
@@ -262,7 +274,7 @@ impl Config {
                 "must start with sqlite: or postgres://",
             ));
         }
-        Ok(Config {
+        let config = Config {
             profile,
             addr: env.parse("PAYMENT_MS_ADDR", "127.0.0.1:8081")?,
             database_url: SecretString::from(database_url),
@@ -282,7 +294,16 @@ impl Config {
             webhooks: WebhookConfig::from_source(env, profile)?,
             mock_enabled,
             stripe,
-        })
+        };
+        // Checked last, so a malformed setting is named first.
+        if profile == Profile::Prod && env.get("PAYMENT_PROVIDER").is_none() {
+            return Err(ConfigError::Required {
+                name: "PAYMENT_PROVIDER",
+                hint: "stripe (with STRIPE_SECRET_KEY), or mock with MOCK_PROVIDER_ENABLED=true \
+                       to take no real money",
+            });
+        }
+        Ok(config)
     }
 }
 

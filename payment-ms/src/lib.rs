@@ -94,6 +94,13 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        if config.profile == shared::config::Profile::Prod && config.mock_enabled {
+            tracing::warn!(
+                "MOCK PROVIDER ENABLED IN PRODUCTION: MOCK_PROVIDER_ENABLED=true in the prod \
+                 profile lets a buyer pay on the mock's page, so an order is paid while no money \
+                 moves; set it only on a staging deployment"
+            );
+        }
         let url = config.database_url.expose_secret().to_owned();
         migrations::migrate_up(&url)
             .await

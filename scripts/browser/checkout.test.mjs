@@ -6,7 +6,8 @@
 // Checks: no horizontal overflow at 375 px with a long item name and a seven-digit total;
 // amounts with thousands separators; the page's style applies under its CSP; no console error
 // (the favicon included); another site cannot frame the page, nor press Pay with its own
-// form; the page's own Pay button reaches the shop's success page with the payment id.
+// form; the page's own Pay button reaches the shop's success page with the payment id. And
+// the API docs at /docs render from the gateway alone, asking nothing of any other host.
 
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -182,6 +183,22 @@ try {
   const paid = await api(stack, 'POST', `/api/v1/payments/${payment.id}/verify`, stack.tokens.USER_TOKEN, {});
   check(paid.status === 'succeeded', 'and the payment succeeded');
   check(problems.length === 0, `no console error, failed or refused request on the buyer's page${problems.length ? ':\n  ' + problems.join('\n  ') : ''}`);
+
+  // 5. The API docs, offline: every file the viewer loads comes from the gateway.
+  const reader = await browser.newContext();
+  const docs = await reader.newPage();
+  const elsewhere = [];
+  const docProblems = [];
+  docs.on('request', (r) => { if (!r.url().startsWith(stack.gateway)) elsewhere.push(r.url()); });
+  docs.on('pageerror', (e) => docProblems.push(e.message));
+  docs.on('console', (m) => { if (m.type() === 'error') docProblems.push(m.text()); });
+  await docs.goto(`${stack.gateway}/docs`, { waitUntil: 'load' });
+  const title = await docs.waitForSelector('.swagger-ui .info .title', { timeout: 15_000 }).then((e) => e.innerText()).catch(() => '');
+  check(title.includes('Payment stack'), `/docs renders the API document (${title.split('\n')[0]})`);
+  const operations = await docs.locator('.opblock').count();
+  check(operations >= 20, `and its operations (${operations})`);
+  check(elsewhere.length === 0, `loading nothing from elsewhere${elsewhere.length ? ': ' + elsewhere.join(', ') : ''}`);
+  check(docProblems.length === 0, `without console errors${docProblems.length ? ': ' + docProblems.join('; ') : ''}`);
 } catch (e) {
   console.error(e);
   failures += 1;

@@ -23,6 +23,11 @@ pub enum Profile {
 pub enum ConfigError {
     #[error("{0} is required in the prod profile")]
     Missing(&'static str),
+    #[error("{name} is required in the prod profile: {hint}")]
+    Required {
+        name: &'static str,
+        hint: &'static str,
+    },
     #[error("{name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
 }

@@ -13,6 +13,7 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(shared::metrics::render))
         .route("/openapi.json", get(crate::openapi::serve_json))
         .route("/docs", get(crate::openapi::serve_docs))
+        .route("/docs/assets/{file}", get(crate::openapi::serve_docs_asset))
 }
 
 /// Ready when payment-ms answers its own readiness check (which includes the database).

@@ -84,3 +84,45 @@ async fn every_documented_operation_is_routed() {
     }
     assert_eq!(operations, 25);
 }
+
+/// `/docs` loads nothing from elsewhere: the viewer's every file comes from the gateway.
+#[tokio::test]
+async fn the_docs_work_offline() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let page = app
+        .client
+        .get(app.url("/docs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let links: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|part| part.ends_with(".js") || part.ends_with(".css") || part.ends_with(".png"))
+        .collect();
+    assert!(links.len() >= 4, "{page}");
+    for link in links {
+        assert!(
+            link.starts_with("/docs/assets/"),
+            "{link} is not served here"
+        );
+        let response = app.client.get(app.url(link)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{link}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let expected = match link.rsplit('.').next() {
+            Some("js") => "text/javascript",
+            Some("css") => "text/css",
+            _ => "image/png",
+        };
+        assert!(content_type.starts_with(expected), "{link}: {content_type}");
+        assert!(!response.bytes().await.unwrap().is_empty());
+    }
+    assert!(!page.contains("https://"), "{page}");
+}

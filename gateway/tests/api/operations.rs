@@ -165,6 +165,74 @@ fn gateway_binary(envs: &[(&str, &str)]) -> Command {
     command
 }
 
+/// In the dev profile with no key set, the gateway says so once logging runs, and shows the
+/// key it made so that tokens can be minted for it: such a token is let in.
+#[tokio::test]
+async fn a_dev_gateway_without_a_key_shows_the_one_it_made() {
+    use std::io::{BufRead, BufReader};
+    let mut child = gateway_binary(&[
+        ("APP_PROFILE", "dev"),
+        ("GATEWAY_ADDR", "127.0.0.1:0"),
+        ("PAYMENT_MS_URL", "http://127.0.0.1:9"),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Both outputs are read to their end on threads of their own: a pipe closed early would
+    // fail the gateway's next log write.
+    let lines = |pipe: Box<dyn Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let stderr = lines(Box::new(child.stderr.take().unwrap()));
+    let stdout = lines(Box::new(child.stdout.take().unwrap()));
+    let wait = Duration::from_secs(30);
+    let mut key = None;
+    while let Ok(line) = stderr.recv_timeout(wait) {
+        if let Some(k) = line.trim().strip_prefix("JWT_HS256_SECRET=") {
+            key = Some(k.split_whitespace().next().unwrap().to_owned());
+            break;
+        }
+    }
+    let key = key.expect("the generated key is shown");
+    let mut warned = false;
+    let mut addr = None;
+    while let Ok(line) = stdout.recv_timeout(wait) {
+        warned |= line.contains("WARN") && line.contains("no JWT key is configured");
+        if line.contains("gateway listening") {
+            addr = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("addr="))
+                .map(str::to_owned);
+            break;
+        }
+    }
+    assert!(warned, "the warning is logged once logging runs");
+    let addr = addr.expect("listening");
+    let minted = gateway_binary(&[("JWT_HS256_SECRET", key.as_str())])
+        .args(["token", "--sub", "alice", "--roles", "service"])
+        .output()
+        .unwrap();
+    assert!(minted.status.success());
+    let token = String::from_utf8(minted.stdout).unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/api/v1/orders"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    // Let in (payment-ms is not running, hence 503), not refused as 401.
+    assert_eq!(response.status(), 503);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn each_missing_or_bad_setting_stops_the_gateway_with_one_line_naming_it() {
     let secret = "a-secret-of-at-least-32-characters-0123";
@@ -272,6 +340,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits() {
         jwks_min_refresh: Duration::from_secs(30),
         jwks_ttl: Duration::from_secs(600),
         verified_cache: 0,
+        generated: false,
     };
     let token = gateway::auth::mint_token(&jwt, "alice", &[], Duration::from_secs(60)).unwrap();
     let in_flight = tokio::spawn({

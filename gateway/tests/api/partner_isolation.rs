@@ -113,7 +113,7 @@ async fn a_partner_that_never_answers_does_not_delay_the_others(backend: Backend
 }
 
 async fn a_partner_that_keeps_failing_is_backed_off_then_probed(backend: Backend) {
-    let backoff = Duration::from_millis(1000);
+    let backoff = Duration::from_secs(1);
     let Some(app) = TestApp::spawn_with(
         backend,
         |c| {
@@ -122,7 +122,7 @@ async fn a_partner_that_keeps_failing_is_backed_off_then_probed(backend: Backend
             c.webhooks.partner_backoff_after = 3;
             c.webhooks.partner_backoff = backoff;
             c.webhooks.partner_backoff_max = backoff;
-            c.webhooks.retry_schedule = vec![Duration::from_millis(50); 20];
+            c.webhooks.retry_schedule = vec![Duration::from_millis(50); 100];
         },
         |_| {},
     )
@@ -132,47 +132,62 @@ async fn a_partner_that_keeps_failing_is_backed_off_then_probed(backend: Backend
     };
     const ORDERS: usize = 6;
     let receiver = Receiver::start().await;
-    // More 503s than the threshold: the worker learns of the back-off when the third is
-    // recorded, and by then it may have sent the next two it had claimed.
-    const FAILING: usize = 6;
-    receiver.plan(&[Reply::Status(503); FAILING]);
+    receiver.plan(&[Reply::Status(503); 1000]);
     let partner_id = register(&app, &receiver.url).await;
     for _ in 0..ORDERS {
         app.create_order("alice").await;
     }
     let stop = CancellationToken::new();
     start_worker(&app, &stop);
-
-    // 503s in a row, then nothing for the back-off, then one probe at a time until one is
-    // answered, and the rest at once.
-    let hits = receiver.wait_for(ORDERS + FAILING).await;
-    let longest_gap = hits
-        .windows(2)
-        .map(|w| w[1].at.duration_since(w[0].at))
-        .max()
-        .unwrap();
-    assert!(longest_gap >= backoff, "{longest_gap:?}");
-    let mut partner = None;
-    for _ in 0..100 {
-        let p = partners::Entity::find_by_id(&partner_id)
+    let partner = || async {
+        partners::Entity::find_by_id(&partner_id)
             .one(&app.db)
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+    };
+
+    // Attempts that keep failing back the partner off...
+    let mut backed_off = false;
+    for _ in 0..200 {
+        if partner().await.backoff_until.is_some() {
+            backed_off = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(backed_off, "the partner was never backed off");
+    // ...and then it gets nothing for a back-off but what was already claimed (two at most,
+    // its room twice) and one probe: without the back-off, six deliveries retried every 50 ms
+    // would have made dozens of requests.
+    let before = receiver.hits().len();
+    tokio::time::sleep(backoff).await;
+    let during = receiver.hits().len() - before;
+    assert!(
+        during <= 3,
+        "{during} requests during a back-off of {backoff:?}"
+    );
+    assert!(partner().await.failing_attempts >= 3);
+
+    // The partner recovers: the first probe answered ends the back-off, and the rest follows.
+    receiver.clear_plan();
+    let mut healthy = None;
+    for _ in 0..250 {
+        let p = partner().await;
         let pending = deliveries::Entity::find()
             .filter(deliveries::Column::Status.ne("succeeded"))
             .count(&app.db)
             .await
             .unwrap();
         if pending == 0 && p.failing_attempts == 0 {
-            partner = Some(p);
+            healthy = Some(p);
             break;
         }
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let partner = partner.expect("every delivery made and the partner healthy again");
-    assert_eq!(partner.backoff_until, None);
-    assert!(partner.active);
+    let healthy = healthy.expect("every delivery made and the partner healthy again");
+    assert_eq!(healthy.backoff_until, None);
+    assert!(healthy.active);
     // The admin sees it too.
     let out: Value = app
         .get(
@@ -184,6 +199,7 @@ async fn a_partner_that_keeps_failing_is_backed_off_then_probed(backend: Backend
         .await
         .unwrap();
     assert_eq!(out["backoff_until"], Value::Null);
+    assert_eq!(out["failing_attempts"], 0);
     stop.cancel();
 }
 

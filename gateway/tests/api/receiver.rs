@@ -28,8 +28,6 @@ pub enum Reply {
 pub struct Hit {
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// When it arrived.
-    pub at: std::time::Instant,
 }
 
 impl Hit {
@@ -103,6 +101,11 @@ impl Receiver {
             .extend(replies.iter().copied());
     }
 
+    /// Forgets the answers not given yet: 200 from now on.
+    pub fn clear_plan(&self) {
+        self.shared.plan.lock().unwrap().clear();
+    }
+
     pub fn hits(&self) -> Vec<Hit> {
         self.shared.hits.lock().unwrap().clone()
     }
@@ -125,11 +128,7 @@ impl Receiver {
 }
 
 async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    shared.hits.lock().unwrap().push(Hit {
-        headers,
-        body,
-        at: std::time::Instant::now(),
-    });
+    shared.hits.lock().unwrap().push(Hit { headers, body });
     let reply = shared.plan.lock().unwrap().pop_front();
     match reply {
         None => (StatusCode::OK, "thanks").into_response(),
