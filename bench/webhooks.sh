@@ -8,6 +8,7 @@
 #   RUNS=1 EVENTS=500 DURATION=2 bench/webhooks.sh   # a quick check
 #   BLACK_HOLE=1 bench/webhooks.sh    # beside a second partner that never answers: the
 #                                     # healthy partner's figures with a black hole next to it
+#   WEBHOOK_PARTNER_CONCURRENCY=8 bench/webhooks.sh   # WEBHOOK_* settings reach the worker
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -433,6 +433,13 @@ impl AuthUser {
         )))
     }
 
+    /// `service` or `admin`: a trusted backend.
+    pub fn is_trusted(&self) -> bool {
+        self.roles
+            .iter()
+            .any(|r| matches!(r, Role::Service | Role::Admin))
+    }
+
     pub fn roles_header(&self) -> String {
         self.roles
             .iter()
@@ -447,27 +454,34 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let value = parts
+        let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| AuthError::Missing.into_response())?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
             .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| AuthError::Missing.into_response())?;
-        let user = state
-            .auth
-            .verify(token)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        state
-            .limits
-            .check_user(&user.user_id)
-            .map_err(IntoResponse::into_response)?;
-        Ok(user)
+            .filter(|t| !t.is_empty());
+        let verified = match token {
+            Some(token) => state.auth.verify(token).await,
+            None => Err(AuthError::Missing),
+        };
+        let limited = |caller: Option<&AuthUser>| {
+            crate::limits::check_caller(state, &parts.headers, &parts.extensions, caller)
+        };
+        match verified {
+            Ok(user) => match limited(Some(&user)) {
+                Ok(()) => Ok(user),
+                Err(refused) => Err(refused.into_response()),
+            },
+            Err(refusal) => match limited(None) {
+                Ok(()) => Err(refusal.into_response()),
+                Err(refused) => Err(refused.into_response()),
+            },
+        }
     }
 }
 

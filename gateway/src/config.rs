@@ -33,6 +33,9 @@ pub struct Config {
     pub rate_per_user: Rate,
     /// `RATE_LIMIT_IP_PER_SECOND` and `RATE_LIMIT_IP_BURST`: per client address.
     pub rate_per_address: Rate,
+    /// `RATE_LIMIT_SERVICE_PER_SECOND` and `RATE_LIMIT_SERVICE_BURST`: per `sub` of a caller
+    /// with the `service` or `admin` role, instead of the two above.
+    pub rate_per_trusted: Rate,
     /// `TRUST_X_FORWARDED_FOR`: take the client address from the proxy in front of us.
     pub trust_forwarded_for: bool,
     /// `CORS_ALLOWED_ORIGINS`: browser origins allowed to call the API (none by default).
@@ -215,6 +218,10 @@ impl Config {
             rate_per_user: Rate {
                 per_second: env.parse("RATE_LIMIT_USER_PER_SECOND", "20")?,
                 burst: env.parse("RATE_LIMIT_USER_BURST", "40")?,
+            },
+            rate_per_trusted: Rate {
+                per_second: env.parse("RATE_LIMIT_SERVICE_PER_SECOND", "500")?,
+                burst: env.parse("RATE_LIMIT_SERVICE_BURST", "1000")?,
             },
             rate_per_address: Rate {
                 per_second: env.parse("RATE_LIMIT_IP_PER_SECOND", "50")?,

@@ -48,6 +48,7 @@ impl AppState {
             limits: Arc::new(RateLimits::new(
                 config.rate_per_user,
                 config.rate_per_address,
+                config.rate_per_trusted,
             )),
             config: Arc::new(config),
         })

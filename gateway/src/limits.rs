@@ -1,12 +1,14 @@
 //! Rate limits: per user (the token's `sub`) and per client address, so one caller cannot starve
-//! the others. A caller over its limit gets 429 with `Retry-After`; nothing reaches payment-ms.
+//! the others; trusted backends (role `service` or `admin`) have a limit of their own, per `sub`,
+//! instead of both (a shop's backend creates every order from one account and one address). A
+//! caller over its limit gets 429 with `Retry-After`; nothing reaches payment-ms.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -32,6 +34,7 @@ impl Rate {
 pub struct RateLimits {
     users: Option<DefaultKeyedRateLimiter<String>>,
     addresses: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    trusted: Option<DefaultKeyedRateLimiter<String>>,
     clock: DefaultClock,
 }
 
@@ -59,18 +62,32 @@ impl IntoResponse for TooManyRequests {
 
 impl RateLimits {
     /// A rate of 0 per second turns that limit off.
-    pub fn new(per_user: Rate, per_address: Rate) -> Self {
+    pub fn new(per_user: Rate, per_address: Rate, per_trusted: Rate) -> Self {
         RateLimits {
             users: per_user.quota().map(DefaultKeyedRateLimiter::keyed),
             addresses: per_address.quota().map(DefaultKeyedRateLimiter::keyed),
+            trusted: per_trusted.quota().map(DefaultKeyedRateLimiter::keyed),
             clock: DefaultClock::default(),
         }
     }
 
     pub fn check_user(&self, user_id: &str) -> Result<(), TooManyRequests> {
-        match &self.users {
+        self.check(&self.users, user_id)
+    }
+
+    /// A `service` or `admin` caller, by its `sub`.
+    pub fn check_trusted(&self, user_id: &str) -> Result<(), TooManyRequests> {
+        self.check(&self.trusted, user_id)
+    }
+
+    fn check(
+        &self,
+        limiter: &Option<DefaultKeyedRateLimiter<String>>,
+        key: &str,
+    ) -> Result<(), TooManyRequests> {
+        match limiter {
             Some(limiter) => limiter
-                .check_key(&user_id.to_owned())
+                .check_key(&key.to_owned())
                 .map_err(|not_until| TooManyRequests(not_until.wait_time_from(self.clock.now()))),
             None => Ok(()),
         }
@@ -88,7 +105,7 @@ impl RateLimits {
     /// Forgets callers whose state is back to full: the maps stay as large as the recent
     /// callers, not every caller ever seen.
     pub fn forget_idle(&self) {
-        if let Some(l) = &self.users {
+        for l in [&self.users, &self.trusted].into_iter().flatten() {
             l.retain_recent();
         }
         if let Some(l) = &self.addresses {
@@ -99,10 +116,13 @@ impl RateLimits {
 
 /// The client's address: the connection's peer, or with `TRUST_X_FORWARDED_FOR` the last
 /// address in `X-Forwarded-For` (the one the trusted proxy in front of us added).
-pub fn client_ip(request: &Request, trust_forwarded: bool) -> Option<IpAddr> {
+pub fn client_ip(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    trust_forwarded: bool,
+) -> Option<IpAddr> {
     if trust_forwarded {
-        let forwarded = request
-            .headers()
+        let forwarded = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
@@ -111,15 +131,37 @@ pub fn client_ip(request: &Request, trust_forwarded: bool) -> Option<IpAddr> {
             return forwarded;
         }
     }
-    request
-        .extensions()
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
+/// The limits of an API request, once its token is known: a trusted backend's own limit, or
+/// the per-address and per-user ones. A request whose token is missing or bad counts against
+/// its address (token guessing is bounded) before it is refused.
+pub fn check_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    caller: Option<&crate::auth::AuthUser>,
+) -> Result<(), TooManyRequests> {
+    let limits = &state.limits;
+    if let Some(user) = caller.filter(|u| u.is_trusted()) {
+        return limits.check_trusted(&user.user_id);
+    }
+    if let Some(ip) = client_ip(headers, extensions, state.config.trust_forwarded_for) {
+        limits.check_address(ip)?;
+    }
+    match caller {
+        Some(user) => limits.check_user(&user.user_id),
+        None => Ok(()),
+    }
+}
+
 /// What a request must meet before anything else (run by the common middleware): headers that
 /// add up to more than `HEADER_LIMIT_BYTES` get 431; then the per-address rate limit, on every
-/// route but the health checks.
+/// route but the health checks and the API (whose limits depend on the caller: see
+/// [`check_caller`]).
 pub fn admit(state: &AppState, request: &Request) -> Option<Response> {
     let size: usize = request
         .headers()
@@ -143,7 +185,12 @@ pub fn admit(state: &AppState, request: &Request) -> Option<Response> {
     let path = request.uri().path();
     if path != "/healthz"
         && path != "/readyz"
-        && let Some(ip) = client_ip(request, state.config.trust_forwarded_for)
+        && !path.starts_with("/api/")
+        && let Some(ip) = client_ip(
+            request.headers(),
+            request.extensions(),
+            state.config.trust_forwarded_for,
+        )
         && let Err(refused) = state.limits.check_address(ip)
     {
         return Some(refused.into_response());
@@ -161,6 +208,10 @@ mod tests {
             Rate {
                 per_second: 1,
                 burst: 3,
+            },
+            Rate {
+                per_second: 0,
+                burst: 0,
             },
             Rate {
                 per_second: 0,

@@ -309,10 +309,10 @@ async fn list_refunds() {}
     responses(
         (status = 200, description = "Handled, or a replay of a handled event (`duplicate`)", body = Object),
         (status = 400, description = "Missing, stale or wrong signature, or not an event", body = ProblemDetails, content_type = PROBLEM),
-        (status = 404, description = "No such provider configured", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such provider, or it takes no webhooks here (the mock; Stripe without its signing secret)", body = ProblemDetails, content_type = PROBLEM),
         (status = 413, description = "The body is too large", body = ProblemDetails, content_type = PROBLEM),
         (status = 502, description = "The provider did not answer while the event was handled; it will retry", body = ProblemDetails, content_type = PROBLEM),
-        (status = 503, description = "The provider's signing secret is not configured", body = ProblemDetails, content_type = PROBLEM)))]
+        (status = 503, description = "The database or the payment service is unavailable; the provider will retry", body = ProblemDetails, content_type = PROBLEM)))]
 async fn provider_webhook() {}
 
 /// Register a partner (admin); the secret is shown once

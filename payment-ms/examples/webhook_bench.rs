@@ -204,13 +204,21 @@ async fn main() -> anyhow::Result<()> {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}/bench.db?mode=rwc", dir.display()));
-    let env = Env::from_pairs([
-        ("APP_PROFILE", "dev"),
-        ("DATABASE_URL", url.as_str()),
-        ("PAYMENT_MS_ADDR", "127.0.0.1:0"),
-        ("WEBHOOK_ENABLED", "false"),
-        ("EXPIRY_SWEEP_INTERVAL", "1h"),
-    ]);
+    // The worker's settings may be tried out: `WEBHOOK_CONCURRENCY=64 bench/webhooks.sh`.
+    let tuning: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| name.starts_with("WEBHOOK_") && name != "WEBHOOK_ENABLED")
+        .collect();
+    let env = Env::from_pairs(
+        [
+            ("APP_PROFILE", "dev"),
+            ("DATABASE_URL", url.as_str()),
+            ("PAYMENT_MS_ADDR", "127.0.0.1:0"),
+            ("WEBHOOK_ENABLED", "false"),
+            ("EXPIRY_SWEEP_INTERVAL", "1h"),
+        ]
+        .into_iter()
+        .chain(tuning.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    );
     let config = Config::from_source(&env)?;
     let app = Application::build(config).await?;
     let state = app.state().clone();

@@ -142,14 +142,14 @@ impl WebhookConfig {
                 "must be 0 to 100",
             ));
         }
-        let concurrency: usize = env.parse("WEBHOOK_CONCURRENCY", "32")?;
+        let concurrency: usize = env.parse("WEBHOOK_CONCURRENCY", "128")?;
         if concurrency == 0 {
             return Err(ConfigError::invalid(
                 "WEBHOOK_CONCURRENCY",
                 "must be at least 1",
             ));
         }
-        let partner_concurrency: usize = env.parse("WEBHOOK_PARTNER_CONCURRENCY", "8")?;
+        let partner_concurrency: usize = env.parse("WEBHOOK_PARTNER_CONCURRENCY", "32")?;
         if partner_concurrency == 0 {
             return Err(ConfigError::invalid(
                 "WEBHOOK_PARTNER_CONCURRENCY",

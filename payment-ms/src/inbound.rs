@@ -4,8 +4,12 @@
 //! A verified event is a trigger: the payment it names is refreshed from the provider (or its
 //! refunds reconciled), through the same conditional updates as verify. So whichever of the
 //! webhook and the buyer's verify comes first records the change and its events, once; a late,
-//! repeated or out-of-order event cannot move a payment backwards. Handled event ids are kept,
-//! and a replay is answered 200 without doing anything.
+//! repeated or out-of-order event cannot move a payment backwards. An event is claimed before it
+//! is handled: a copy arriving while the first is handled is answered 409 (the provider retries
+//! it later) rather than asking the provider a second time, and a replay of a handled event is
+//! answered 200 without doing anything. A claim whose handler died is taken over after
+//! [`CLAIM_TIMEOUT`]; one whose handling failed is given up, so the provider's retry is handled
+//! in full.
 
 use axum::http::HeaderMap;
 use sea_orm::sea_query::OnConflict;
@@ -51,20 +55,138 @@ pub async fn receive(
                 "invalid_body",
                 format!("The webhook body is not an event: {reason}"),
             ),
-            InboundError::NotConfigured => Problem::service_unavailable(
-                "webhook_not_configured",
-                format!("Webhooks from {provider_name} are not configured (no signing secret)"),
-            ),
+            // Not a fault of ours to retry (a 5xx would be, for the sender and the alerts):
+            // this endpoint does not exist here, as for an unknown provider.
+            InboundError::NotConfigured => {
+                Problem::not_found(format!("a webhook endpoint for provider {provider_name}"))
+            }
         })?;
-    let seen = provider_events::Entity::find_by_id((provider_name.to_owned(), event.id.clone()))
-        .one(&state.db)
-        .await?;
-    if seen.is_some() {
-        return Ok(Receipt {
-            received: true,
-            duplicate: true,
-        });
+    let claimed_at = match claim(state, provider_name, &event.id, &event.event_type).await? {
+        Claim::Taken(at) => at,
+        Claim::Handled => {
+            return Ok(Receipt {
+                received: true,
+                duplicate: true,
+            });
+        }
+        Claim::InProgress => {
+            return Err(Problem::conflict(
+                "event_in_progress",
+                "A copy of this event is being handled; retry later",
+            )
+            .into());
+        }
+    };
+    let handled = handle(state, provider_name, &event).await;
+    let key = (provider_name.to_owned(), event.id.clone());
+    let settle = provider_events::Entity::update_many()
+        .filter(provider_events::Column::Provider.eq(&key.0))
+        .filter(provider_events::Column::EventId.eq(&key.1))
+        .filter(provider_events::Column::ReceivedAt.eq(claimed_at));
+    if let Err(e) = handled {
+        // Given up, so the provider's retry is handled in full.
+        let released = provider_events::Entity::delete_many()
+            .filter(provider_events::Column::Provider.eq(&key.0))
+            .filter(provider_events::Column::EventId.eq(&key.1))
+            .filter(provider_events::Column::ReceivedAt.eq(claimed_at))
+            .filter(provider_events::Column::State.eq(HANDLING))
+            .exec(&state.db)
+            .await;
+        if let Err(release) = released {
+            tracing::warn!(error = %release, event_id = %event.id, "could not release a provider event's claim; it is taken over later");
+        }
+        return Err(e);
     }
+    settle
+        .col_expr(provider_events::Column::State, HANDLED.into())
+        .exec(&state.db)
+        .await?;
+    tracing::info!(provider = provider_name, event_id = %event.id, event_type = %event.event_type,
+        "provider webhook handled");
+    Ok(Receipt {
+        received: true,
+        duplicate: false,
+    })
+}
+
+const HANDLING: &str = "handling";
+const HANDLED: &str = "handled";
+
+/// How long a claim on an event protects it; then its handler is taken to have died.
+pub const CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+enum Claim {
+    /// Ours to handle; the claim's time.
+    Taken(chrono::DateTime<chrono::Utc>),
+    Handled,
+    InProgress,
+}
+
+/// Claims an event for handling: the first request inserts its row, and a later one finds it
+/// handled, in progress, or abandoned (then takes it over).
+async fn claim(
+    state: &AppState,
+    provider_name: &str,
+    event_id: &str,
+    event_type: &str,
+) -> Result<Claim> {
+    let at = now();
+    let inserted = provider_events::Entity::insert(provider_events::ActiveModel {
+        provider: Set(provider_name.to_owned()),
+        event_id: Set(event_id.to_owned()),
+        event_type: Set(event_type.chars().take(100).collect()),
+        received_at: Set(at),
+        state: Set(HANDLING.to_owned()),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            provider_events::Column::Provider,
+            provider_events::Column::EventId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(&state.db)
+    .await?;
+    if inserted == 1 {
+        return Ok(Claim::Taken(at));
+    }
+    let Some(existing) =
+        provider_events::Entity::find_by_id((provider_name.to_owned(), event_id.to_owned()))
+            .one(&state.db)
+            .await?
+    else {
+        // Its handling failed and was given up just now: the sender's retry comes later.
+        return Ok(Claim::InProgress);
+    };
+    if existing.state == HANDLED {
+        return Ok(Claim::Handled);
+    }
+    if crate::db::after(existing.received_at, CLAIM_TIMEOUT) > at {
+        return Ok(Claim::InProgress);
+    }
+    let taken = provider_events::Entity::update_many()
+        .col_expr(provider_events::Column::ReceivedAt, at.into())
+        .filter(provider_events::Column::Provider.eq(provider_name))
+        .filter(provider_events::Column::EventId.eq(event_id))
+        .filter(provider_events::Column::State.eq(HANDLING))
+        .filter(provider_events::Column::ReceivedAt.eq(existing.received_at))
+        .exec(&state.db)
+        .await?;
+    Ok(if taken.rows_affected == 1 {
+        Claim::Taken(at)
+    } else {
+        Claim::InProgress
+    })
+}
+
+/// What a verified event asks for: the payment it names refreshed from the provider, or its
+/// refunds reconciled.
+async fn handle(
+    state: &AppState,
+    provider_name: &str,
+    event: &crate::providers::InboundEvent,
+) -> Result<()> {
     match &event.subject {
         None => {}
         Some(Subject::Payment {
@@ -97,30 +219,7 @@ pub async fn receive(
             }
         }
     }
-    // Recorded once handled: a failure above leaves it unrecorded, and the provider's retry
-    // is then handled in full.
-    provider_events::Entity::insert(provider_events::ActiveModel {
-        provider: Set(provider_name.to_owned()),
-        event_id: Set(event.id.clone()),
-        event_type: Set(event.event_type.chars().take(100).collect()),
-        received_at: Set(now()),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            provider_events::Column::Provider,
-            provider_events::Column::EventId,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .exec_without_returning(&state.db)
-    .await?;
-    tracing::info!(provider = provider_name, event_id = %event.id, event_type = %event.event_type,
-        "provider webhook handled");
-    Ok(Receipt {
-        received: true,
-        duplicate: false,
-    })
+    Ok(())
 }
 
 /// Our payment named by an event: by our id (from the metadata we gave the provider), or by

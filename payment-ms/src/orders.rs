@@ -332,12 +332,13 @@ pub async fn list_orders(
 }
 
 /// Ends a pending order: `canceled` by a person, `expired` by the sweep. Its open checkouts are
-/// closed first; if one of them turns out paid, the order is paid and stays so.
+/// closed first; if one of them turns out paid, the order is paid and stays so. Answers the
+/// order as it now is, and whether this call moved it.
 pub async fn close_order(
     state: &AppState,
     order: &orders::Model,
     to: OrderStatus,
-) -> Result<orders::Model> {
+) -> Result<(orders::Model, bool)> {
     let reason = match to {
         OrderStatus::Expired => CloseReason::Expired,
         _ => CloseReason::Canceled,
@@ -351,9 +352,9 @@ pub async fn close_order(
         _ => EventType::OrderCanceled,
     };
     let txn = begin_write(&state.db).await?;
-    let (current, _) = move_order(&txn, &order.id, OrderStatus::Pending, to, event, now()).await?;
+    let moved = move_order(&txn, &order.id, OrderStatus::Pending, to, event, now()).await?;
     state.commit(txn).await?;
-    Ok(current)
+    Ok(moved)
 }
 
 /// Moves an order from `from` to `to` inside the caller's transaction and, when it moved,
@@ -398,7 +399,7 @@ pub async fn cancel_order(state: &AppState, caller: &Caller, order_id: &str) -> 
         )
         .into());
     }
-    let current = close_order(state, &order, OrderStatus::Canceled).await?;
+    let (current, _) = close_order(state, &order, OrderStatus::Canceled).await?;
     if current.status != OrderStatus::Canceled.as_str() {
         return Err(Problem::conflict(
             "order_not_cancelable",

@@ -195,7 +195,9 @@ pub async fn checkout(
     // Close earlier checkouts first. If one of them was paid meanwhile, the order is paid.
     let open = pending_of_order(&state.db, &order.id).await?;
     for earlier in &open {
-        let closed = close_payment(state, earlier, CloseReason::Canceled).await?;
+        let closed = close_payment(state, earlier, CloseReason::Canceled)
+            .await?
+            .payment;
         if closed.status == PaymentStatus::Succeeded.as_str() {
             return Err(Problem::conflict(
                 "order_not_payable",
@@ -274,7 +276,7 @@ pub async fn checkout(
     let out = if changes_nothing(&payment, &started.state) {
         PaymentOut::from(payment)
     } else {
-        PaymentOut::from(apply_in(&txn, &payment, &started.state, at).await?)
+        PaymentOut::from(apply_in(&txn, &payment, &started.state, at).await?.payment)
     };
     if let Some(claim) = claim {
         claim
@@ -398,7 +400,7 @@ pub async fn list_payments(
 /// Asks the provider and records what changed. Verifying a settled payment changes nothing.
 pub async fn verify_payment(state: &AppState, caller: &Caller, id: &str) -> Result<PaymentOut> {
     let payment = find_visible(&state.db, caller, id).await?;
-    Ok(refresh(state, &payment, now()).await?.into())
+    Ok(refresh(state, &payment, now()).await?.payment.into())
 }
 
 pub async fn cancel_payment(state: &AppState, caller: &Caller, id: &str) -> Result<PaymentOut> {
@@ -413,7 +415,9 @@ pub async fn cancel_payment(state: &AppState, caller: &Caller, id: &str) -> Resu
         )
         .into());
     }
-    let current = close_payment(state, &payment, CloseReason::Canceled).await?;
+    let current = close_payment(state, &payment, CloseReason::Canceled)
+        .await?
+        .payment;
     if current.status != PaymentStatus::Canceled.as_str() {
         return Err(Problem::conflict(
             "payment_not_cancelable",
@@ -433,9 +437,9 @@ pub async fn refresh(
     state: &AppState,
     payment: &payments::Model,
     at: DateTime<Utc>,
-) -> Result<payments::Model> {
+) -> Result<Applied> {
     if payment.status != PaymentStatus::Pending.as_str() {
-        return Ok(payment.clone());
+        return Ok(Applied::unmoved(payment.clone()));
     }
     let provider = provider_of(state, &payment.provider)?;
     let mut status = provider
@@ -457,7 +461,7 @@ pub async fn close_payment(
     state: &AppState,
     payment: &payments::Model,
     reason: CloseReason,
-) -> Result<payments::Model> {
+) -> Result<Applied> {
     let provider = provider_of(state, &payment.provider)?;
     let status = provider
         .close(payment, reason)
@@ -472,15 +476,15 @@ pub async fn apply(
     state: &AppState,
     payment: &payments::Model,
     provider_state: ProviderState,
-) -> Result<payments::Model> {
+) -> Result<Applied> {
     if changes_nothing(payment, &provider_state) {
-        return Ok(payment.clone());
+        return Ok(Applied::unmoved(payment.clone()));
     }
     let at = now();
     let txn = begin_write(&state.db).await?;
-    let current = apply_in(&txn, payment, &provider_state, at).await?;
+    let applied = apply_in(&txn, payment, &provider_state, at).await?;
     state.commit(txn).await?;
-    Ok(current)
+    Ok(applied)
 }
 
 /// Whether recording this state would leave the payment as it is: still pending, with the same
@@ -503,7 +507,7 @@ async fn apply_in(
     payment: &payments::Model,
     provider_state: &ProviderState,
     at: DateTime<Utc>,
-) -> Result<payments::Model> {
+) -> Result<Applied> {
     let change = match &provider_state.status {
         ProviderStatus::Pending => None,
         ProviderStatus::Succeeded => {
@@ -550,11 +554,12 @@ async fn apply_in(
         .await?
         .ok_or_else(|| Problem::not_found(format!("payment {}", payment.id)))?;
     let Some((to, _, event)) = change else {
-        return Ok(current); // still pending: only what the buyer must do, or the charge, changed
+        // Still pending: only what the buyer must do, or the charge, changed.
+        return Ok(Applied::unmoved(current));
     };
     if res.rows_affected == 0 {
         // Someone else recorded a change first; theirs stands, with its events.
-        return Ok(current);
+        return Ok(Applied::unmoved(current));
     }
     events::record(
         txn,
@@ -581,7 +586,28 @@ async fn apply_in(
                 "payment succeeded on an order that is not pending; it needs a refund");
         }
     }
-    Ok(current)
+    Ok(Applied {
+        payment: current,
+        moved: true,
+    })
+}
+
+/// A payment after a provider state was applied to it.
+pub struct Applied {
+    /// The payment as it now is.
+    pub payment: payments::Model,
+    /// Whether this call moved it out of `pending` (and recorded the events); false when there
+    /// was nothing to record, or someone else recorded it first.
+    pub moved: bool,
+}
+
+impl Applied {
+    fn unmoved(payment: payments::Model) -> Applied {
+        Applied {
+            payment,
+            moved: false,
+        }
+    }
 }
 
 /// What one expiry sweep did.
@@ -604,8 +630,13 @@ pub async fn expire_due(state: &AppState, at: DateTime<Utc>, batch: u64) -> Resu
         .all(&state.db)
         .await?;
     for payment in &due {
+        // Counted when this replica expired it (not when another one did, meanwhile).
         match refresh(state, payment, at).await {
-            Ok(p) if p.status == PaymentStatus::Expired.as_str() => sweep.payments += 1,
+            Ok(applied)
+                if applied.moved && applied.payment.status == PaymentStatus::Expired.as_str() =>
+            {
+                sweep.payments += 1
+            }
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, payment_id = %payment.id, "could not expire payment")
@@ -620,7 +651,7 @@ pub async fn expire_due(state: &AppState, at: DateTime<Utc>, batch: u64) -> Resu
         .await?;
     for order in &due {
         match order_domain::close_order(state, order, OrderStatus::Expired).await {
-            Ok(o) if o.status == OrderStatus::Expired.as_str() => sweep.orders += 1,
+            Ok((_, true)) => sweep.orders += 1,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, order_id = %order.id, "could not expire order"),
         }

@@ -36,6 +36,8 @@ struct State {
     seen: Vec<Seen>,
     /// Answer the next N refund creations with this status (5xx: Stripe down).
     refund_failures: Vec<u16>,
+    /// How long every answer takes.
+    delay: std::time::Duration,
     counter: u64,
 }
 
@@ -105,6 +107,11 @@ impl FakeStripe {
 
     pub fn refunds(&self) -> Vec<Value> {
         self.state().refunds.clone()
+    }
+
+    /// Every answer from now on takes this long (a slow Stripe).
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        self.state().delay = delay;
     }
 
     pub fn fail_next_refunds(&self, statuses: &[u16]) {
@@ -238,7 +245,9 @@ impl Respond for Handler {
         {
             state.replies.insert(key, (status, body.clone()));
         }
-        ResponseTemplate::new(status).set_body_json(body)
+        ResponseTemplate::new(status)
+            .set_body_json(body)
+            .set_delay(state.delay)
     }
 }
 

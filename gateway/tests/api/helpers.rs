@@ -158,6 +158,7 @@ pub fn test_env(database_url: &str) -> Env {
         // Tests fire many requests from one address; the limits have their own tests.
         ("RATE_LIMIT_USER_PER_SECOND", "0"),
         ("RATE_LIMIT_IP_PER_SECOND", "0"),
+        ("RATE_LIMIT_SERVICE_PER_SECOND", "0"),
     ])
 }
 

@@ -4,6 +4,7 @@
 mod auth;
 mod cancellation;
 mod checkout_page;
+mod conformance;
 mod connections;
 mod contract;
 mod errors;

@@ -100,6 +100,62 @@ async fn an_address_over_the_limit_gets_429_but_health_checks_pass() {
     );
 }
 
+/// A shop's backend creates every order from one service account and one address: it has a
+/// limit of its own, so the per-user and per-address limits of buyers do not throttle it.
+#[tokio::test]
+async fn service_callers_have_their_own_limit() {
+    let Some(app) = TestApp::spawn_with(
+        Backend::Sqlite,
+        |_| {},
+        |c| {
+            c.rate_per_user = Rate {
+                per_second: 1,
+                burst: 2,
+            };
+            c.rate_per_address = Rate {
+                per_second: 1,
+                burst: 4,
+            };
+            c.rate_per_trusted = Rate {
+                per_second: 1,
+                burst: 30,
+            };
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let service = app.service_token();
+    for i in 0..30 {
+        let response = app
+            .post(
+                "/api/v1/orders",
+                &service,
+                &crate::helpers::order_body("alice"),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 201, "order {i}");
+    }
+    // Its own limit holds all the same.
+    let refused = app
+        .post(
+            "/api/v1/orders",
+            &service,
+            &crate::helpers::order_body("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // A buyer from the same address still has the buyers' limits.
+    let alice = app.token("alice", &[]);
+    assert_eq!(app.get("/api/v1/orders", &alice).await.status(), 200);
+    assert_eq!(app.get("/api/v1/orders", &alice).await.status(), 200);
+    assert_eq!(app.get("/api/v1/orders", &alice).await.status(), 429);
+}
+
 #[tokio::test]
 async fn configured_origins_may_call_the_api_from_a_browser() {
     let Some(app) = TestApp::spawn_with(

@@ -15,6 +15,7 @@ use crate::helpers::{Backend, TestApp, problem};
 db_tests!(
     a_checkout_session_carries_the_order,
     a_webhook_settles_the_payment_once,
+    two_copies_of_one_event_at_once_ask_stripe_once,
     bad_signatures_change_nothing,
     saved_cards_are_charged_at_once,
     a_refund_survives_a_stripe_outage,
@@ -39,6 +40,46 @@ async fn send_webhook(app: &TestApp, body: &str, signature: Option<&str>) -> req
         request = request.header("Stripe-Signature", signature);
     }
     request.send().await.expect("webhook")
+}
+
+/// Stripe may deliver one event twice at the same moment: the first copy is handled (one
+/// question to Stripe), the other is told to come back (409), and comes back a duplicate.
+async fn two_copies_of_one_event_at_once_ask_stripe_once(backend: Backend) {
+    let Some(h) = stripe(backend).await else {
+        return;
+    };
+    let (_, payment) = h.app.order_and_payment("alice").await;
+    let id = payment["id"].as_str().unwrap();
+    let session = fake(&h).pay(payment["provider_reference"].as_str().unwrap());
+    let (body, signature) = fake(&h).event("checkout.session.completed", session);
+    let asked = |h: &Harness| {
+        fake(h)
+            .seen()
+            .iter()
+            .filter(|s| s.method == "GET" && s.path.starts_with("/v1/checkout/sessions/"))
+            .count()
+    };
+    let before = asked(&h);
+    fake(&h).slow_down(std::time::Duration::from_millis(500));
+    let (first, second) = tokio::join!(send_webhook(&h.app, &body, Some(&signature)), async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        send_webhook(&h.app, &body, Some(&signature)).await
+    });
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 409);
+    assert_eq!(problem(second).await["code"], "event_in_progress");
+    assert_eq!(asked(&h) - before, 1, "Stripe was asked once");
+    assert_eq!(h.payment_row(id).await.status, "succeeded");
+    // Stripe's retry of the second copy is a duplicate, answered without asking again.
+    fake(&h).slow_down(std::time::Duration::ZERO);
+    let retry = send_webhook(&h.app, &body, Some(&signature)).await;
+    assert_eq!(retry.status(), 200);
+    assert_eq!(retry.json::<Value>().await.unwrap()["duplicate"], true);
+    assert_eq!(asked(&h) - before, 1);
+    assert_eq!(
+        h.app.events_of(id).await,
+        ["payment.created", "payment.succeeded"]
+    );
 }
 
 async fn a_checkout_session_carries_the_order(backend: Backend) {

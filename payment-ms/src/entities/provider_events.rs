@@ -8,7 +8,10 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub event_id: String,
     pub event_type: String,
+    /// When it was received, or its claim taken over.
     pub received_at: DateTimeUtc,
+    /// `handling` while a request handles it, then `handled`.
+    pub state: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -82,12 +82,13 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A JSON body that may be left out entirely.
+/// A JSON body that may be left out entirely, or be `null`.
 fn optional_body<T: DeserializeOwned + Default>(raw: &Bytes) -> Result<T, Problem> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(raw)
+    serde_json::from_slice::<Option<T>>(raw)
+        .map(Option::unwrap_or_default)
         .map_err(|e| Problem::validation(vec![FieldError::new("body", e.to_string())]))
 }
 

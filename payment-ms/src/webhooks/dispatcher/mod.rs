@@ -116,6 +116,15 @@ impl Holdings {
         }
     }
 
+    /// Whether a partner the last claim left out has room enough again to be worth a claim:
+    /// a quarter of what it may hold (one, for a partner being probed).
+    fn worth_claiming(&self, partner_id: &str) -> bool {
+        self.partners.get(partner_id).is_none_or(|held| {
+            let quota = 2 * held.room;
+            quota.saturating_sub(held.claimed) >= (quota / 4).max(1)
+        })
+    }
+
     /// What each partner this worker holds may still claim; others may claim twice their room.
     fn free(&self) -> HashMap<String, usize> {
         self.partners
@@ -172,7 +181,8 @@ impl Dispatcher {
             while let Some(done) = inflight.try_join_next() {
                 if let Ok(partner_id) = done {
                     holdings.done(&partner_id, true);
-                    more_due |= left_out.contains(&partner_id);
+                    more_due |=
+                        left_out.contains(&partner_id) && holdings.worth_claiming(&partner_id);
                 }
             }
             let mut stale = Vec::new();
@@ -224,7 +234,8 @@ impl Dispatcher {
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => {
                     if let Ok(partner_id) = done {
                         holdings.done(&partner_id, true);
-                        more_due |= left_out.contains(&partner_id);
+                        more_due |= left_out.contains(&partner_id)
+                            && holdings.worth_claiming(&partner_id);
                     }
                 }
                 claimed = async {
@@ -271,17 +282,13 @@ impl Dispatcher {
     }
 
     /// Claims up to `limit` due deliveries of partners with room (`free`: what the partners
-    /// this worker holds may still take; others may take their whole cap), reads what sending
-    /// them needs, and gives back at once what is over a partner's room.
+    /// this worker holds may still take; others may take twice their room), reads what sending
+    /// them needs, and gives back at once what is over a partner's room (its room shrank).
     async fn claim_jobs(self, limit: usize, free: HashMap<String, usize>) -> Claim {
-        let skip: Vec<String> = free
-            .iter()
-            .filter(|(_, free)| **free == 0)
-            .map(|(id, _)| id.clone())
-            .collect();
         let config = &self.state.config.webhooks;
-        let per_partner = 2 * config.partner_concurrency;
-        let claimed = queue::claim(&self.state.db, now(), self.lease, limit, per_partner, &skip);
+        let quota = 2 * config.partner_concurrency;
+        let free: Vec<(String, usize)> = free.into_iter().collect();
+        let claimed = queue::claim(&self.state.db, now(), self.lease, limit, quota, &free);
         let batch = match claimed.await {
             Ok(batch) => batch,
             Err(e) => {
@@ -289,21 +296,27 @@ impl Dispatcher {
                 return Claim::default();
             }
         };
-        // All it asked for: more may be due. All it asked of one partner: more of that
-        // partner's may be due, to claim when it has room again.
+        // All it asked for: more may be due. All a partner may take: more of its deliveries
+        // may be due, to claim once it has sent one.
         let more_due = batch.len() == limit;
-        let mut per_partner_count: HashMap<&str, usize> = HashMap::new();
+        let mut left: HashMap<String, usize> = free.into_iter().collect();
+        let mut taken: HashMap<&str, usize> = HashMap::new();
         for claimed in &batch {
-            *per_partner_count.entry(&claimed.partner_id).or_default() += 1;
+            *taken.entry(&claimed.partner_id).or_default() += 1;
         }
-        let mut left_out: HashSet<String> = per_partner_count
-            .into_iter()
-            .filter(|(_, n)| *n >= per_partner)
-            .map(|(id, _)| id.to_owned())
-            .chain(skip)
+        let mut left_out: HashSet<String> = left
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(id, _)| id.clone())
+            .chain(
+                taken
+                    .iter()
+                    .filter(|(id, n)| **n >= left.get(**id).copied().unwrap_or(quota))
+                    .map(|(id, _)| (*id).to_owned()),
+            )
             .collect();
+        drop(taken);
         let jobs = self.prepare(batch).await;
-        let mut left = free;
         let mut over = Vec::new();
         let mut kept = Vec::with_capacity(jobs.len());
         for job in jobs {

@@ -32,30 +32,66 @@ pub struct Claimed {
     pub unrecorded_claims: i32,
 }
 
-/// Claims up to `limit` due deliveries for `lease`, oldest due first, and at most `per_partner`
-/// of any one partner; it skips the partners in `skip` (at their room in this worker), the
-/// disabled ones, and the ones backed off until after `at`.
+/// Claims up to `limit` due deliveries for `lease`, oldest due first: of each partner at most
+/// `quota`, or what `free` says it may still take (0: none), skipping the disabled partners and
+/// the ones backed off until after `at`.
 ///
 /// Each partner's due deliveries are read from its own range of an index (the pending ones by
-/// partner and due time), at most `per_partner` of them: a partner with a large backlog
-/// (stalled, or backed off) costs a claim no more than one with a few.
+/// partner and due time), at most its quota of them: a partner with a large backlog (stalled,
+/// or backed off) costs a claim no more than one with a few.
 pub async fn claim(
     db: &DatabaseConnection,
     at: DateTime<Utc>,
     lease: Duration,
     limit: usize,
-    per_partner: usize,
-    skip: &[String],
+    quota: usize,
+    free: &[(String, usize)],
 ) -> Result<Vec<Claimed>, DbErr> {
     let backend = db.get_database_backend();
     let postgres = backend == DatabaseBackend::Postgres;
+    let skip: Vec<&String> = free
+        .iter()
+        .filter(|(_, n)| *n == 0)
+        .map(|(id, _)| id)
+        .collect();
+    let partial: Vec<&(String, usize)> = free.iter().filter(|(_, n)| *n > 0).collect();
+    let quota = quota as i64;
     let mut claim = Bound::new(
         backend,
         "UPDATE deliveries SET unrecorded_claims = unrecorded_claims + 1, locked_until = ",
     );
     claim.bind(after(at, lease).into());
-    // One partner's due deliveries; `p` is the partner.
-    let due = |claim: &mut Bound, columns: &str| {
+    // The partners that may take less than the quota: `f(pid, free)`.
+    let free_of = |claim: &mut Bound| {
+        if partial.is_empty() {
+            return;
+        }
+        claim.sql(" LEFT JOIN (");
+        for (i, (id, n)) in partial.iter().enumerate() {
+            claim.sql(if i == 0 {
+                "SELECT "
+            } else {
+                " UNION ALL SELECT "
+            });
+            claim.bind(id.clone().into());
+            claim.sql(" AS pid, ");
+            claim.bind((*n as i64).into());
+            claim.sql(" AS free");
+        }
+        claim.sql(") f ON f.pid = p.id");
+    };
+    // What partner `p` may take.
+    let quota_of = |claim: &mut Bound| {
+        if partial.is_empty() {
+            claim.bind(quota.into());
+        } else {
+            claim.sql("COALESCE(f.free, ");
+            claim.bind(quota.into());
+            claim.sql(")");
+        }
+    };
+    // Partner `p`'s due deliveries, oldest first, at most `limit` of them.
+    let due = |claim: &mut Bound, columns: &str, limit: &dyn Fn(&mut Bound)| {
         claim.sql("SELECT ");
         claim.sql(columns);
         claim.sql(" FROM deliveries d ");
@@ -69,26 +105,46 @@ pub async fn claim(
         claim.sql(" AND (d.locked_until IS NULL OR d.locked_until < ");
         claim.bind(at.into());
         claim.sql(") ORDER BY d.next_attempt_at LIMIT ");
-        claim.bind((per_partner as i64).into());
+        limit(claim);
+    };
+    // Which partners: active, not backed off, not at their room.
+    let partners = |claim: &mut Bound| {
+        claim.sql(" WHERE p.active AND (p.backoff_until IS NULL OR p.backoff_until <= ");
+        claim.bind(at.into());
+        claim.sql(")");
+        if !skip.is_empty() {
+            claim.sql(" AND p.id NOT IN ");
+            claim.row(skip.iter().map(|id| (*id).clone().into()).collect());
+        }
     };
     if postgres {
-        claim.sql(" WHERE id IN (SELECT c.id FROM partners p CROSS JOIN LATERAL (");
-        due(&mut claim, "d.id, d.next_attempt_at");
-        // SQLite's single writer makes the statement atomic without it.
+        // Each partner's range, locked as it is read: what another replica holds is skipped.
+        claim.sql(" WHERE id IN (SELECT c.id FROM partners p");
+        free_of(&mut claim);
+        claim.sql(" CROSS JOIN LATERAL (");
+        due(&mut claim, "d.id, d.next_attempt_at", &quota_of);
         claim.sql(" FOR UPDATE SKIP LOCKED) c");
+        partners(&mut claim);
+        claim.sql(" ORDER BY c.next_attempt_at LIMIT ");
     } else {
-        claim.sql(" WHERE id IN (SELECT c.id FROM partners p JOIN deliveries c ON c.id IN (");
-        due(&mut claim, "d.id");
+        // SQLite's single writer makes the statement atomic. A correlated LIMIT is not
+        // allowed there, so each partner's range is read at the quota and cut to what it may
+        // take by rank.
+        claim.sql(
+            " WHERE id IN (SELECT id FROM (SELECT c.id AS id, c.next_attempt_at AS due, \
+             ROW_NUMBER() OVER (PARTITION BY p.id ORDER BY c.next_attempt_at) AS n, ",
+        );
+        quota_of(&mut claim);
+        claim.sql(" AS free FROM partners p");
+        free_of(&mut claim);
+        claim.sql(" JOIN deliveries c ON c.id IN (");
+        due(&mut claim, "d.id", &|claim: &mut Bound| {
+            claim.bind(quota.into())
+        });
         claim.sql(")");
+        partners(&mut claim);
+        claim.sql(") WHERE n <= free ORDER BY due LIMIT ");
     }
-    claim.sql(" WHERE p.active AND (p.backoff_until IS NULL OR p.backoff_until <= ");
-    claim.bind(at.into());
-    claim.sql(")");
-    if !skip.is_empty() {
-        claim.sql(" AND p.id NOT IN ");
-        claim.row(skip.iter().map(|id| id.clone().into()).collect());
-    }
-    claim.sql(" ORDER BY c.next_attempt_at LIMIT ");
     claim.bind((limit as i64).into());
     claim.sql(") RETURNING id, event_id, partner_id, attempts, round_start, unrecorded_claims");
     let claim = claim.statement();

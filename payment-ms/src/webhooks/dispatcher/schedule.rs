@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(secs(9), Some(80));
         assert_eq!(secs(12), Some(600));
         assert_eq!(secs(1_000_000), Some(600));
-        assert_eq!(room(&config, 4), 8);
+        assert_eq!(room(&config, 4), 32);
         assert_eq!(room(&config, 5), 1);
     }
 
