@@ -14,10 +14,13 @@ use shared::api::{
     PartnerWithSecret, PaymentOut, RecoverIn, RecoverOut, RefundIn, RefundOut, ResendIn, RotateIn,
 };
 use shared::problem::ProblemDetails;
+use shared::{api, ids, rules};
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -36,7 +39,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         list_deliveries, get_delivery, resend, recover, event_deliveries,
     ),
     components(schemas(ProblemDetails)),
-    modifiers(&Common),
+    modifiers(&Common, &Rules, &Links),
     tags(
         (name = "orders", description = "Created by a trusted backend, paid by their owner"),
         (name = "payments", description = "Checkouts and their outcome"),
@@ -161,6 +164,236 @@ impl Modify for Common {
                         .responses
                         .entry(status.to_owned())
                         .or_insert_with(|| problem_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// What the API enforces of parameters, from the rules it enforces them with (`shared::rules`,
+/// `shared::api`): the pattern of every id (in a path, a filter or a cursor), the values of the
+/// status filters, the `Idempotency-Key`; and the `metadata` value schema.
+struct Rules;
+
+impl Modify for Rules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert(
+            rules::METADATA_VALUE.to_owned(),
+            RefOr::T(rules::metadata_value()),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations: [&mut Option<Operation>; 4] = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let RefOr::T(parameter) = parameter else {
+                        continue;
+                    };
+                    if let Some(schema) = parameter_schema(path, &parameter.name) {
+                        parameter.schema = Some(RefOr::T(schema));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The id type a path lists or reads, by its last resource segment (`…/deliveries` lists
+/// deliveries; `/payments/{id}/refunds` lists refunds).
+fn listed(path: &str) -> Option<&'static str> {
+    let last = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .find(|segment| !segment.starts_with('{'))?;
+    Some(match last {
+        "orders" => ids::ORDER,
+        "payments" => ids::PAYMENT,
+        "refunds" => ids::REFUND,
+        "partners" => ids::PARTNER,
+        "deliveries" => ids::DELIVERY,
+        _ => return None,
+    })
+}
+
+fn parameter_schema(path: &str, name: &str) -> Option<Schema> {
+    let string = |pattern: &str| -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .into()
+    };
+    let id = |prefix: &str| string(&rules::id_pattern(prefix));
+    let statuses = |values: &[&str]| -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values.iter().copied()))
+            .into()
+    };
+    Some(match name {
+        // `/orders/{id}/checkout`: the id of the resource the segment before it names.
+        "id" => {
+            let owner = path.split("/{id}").next()?.rsplit('/').next()?;
+            match owner {
+                "orders" => id(ids::ORDER),
+                "payments" => id(ids::PAYMENT),
+                "partners" => id(ids::PARTNER),
+                "events" => id(ids::EVENT),
+                _ => return None,
+            }
+        }
+        "delivery_id" | "event_id" | "order_id" => id(match name {
+            "delivery_id" => ids::DELIVERY,
+            "event_id" => ids::EVENT,
+            _ => ids::ORDER,
+        }),
+        "cursor" => id(listed(path)?),
+        "status" => match listed(path)? {
+            p if p == ids::ORDER => statuses(&api::ORDER_STATUSES),
+            p if p == ids::PAYMENT => statuses(&api::PAYMENT_STATUSES),
+            p if p == ids::DELIVERY => statuses(&api::DELIVERY_STATUSES),
+            _ => return None,
+        },
+        "user_id" => rules::text(255).into(),
+        "Idempotency-Key" => string(rules::TOKEN),
+        _ => return None,
+    })
+}
+
+/// An operation, the status of its answer, and the operations it links to with their
+/// parameters' expressions.
+type LinkSource<'a> = (&'a str, &'a str, &'a [(&'a str, &'a [(&'a str, &'a str)])]);
+
+/// OpenAPI links from what creates or lists a resource to what reads or acts on it, so a
+/// client (and schemathesis' stateful runs) can follow real ids.
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        // (operation, status, link name, target operation, parameters)
+        let body_id = [("id", "$response.body#/id")];
+        let first_id = [("id", "$response.body#/data/0/id")];
+        let links: &[LinkSource] = &[
+            (
+                "create_order",
+                "201",
+                &[
+                    ("get_order", &body_id),
+                    ("checkout", &body_id),
+                    ("cancel_order", &body_id),
+                ],
+            ),
+            (
+                "list_orders",
+                "200",
+                &[("get_order", &first_id), ("checkout", &first_id)],
+            ),
+            (
+                "checkout",
+                "201",
+                &[
+                    ("get_payment", &body_id),
+                    ("verify_payment", &body_id),
+                    ("cancel_payment", &body_id),
+                    ("create_refund", &body_id),
+                    ("list_refunds", &body_id),
+                ],
+            ),
+            (
+                "list_payments",
+                "200",
+                &[
+                    ("get_payment", &first_id),
+                    ("create_refund", &first_id),
+                    ("list_refunds", &first_id),
+                ],
+            ),
+            (
+                "create_partner",
+                "201",
+                &[
+                    ("get_partner", &body_id),
+                    ("update_partner", &body_id),
+                    ("rotate_secret", &body_id),
+                    ("list_deliveries", &body_id),
+                    ("resend", &body_id),
+                    ("recover", &body_id),
+                    ("delete_partner", &body_id),
+                ],
+            ),
+            (
+                "list_partners",
+                "200",
+                &[
+                    ("get_partner", &first_id),
+                    ("list_deliveries", &first_id),
+                    ("resend", &first_id),
+                ],
+            ),
+            (
+                "resend",
+                "201",
+                &[
+                    (
+                        "get_delivery",
+                        &[
+                            ("id", "$response.body#/partner_id"),
+                            ("delivery_id", "$response.body#/id"),
+                        ],
+                    ),
+                    ("event_deliveries", &[("id", "$response.body#/event_id")]),
+                ],
+            ),
+            (
+                "list_deliveries",
+                "200",
+                &[
+                    (
+                        "get_delivery",
+                        &[
+                            ("id", "$request.path.id"),
+                            ("delivery_id", "$response.body#/data/0/id"),
+                        ],
+                    ),
+                    (
+                        "event_deliveries",
+                        &[("id", "$response.body#/data/0/event_id")],
+                    ),
+                ],
+            ),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            let operations: [&mut Option<Operation>; 4] = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let Some(op_id) = operation.operation_id.clone() else {
+                    continue;
+                };
+                for (source, status, targets) in links {
+                    if *source != op_id {
+                        continue;
+                    }
+                    let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status)
+                    else {
+                        continue;
+                    };
+                    for (target, parameters) in *targets {
+                        let mut link = LinkBuilder::new().operation_id(*target);
+                        for (name, expression) in *parameters {
+                            link = link.parameter(*name, *expression);
+                        }
+                        response
+                            .links
+                            .insert(target.to_string(), RefOr::T(link.build()));
+                    }
                 }
             }
         }

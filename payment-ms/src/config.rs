@@ -184,7 +184,7 @@ impl WebhookConfig {
     }
 }
 
-pub const KNOWN_PROVIDERS: &[&str] = &["mock", "stripe"];
+pub use shared::api::PROVIDERS as KNOWN_PROVIDERS;
 
 /// Stripe is on when it is the default provider or a secret key is set.
 fn stripe_config(env: &Env, default_provider: &str) -> Result<Option<StripeConfig>, ConfigError> {

@@ -437,6 +437,14 @@ mod tests {
     }
 
     #[test]
+    fn the_statuses_are_the_documented_ones() {
+        assert_eq!(
+            OrderStatus::ALL.map(OrderStatus::as_str),
+            shared::api::ORDER_STATUSES
+        );
+    }
+
+    #[test]
     fn totals_are_sums_of_integer_lines() {
         let (_, lines, total) = validate(&order(vec![item(3, 1999), item(1, 1)])).unwrap();
         assert_eq!(lines, vec![5997, 1]);

@@ -1,5 +1,5 @@
-//! Cursor pagination shared by the lists: `?limit=` (1–100, default 20) and an opaque
-//! `?cursor=`; the answer is `{"data": [...], "next_cursor": ...}`.
+//! Cursor pagination shared by the lists: `?limit=` (1–100, default 20) and `?cursor=` (the id
+//! of the previous page's last item); the answer is `{"data": [...], "next_cursor": ...}`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,8 +29,11 @@ impl PageRequest {
                 format!("must be between 1 and {MAX_LIMIT}"),
             ));
         }
+        // A cursor is the id of the last item of the previous page; one in base64 (as this
+        // API gave them before) is still taken.
         let before = match cursor {
             None => None,
+            Some(c) if shared::ids::is_valid(prefix, c) => Some(c.to_owned()),
             Some(c) => {
                 let id = URL_SAFE_NO_PAD
                     .decode(c)
@@ -79,7 +82,7 @@ impl PageRequest {
         let more = rows.len() as u64 > self.limit;
         rows.truncate(self.limit as usize);
         let next_cursor = if more {
-            rows.last().map(|r| URL_SAFE_NO_PAD.encode(id(r)))
+            rows.last().map(|r| id(r).to_owned())
         } else {
             None
         };

@@ -664,3 +664,16 @@ pub async fn expire_due(state: &AppState, at: DateTime<Utc>, batch: u64) -> Resu
         .await?;
     Ok(sweep)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statuses_are_the_documented_ones() {
+        assert_eq!(
+            PaymentStatus::ALL.map(PaymentStatus::as_str),
+            shared::api::PAYMENT_STATUSES
+        );
+    }
+}

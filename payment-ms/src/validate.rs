@@ -9,8 +9,7 @@
 use serde_json::Value;
 use shared::FieldError;
 
-/// The longest URL accepted.
-pub const MAX_URL_LEN: usize = 2048;
+pub use shared::rules::MAX_URL_LEN;
 /// The largest `metadata` object, as JSON.
 pub const MAX_METADATA_BYTES: usize = 8 * 1024;
 
@@ -18,12 +17,16 @@ const NO_CONTROL: &str = "must not contain control characters (such as a newline
 
 use shared::text::{has_control, is_control};
 
-/// A non-empty string of at most `max` characters, without control characters.
+/// A non-empty string of at most `max` characters, without control characters: a
+/// [`shared::rules::TEXT`], as the API document says.
 pub fn text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
-    if has_control(value) {
-        errors.push(FieldError::new(field, NO_CONTROL));
-    } else if value.trim().is_empty() {
-        errors.push(FieldError::new(field, "must not be empty"));
+    if !shared::rules::is_text(value) {
+        let message = if has_control(value) {
+            NO_CONTROL
+        } else {
+            "must not be empty"
+        };
+        errors.push(FieldError::new(field, message));
     } else if value.chars().count() > max {
         errors.push(FieldError::new(
             field,
@@ -43,13 +46,23 @@ pub fn url(errors: &mut Vec<FieldError>, field: &str, value: &str) {
         ));
         return;
     }
-    let ok = value.len() <= MAX_URL_LEN
+    if url::Url::parse(value).is_ok_and(|u| !u.username().is_empty() || u.password().is_some()) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain credentials (user:password@)",
+        ));
+        return;
+    }
+    let ok = shared::rules::is_url(value)
         && url::Url::parse(value)
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
     if !ok {
         errors.push(FieldError::new(
             field,
-            format!("must be an absolute http(s) URL of at most {MAX_URL_LEN} characters"),
+            format!(
+                "must be an absolute http(s) URL with a host name or IPv4 address and no \
+                 credentials, in printable ASCII, of at most {MAX_URL_LEN} characters"
+            ),
         ));
     }
 }
@@ -78,10 +91,7 @@ pub fn metadata(errors: &mut Vec<FieldError>, metadata: &Option<Value>) {
 /// `metadata.lines[2]`).
 fn json_text(errors: &mut Vec<FieldError>, path: &str, value: &Value) {
     match value {
-        Value::String(s)
-            if s.chars()
-                .any(|c| is_control(c) && !matches!(c, '\t' | '\n' | '\r')) =>
-        {
+        Value::String(s) if !shared::rules::is_metadata_text(s) => {
             errors.push(FieldError::new(
                 path,
                 "must not contain control characters other than tab and line breaks",
@@ -96,7 +106,7 @@ fn json_text(errors: &mut Vec<FieldError>, path: &str, value: &Value) {
             for (key, item) in map {
                 let shown: String = key.chars().filter(|c| !is_control(*c)).collect();
                 let field = format!("{path}.{shown}");
-                if has_control(key) {
+                if !shared::rules::is_metadata_key(key) {
                     errors.push(FieldError::new(field, format!("the key {NO_CONTROL}")));
                 } else {
                     json_text(errors, &field, item);

@@ -5,35 +5,106 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::rules;
+
+/// Every order status.
+pub const ORDER_STATUSES: [&str; 5] = ["pending", "paid", "canceled", "expired", "refunded"];
+/// Every payment status.
+pub const PAYMENT_STATUSES: [&str; 7] = [
+    "pending",
+    "succeeded",
+    "failed",
+    "canceled",
+    "expired",
+    "partially_refunded",
+    "refunded",
+];
+/// Every status of a webhook delivery.
+pub const DELIVERY_STATUSES: [&str; 4] = ["pending", "succeeded", "failed", "canceled"];
+
+/// Every event type a partner can ask for.
+pub const EVENT_TYPES: &[&str] = &[
+    "order.created",
+    "order.paid",
+    "order.canceled",
+    "order.expired",
+    "order.refunded",
+    "payment.created",
+    "payment.succeeded",
+    "payment.failed",
+    "payment.canceled",
+    "payment.expired",
+    "payment.refunded",
+    "partner.disabled",
+];
+
+/// What a partner's `event_types` may name: `*`, a family (`order.*`), or a type.
+pub fn event_filters() -> Vec<String> {
+    let mut filters = vec!["*".to_owned()];
+    for t in EVENT_TYPES {
+        if let Some((family, _)) = t.split_once('.') {
+            let wildcard = format!("{family}.*");
+            if !filters.contains(&wildcard) {
+                filters.push(wildcard);
+            }
+        }
+    }
+    filters.extend(EVENT_TYPES.iter().map(|t| (*t).to_owned()));
+    filters
+}
+
+fn event_filter_list() -> utoipa::openapi::schema::ArrayBuilder {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .enum_values(Some(event_filters())),
+        )
+        .min_items(Some(1))
+        .max_items(Some(100))
+}
+
+fn event_filters_or_null() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::Schema::OneOf(
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(event_filter_list())
+            .item(
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Null),
+            )
+            .build(),
+    )
+}
+
 /// Creates an order for a user. Only a trusted backend (role `service` or `admin`) may; the
 /// total is computed from the lines.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderIn {
     /// The order's owner: the `sub` of the user who will pay it.
-    #[schema(min_length = 1, max_length = 255, example = "user_demo")]
+    #[schema(schema_with = rules::text_255, example = "user_demo")]
     pub user_id: String,
     #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<OrderItemIn>,
     /// ISO 4217, any case.
-    #[schema(pattern = "^[A-Za-z]{3}$", example = "usd")]
+    #[schema(schema_with = rules::currency)]
     pub currency: String,
     /// Your reference, e.g. a reservation id.
     #[serde(default)]
-    #[schema(max_length = 255, example = "reservation-42")]
+    #[schema(schema_with = rules::text_255_or_null, example = "reservation-42")]
     pub reference: Option<String>,
     /// Your data, returned as given; a JSON object of at most 8 KiB.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = rules::metadata_or_null)]
     pub metadata: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderItemIn {
-    #[schema(min_length = 1, max_length = 255, example = "tee")]
+    #[schema(schema_with = rules::text_255, example = "tee")]
     pub sku: String,
-    #[schema(min_length = 1, max_length = 255, example = "T-shirt")]
+    #[schema(schema_with = rules::text_255, example = "T-shirt")]
     pub name: String,
     #[schema(minimum = 1, maximum = 1_000_000, example = 2)]
     pub quantity: i64,
@@ -79,33 +150,44 @@ pub struct OrderItemOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutIn {
-    /// The provider; the configured default when absent.
+    /// The provider, one configured on this deployment; the configured default when absent.
     #[serde(default)]
-    #[schema(example = "mock")]
+    #[schema(schema_with = provider_or_null)]
     pub provider: Option<String>,
     /// Where the provider sends the buyer after paying, with `payment_id` added.
-    #[schema(
-        pattern = "^https?://[^/?#\\s]+([/?#].*)?$",
-        max_length = 2048,
-        example = "https://shop.example/paid"
-    )]
+    #[schema(schema_with = rules::url)]
     pub success_url: String,
     /// Where the provider sends the buyer after declining, with `payment_id` added.
-    #[schema(
-        pattern = "^https?://[^/?#\\s]+([/?#].*)?$",
-        max_length = 2048,
-        example = "https://shop.example/cart"
-    )]
+    #[schema(schema_with = rules::url)]
     pub cancel_url: String,
     /// A saved payment method at the provider (Stripe: `pm_…`). With one, the payment is
     /// charged at once, server-side, instead of sending the buyer to a hosted page; the answer
     /// is then `succeeded`, `failed`, or `pending` with a `next_action`. Stripe only.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 255, example = "pm_card_visa")]
+    #[schema(schema_with = rules::token_or_null, example = "pm_card_visa")]
     pub payment_method: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = rules::metadata_or_null)]
     pub metadata: Option<serde_json::Value>,
+}
+
+/// The providers this software knows; a deployment configures some of them.
+pub const PROVIDERS: [&str; 2] = ["mock", "stripe"];
+
+fn provider_or_null() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::Schema::OneOf(
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some(PROVIDERS)),
+            )
+            .item(
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Null),
+            )
+            .build(),
+    )
 }
 
 /// What the buyer must still do for a pending payment (Stripe's `requires_action`), such as
@@ -163,7 +245,7 @@ pub struct RefundIn {
     /// Free text kept with the refund. `duplicate`, `fraudulent` and `requested_by_customer`
     /// are also passed to Stripe as its reason.
     #[serde(default)]
-    #[schema(max_length = 500, example = "requested_by_customer")]
+    #[schema(schema_with = rules::text_500_or_null, example = "requested_by_customer")]
     pub reason: Option<String>,
 }
 
@@ -190,7 +272,7 @@ pub struct RefundOut {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
-    /// Pass as `cursor` for the next page; `null` on the last.
+    /// Pass as `cursor` for the next page (the id of this page's last item); `null` on the last.
     pub next_cursor: Option<String>,
 }
 
@@ -198,17 +280,14 @@ pub struct Page<T> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerIn {
-    #[schema(min_length = 1, max_length = 255, example = "Reservations")]
+    #[schema(schema_with = rules::text_255, example = "Reservations")]
     pub name: String,
     /// An http(s) URL resolving to public addresses.
-    #[schema(
-        pattern = "^https?://[^/?#\\s]+([/?#].*)?$",
-        max_length = 2048,
-        example = "https://reservations.example/hooks"
-    )]
+    #[schema(schema_with = rules::url)]
     pub url: String,
     /// `*` (the default), a family such as `order.*`, or event types.
     #[serde(default)]
+    #[schema(schema_with = event_filters_or_null)]
     pub event_types: Option<Vec<String>>,
     #[serde(default)]
     pub active: Option<bool>,
@@ -217,10 +296,11 @@ pub struct PartnerIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerPatch {
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(schema_with = rules::text_255_or_null)]
     pub name: Option<String>,
-    #[schema(pattern = "^https?://[^/?#\\s]+([/?#].*)?$", max_length = 2048)]
+    #[schema(schema_with = rules::url_or_null)]
     pub url: Option<String>,
+    #[schema(schema_with = event_filters_or_null)]
     pub event_types: Option<Vec<String>>,
     /// `true` re-enables a disabled partner.
     pub active: Option<bool>,
@@ -308,7 +388,7 @@ pub struct AttemptOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendIn {
-    #[schema(example = "evt_019a8e0c5b7e7c3a9d1f2b4c6e8a0b1c")]
+    #[schema(schema_with = rules::event_id)]
     pub event_id: String,
 }
 

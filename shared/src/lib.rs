@@ -9,6 +9,7 @@ pub mod internal;
 pub mod metrics;
 pub mod money;
 pub mod problem;
+pub mod rules;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;

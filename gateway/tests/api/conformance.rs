@@ -9,6 +9,7 @@ crate::db_tests!(
     a_provider_without_webhooks_has_no_webhook_endpoint,
     a_rotation_body_may_be_null,
     replicas_sweeping_together_count_what_each_expired,
+    urls_cursors_and_filters_are_what_the_document_says,
 );
 
 async fn a_provider_without_webhooks_has_no_webhook_endpoint(backend: Backend) {
@@ -96,4 +97,77 @@ async fn replicas_sweeping_together_count_what_each_expired(backend: Backend) {
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.payments + b.payments, PAYMENTS, "{a:?} {b:?}");
+}
+
+/// The document's patterns are the API's own: a URL a generated client could not send is
+/// refused, what it can send is taken; a cursor is the last item's id; the filter lists are
+/// bounded as documented.
+async fn urls_cursors_and_filters_are_what_the_document_says(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let order = app.create_order("alice").await;
+    let path = format!("/api/v1/orders/{}/checkout", order["id"].as_str().unwrap());
+    let alice = app.token("alice", &[]);
+    for bad in [
+        "HTTPS://shop.example/paid",
+        "https://[::1]/paid",
+        "https://shop.example:65536/paid",
+        "https://user:pw@shop.example/paid",
+        "https://café.example/paid",
+        "https://10.0.0.256/paid",
+    ] {
+        let body = json!({"success_url": bad, "cancel_url": "https://shop.example/cart"});
+        let response = app.post(&path, &alice, &body, None).await;
+        assert_eq!(response.status(), 422, "{bad}");
+        assert_eq!(problem(response).await["errors"][0]["field"], "success_url");
+    }
+    let body = json!({
+        "success_url": "https://xn--caf-dma.example:8443/paid?x=1#top",
+        "cancel_url": "http://192.0.2.10/cart",
+    });
+    assert_eq!(app.post(&path, &alice, &body, None).await.status(), 201);
+
+    // A cursor is the id of the previous page's last item (the base64 form given before
+    // is still taken).
+    for _ in 0..2 {
+        app.create_order("alice").await;
+    }
+    let token = app.service_token();
+    let first: Value = app
+        .get("/api/v1/orders?limit=2", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    assert_eq!(cursor, first["data"][1]["id"].as_str().unwrap());
+    let next: Value = app
+        .get(&format!("/api/v1/orders?limit=2&cursor={cursor}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(next["data"].as_array().unwrap().len(), 1);
+    use base64::Engine;
+    let legacy = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&cursor);
+    let again: Value = app
+        .get(&format!("/api/v1/orders?limit=2&cursor={legacy}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["data"], next["data"]);
+
+    let filters: Vec<&str> = std::iter::repeat_n("order.*", 101).collect();
+    let response = app
+        .post(
+            "/api/v1/partners",
+            &app.admin_token(),
+            &json!({"name": "p", "url": "http://127.0.0.1:9/h", "event_types": filters}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(problem(response).await["errors"][0]["field"], "event_types");
 }

