@@ -147,13 +147,7 @@ impl Modify for Common {
             if !path.starts_with("/api/") {
                 continue;
             }
-            let operations: [&mut Option<Operation>; 4] = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 operation.security = Some(vec![SecurityRequirement::new(
                     "bearer",
                     Vec::<String>::new(),
@@ -183,13 +177,7 @@ impl Modify for Rules {
             RefOr::T(rules::metadata_value()),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let operations: [&mut Option<Operation>; 4] = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 for parameter in operation.parameters.iter_mut().flatten() {
                     let RefOr::T(parameter) = parameter else {
                         continue;
@@ -367,13 +355,7 @@ impl Modify for Links {
             ),
         ];
         for item in openapi.paths.paths.values_mut() {
-            let operations: [&mut Option<Operation>; 4] = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 let Some(op_id) = operation.operation_id.clone() else {
                     continue;
                 };
@@ -398,6 +380,18 @@ impl Modify for Links {
             }
         }
     }
+}
+
+/// The operations of a path item (the API uses these four methods).
+fn operations_mut(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 fn problem_response(description: &str) -> utoipa::openapi::Response {

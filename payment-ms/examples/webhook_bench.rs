@@ -97,26 +97,15 @@ async fn black_hole() -> anyhow::Result<String> {
 }
 
 async fn add_partner(state: &payment_ms::AppState, name: &str, url: String) -> anyhow::Result<()> {
-    let now = payment_ms::db::now();
-    payment_ms::entities::partners::ActiveModel::from(payment_ms::entities::partners::Model {
-        id: shared::ids::new_id(shared::ids::PARTNER),
-        name: name.into(),
-        url,
-        event_types: serde_json::json!(["*"]),
-        active: true,
-        builtin: false,
-        secret: shared::signing::WebhookSecret::generate(),
-        previous_secret: None,
-        previous_secret_expires_at: None,
-        consecutive_failures: 0,
-        disabled_reason: None,
-        failing_attempts: 0,
-        backoff_until: None,
-        created_at: now,
-        updated_at: now,
-    })
-    .insert(&state.db)
-    .await?;
+    let partner = payment_ms::webhooks::partners_api::new_partner(
+        name,
+        &url,
+        &["*".to_owned()],
+        payment_ms::db::now(),
+    );
+    payment_ms::entities::partners::ActiveModel::from(partner)
+        .insert(&state.db)
+        .await?;
     Ok(())
 }
 

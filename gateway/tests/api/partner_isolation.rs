@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{Backend, TestApp};
 use crate::receiver::{Receiver, Reply};
+use crate::webhooks::start_worker;
 
 crate::db_tests!(
     a_partner_that_never_answers_does_not_delay_the_others,
@@ -27,22 +28,9 @@ crate::db_tests!(
 );
 
 async fn register(app: &TestApp, url: &str) -> String {
-    let response = app
-        .post(
-            "/api/v1/partners",
-            &app.admin_token(),
-            &json!({"name": "Partner", "url": url, "event_types": ["order.created"]}),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let partner: Value = response.json().await.unwrap();
-    partner["id"].as_str().unwrap().to_owned()
-}
-
-fn start_worker(app: &TestApp, stop: &CancellationToken) {
-    let dispatcher = payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone()).unwrap();
-    tokio::spawn(dispatcher.run(stop.clone()));
+    crate::webhooks::register(app, url, json!(["order.created"]))
+        .await
+        .0
 }
 
 async fn attempts_of_partner(app: &TestApp, partner_id: &str) -> u64 {

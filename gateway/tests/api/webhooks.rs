@@ -27,7 +27,7 @@ crate::db_tests!(
 );
 
 /// Registers a partner; returns (id, secret).
-async fn register(app: &TestApp, url: &str, event_types: Value) -> (String, String) {
+pub(crate) async fn register(app: &TestApp, url: &str, event_types: Value) -> (String, String) {
     let response = app
         .post(
             "/api/v1/partners",
@@ -79,7 +79,7 @@ async fn delivery_of(app: &TestApp, partner_id: &str) -> Value {
 
 /// Starts a delivery worker on the app's payment-ms (its own is off in these tests) until
 /// `stop` is cancelled.
-fn start_worker(app: &TestApp, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
+pub(crate) fn start_worker(app: &TestApp, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
     let dispatcher = payment_ms::webhooks::dispatcher::Dispatcher::new(app.ms.clone()).unwrap();
     tokio::spawn(dispatcher.run(stop.clone()))
 }
@@ -1021,24 +1021,12 @@ async fn the_guard_also_runs_at_send_time() {
     };
     let receiver = Receiver::start().await;
     // Written straight into the table, as if allowed when it was registered.
-    let now = payment_ms::db::now();
-    let partner = payment_ms::entities::partners::Model {
-        id: shared::ids::new_id(shared::ids::PARTNER),
-        name: "sneaky".into(),
-        url: receiver.url.replace("127.0.0.1", "localhost"),
-        event_types: json!(["*"]),
-        active: true,
-        builtin: false,
-        secret: shared::signing::WebhookSecret::generate(),
-        previous_secret: None,
-        previous_secret_expires_at: None,
-        consecutive_failures: 0,
-        disabled_reason: None,
-        failing_attempts: 0,
-        backoff_until: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let partner = payment_ms::webhooks::partners_api::new_partner(
+        "sneaky",
+        &receiver.url.replace("127.0.0.1", "localhost"),
+        &["*".to_owned()],
+        payment_ms::db::now(),
+    );
     use sea_orm::ActiveModelTrait;
     payment_ms::entities::partners::ActiveModel::from(partner.clone())
         .insert(&app.db)

@@ -105,6 +105,32 @@ fn check_filters(errors: &mut Vec<FieldError>, filters: &[String]) {
     }
 }
 
+/// A new partner's row: active, with a new secret and a clean record.
+pub fn new_partner(
+    name: &str,
+    url: &str,
+    filters: &[String],
+    at: DateTime<Utc>,
+) -> partners::Model {
+    partners::Model {
+        id: ids::new_id(ids::PARTNER),
+        name: name.to_owned(),
+        url: url.to_owned(),
+        event_types: serde_json::json!(filters),
+        active: true,
+        builtin: false,
+        secret: WebhookSecret::generate(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        consecutive_failures: 0,
+        disabled_reason: None,
+        failing_attempts: 0,
+        backoff_until: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 pub async fn create_partner(
     state: &AppState,
     caller: &Caller,
@@ -120,25 +146,9 @@ pub async fn create_partner(
     if !errors.is_empty() {
         return Err(Problem::validation(errors).into());
     }
-    let at = now();
-    let secret = WebhookSecret::generate();
-    let partner = partners::Model {
-        id: ids::new_id(ids::PARTNER),
-        name: input.name.trim().to_owned(),
-        url: input.url,
-        event_types: serde_json::json!(filters),
-        active: input.active.unwrap_or(true),
-        builtin: false,
-        secret: secret.clone(),
-        previous_secret: None,
-        previous_secret_expires_at: None,
-        consecutive_failures: 0,
-        disabled_reason: None,
-        failing_attempts: 0,
-        backoff_until: None,
-        created_at: at,
-        updated_at: at,
-    };
+    let mut partner = new_partner(input.name.trim(), &input.url, &filters, now());
+    partner.active = input.active.unwrap_or(true);
+    let secret = partner.secret.clone();
     let txn = begin_write(&state.db).await?;
     // Counted under a lock that creations take in turn (SQLite's write lock is one already),
     // so two creations at once cannot both pass the limit.
