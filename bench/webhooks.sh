@@ -9,6 +9,8 @@
 #   BLACK_HOLE=1 bench/webhooks.sh    # beside a second partner that never answers: the
 #                                     # healthy partner's figures with a black hole next to it
 #   WEBHOOK_PARTNER_CONCURRENCY=8 bench/webhooks.sh   # WEBHOOK_* settings reach the worker
+#   BENCH_SLOWEST=1 bench/webhooks.sh # also print the 25 slowest commit-to-delivery times, with
+#                                     # when they were committed: a stall shows as a run of them
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -303,6 +303,24 @@ async fn main() -> anyhow::Result<()> {
         percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
     );
+    if std::env::var_os("BENCH_SLOWEST").is_some() {
+        let phase = committed.first().map(|(_, at)| *at);
+        let mut slow: Vec<(Duration, Duration)> = committed
+            .iter()
+            .filter_map(|(id, at)| {
+                let took = arrived.get(id)?.saturating_duration_since(*at);
+                Some((took, at.saturating_duration_since(phase?)))
+            })
+            .collect();
+        slow.sort();
+        for (took, at) in slow.iter().rev().take(25) {
+            println!(
+                "slow: committed at +{} ms, took {:.1} ms",
+                at.as_millis(),
+                took.as_secs_f64() * 1000.0
+            );
+        }
+    }
     worker.cancel();
     stop.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -54,6 +54,29 @@ pub struct Dispatcher {
     state: AppState,
     sender: Sender,
     lease: Duration,
+    writes: WriteGate,
+}
+
+/// Takes the dispatcher's own writes (claims, releases, recorded batches) one at a time on
+/// SQLite. SQLite has one writer; writers that meet there wait in its busy handler, which
+/// sleeps in growing steps (up to 100 ms) while others take the lock: measured, a black-hole
+/// partner's sends timing out together held the other partners' deliveries for 90 ms. Queued
+/// here, each write starts when the last ends. PostgreSQL writes side by side: no gate.
+#[derive(Clone, Default)]
+pub struct WriteGate(Option<Arc<tokio::sync::Mutex<()>>>);
+
+impl WriteGate {
+    fn for_backend(backend: sea_orm::DatabaseBackend) -> WriteGate {
+        WriteGate((backend == sea_orm::DatabaseBackend::Sqlite).then(Arc::default))
+    }
+
+    /// Waits for the gate (on SQLite), to be held while writing.
+    pub async fn enter(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.0 {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
 }
 
 /// A claimed delivery with what sending it needs.
@@ -138,6 +161,7 @@ impl Dispatcher {
     pub fn new(state: AppState) -> anyhow::Result<Dispatcher> {
         Ok(Dispatcher {
             lease: state.config.webhooks.timeout * 2 + Duration::from_secs(1),
+            writes: WriteGate::for_backend(state.db.get_database_backend()),
             sender: Sender::new(&state)?,
             state,
         })
@@ -160,6 +184,7 @@ impl Dispatcher {
         let (sent_tx, sent_rx) = mpsc::channel(concurrency * 2);
         let recorder = tokio::spawn(crate::events::in_scope(recorder::record_all(
             self.state.clone(),
+            self.writes.clone(),
             sent_rx,
         )));
         let mut inflight: JoinSet<String> = JoinSet::new();
@@ -288,8 +313,10 @@ impl Dispatcher {
         let config = &self.state.config.webhooks;
         let quota = 2 * config.partner_concurrency;
         let free: Vec<(String, usize)> = free.into_iter().collect();
-        let claimed = queue::claim(&self.state.db, now(), self.lease, limit, quota, &free);
-        let batch = match claimed.await {
+        let gate = self.writes.enter().await;
+        let claimed = queue::claim(&self.state.db, now(), self.lease, limit, quota, &free).await;
+        drop(gate);
+        let batch = match claimed {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(error = %e, "could not claim deliveries");
@@ -342,6 +369,10 @@ impl Dispatcher {
 
     /// Gives back the leases of deliveries this worker claimed and will not send.
     async fn release(&self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let _gate = self.writes.enter().await;
         if let Err(e) = queue::release(&self.state.db, ids).await {
             tracing::warn!(error = %e, "could not release claimed deliveries; their leases will run out");
         }
