@@ -15,9 +15,7 @@ crate::db_tests!(
 );
 
 async fn framework_errors_are_problems_too(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let token = app.service_token();
 
     let response = app
@@ -76,9 +74,7 @@ async fn framework_errors_are_problems_too(backend: Backend) {
 }
 
 async fn request_ids_are_kept_or_made(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let response = app
         .client
         .get(app.url("/api/v1/orders"))
@@ -94,9 +90,7 @@ async fn request_ids_are_kept_or_made(backend: Backend) {
 }
 
 async fn health_and_readiness(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     for base in [&app.gateway, &app.payment_ms] {
         let health: serde_json::Value = app
             .client
@@ -124,17 +118,14 @@ async fn an_unreachable_payment_ms_is_503() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    let Some(app) = TestApp::spawn_with(
+    let app = TestApp::spawn_with(
         Backend::Sqlite,
         |_| {},
         |c| {
             c.payment_ms_url = format!("http://{addr}").parse().unwrap();
         },
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     let response = app.get("/api/v1/orders", &app.service_token()).await;
     assert_eq!(response.status(), 503);
     assert_eq!(problem(response).await["code"], "upstream_unavailable");
@@ -153,9 +144,7 @@ async fn an_unreachable_payment_ms_is_503() {
 }
 
 /// A gateway whose payment-ms accepts connections and reads requests but never answers.
-async fn behind_a_silent_payment_ms(
-    adjust_gateway: impl FnOnce(&mut gateway::Config),
-) -> Option<TestApp> {
+async fn behind_a_silent_payment_ms(adjust_gateway: impl FnOnce(&mut gateway::Config)) -> TestApp {
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = silent.local_addr().unwrap();
     tokio::spawn(async move {
@@ -180,11 +169,7 @@ async fn behind_a_silent_payment_ms(
 /// payment-ms accepting but never answering: 504 within the upstream timeout.
 #[tokio::test]
 async fn a_silent_payment_ms_is_504() {
-    let Some(app) =
-        behind_a_silent_payment_ms(|c| c.upstream_timeout = Duration::from_millis(300)).await
-    else {
-        return;
-    };
+    let app = behind_a_silent_payment_ms(|c| c.upstream_timeout = Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
     let response = app.get("/api/v1/orders", &app.service_token()).await;
     assert_eq!(response.status(), 504);
@@ -197,14 +182,11 @@ async fn a_silent_payment_ms_is_504() {
 /// test makes a 504 on this route).
 #[tokio::test]
 async fn a_request_over_its_time_limit_is_a_504_problem() {
-    let Some(app) = behind_a_silent_payment_ms(|c| {
+    let app = behind_a_silent_payment_ms(|c| {
         c.upstream_timeout = Duration::from_secs(30);
         c.request_timeout = Duration::from_millis(300);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     let started = std::time::Instant::now();
     let response = app
         .client

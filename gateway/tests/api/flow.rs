@@ -29,9 +29,7 @@ async fn set_payment_expired(app: &TestApp, payment_id: &str) {
 }
 
 async fn pays_through_the_hosted_page(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let order = app.create_order("alice").await;
     assert_eq!(order["status"], "pending");
     assert_eq!(order["amount"], 2 * 1999 + 850);
@@ -133,9 +131,7 @@ async fn pays_through_the_hosted_page(backend: Backend) {
 }
 
 async fn decline_fails_the_payment(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let (order, payment) = app.order_and_payment("alice").await;
     let payment_id = payment["id"].as_str().unwrap();
     let response = app.press(payment_id, "decline").await;
@@ -164,9 +160,7 @@ async fn decline_fails_the_payment(backend: Backend) {
 }
 
 async fn cancel_cancels_the_payment(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let (_, payment) = app.order_and_payment("alice").await;
     let payment_id = payment["id"].as_str().unwrap();
     let path = format!("/api/v1/payments/{payment_id}/cancel");
@@ -192,9 +186,7 @@ async fn cancel_cancels_the_payment(backend: Backend) {
 }
 
 async fn a_payment_past_its_time_expires_on_verify(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let (order, payment) = app.order_and_payment("alice").await;
     let payment_id = payment["id"].as_str().unwrap();
     set_payment_expired(&app, payment_id).await;
@@ -221,9 +213,7 @@ async fn a_payment_past_its_time_expires_on_verify(backend: Backend) {
 }
 
 async fn the_sweep_expires_due_orders_and_their_payments(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let (order, payment) = app.order_and_payment("alice").await;
     let (order_id, payment_id) = (
         order["id"].as_str().unwrap(),
@@ -261,9 +251,7 @@ async fn the_sweep_expires_due_orders_and_their_payments(backend: Backend) {
 }
 
 async fn the_sweep_records_a_payment_made_at_the_last_moment(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let (order, payment) = app.order_and_payment("alice").await;
     let payment_id = payment["id"].as_str().unwrap();
     assert_eq!(app.press(payment_id, "pay").await.status(), 303);
@@ -285,9 +273,7 @@ async fn the_sweep_records_a_payment_made_at_the_last_moment(backend: Backend) {
 }
 
 async fn a_new_checkout_closes_the_previous_one(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let (order, first) = app.order_and_payment("alice").await;
     let order_id = order["id"].as_str().unwrap();
     let first_id = first["id"].as_str().unwrap();
@@ -317,9 +303,7 @@ async fn a_new_checkout_closes_the_previous_one(backend: Backend) {
 }
 
 async fn a_canceled_order_cannot_be_paid(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let (order, payment) = app.order_and_payment("alice").await;
     let order_id = order["id"].as_str().unwrap();
     let path = format!("/api/v1/orders/{order_id}/cancel");

@@ -58,7 +58,7 @@ fn unsigned(claims: &Value) -> String {
 
 #[tokio::test]
 async fn an_rs256_key_accepts_only_its_own_tokens() {
-    let Some(app) = TestApp::spawn_with(
+    let app = TestApp::spawn_with(
         Backend::Sqlite,
         |_| {},
         |c| {
@@ -68,10 +68,7 @@ async fn an_rs256_key_accepts_only_its_own_tokens() {
             };
         },
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     let good = claims(json!({}));
     assert_eq!(
         status(&app, &sign(Algorithm::RS256, None, &rsa(RSA1_KEY), &good)).await,
@@ -120,7 +117,7 @@ async fn an_rs256_key_accepts_only_its_own_tokens() {
 
 #[tokio::test]
 async fn an_es256_key_accepts_es256_tokens() {
-    let Some(app) = TestApp::spawn_with(
+    let app = TestApp::spawn_with(
         Backend::Sqlite,
         |_| {},
         |c| {
@@ -130,10 +127,7 @@ async fn an_es256_key_accepts_es256_tokens() {
             };
         },
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     let good = claims(json!({"roles": ["service"]}));
     assert_eq!(
         status(&app, &sign(Algorithm::ES256, None, &ec(EC1_KEY), &good)).await,
@@ -154,7 +148,7 @@ async fn an_es256_key_accepts_es256_tokens() {
 
 #[tokio::test]
 async fn issuer_and_audience_are_required_when_configured() {
-    let Some(app) = TestApp::spawn_with(
+    let app = TestApp::spawn_with(
         Backend::Sqlite,
         |_| {},
         |c| {
@@ -166,10 +160,7 @@ async fn issuer_and_audience_are_required_when_configured() {
             c.jwt.audience = Some("payments".into());
         },
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     let key = rsa(RSA1_KEY);
     let right = claims(json!({"iss": "https://idp.example", "aud": "payments"}));
     assert_eq!(
@@ -224,7 +215,7 @@ async fn jwks_server(initial: &str) -> (String, Arc<Mutex<String>>, Arc<AtomicUs
 #[tokio::test]
 async fn jwks_keys_rotate_and_unknown_kids_are_refused() {
     let (url, body, fetches) = jwks_server(JWKS_1).await;
-    let Some(app) = TestApp::spawn_with(
+    let app = TestApp::spawn_with(
         Backend::Sqlite,
         |_| {},
         |c| {
@@ -232,10 +223,7 @@ async fn jwks_keys_rotate_and_unknown_kids_are_refused() {
             c.jwt.jwks_min_refresh = Duration::from_millis(300);
         },
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     let good = claims(json!({}));
     assert_eq!(
         status(

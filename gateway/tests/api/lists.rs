@@ -19,9 +19,7 @@ async fn ids(response: reqwest::Response) -> (Vec<String>, Option<String>) {
 }
 
 async fn orders_page_with_cursors(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let mut created = Vec::new();
     for _ in 0..5 {
         created.push(
@@ -81,9 +79,7 @@ async fn orders_page_with_cursors(backend: Backend) {
 }
 
 async fn payments_are_listed_per_user(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let (_, alices) = app.order_and_payment("alice").await;
     let (_, bobs) = app.order_and_payment("bob").await;
     let (page, _) = ids(app.get("/api/v1/payments", &app.token("alice", &[])).await).await;

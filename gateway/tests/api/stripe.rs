@@ -22,7 +22,7 @@ db_tests!(
     dashboard_refunds_are_recorded,
 );
 
-async fn stripe(backend: Backend) -> Option<Harness> {
+async fn stripe(backend: Backend) -> Harness {
     Harness::spawn(Kind::Stripe, backend).await
 }
 
@@ -45,9 +45,7 @@ async fn send_webhook(app: &TestApp, body: &str, signature: Option<&str>) -> req
 /// Stripe may deliver one event twice at the same moment: the first copy is handled (one
 /// question to Stripe), the other is told to come back (409), and comes back a duplicate.
 async fn two_copies_of_one_event_at_once_ask_stripe_once(backend: Backend) {
-    let Some(h) = stripe(backend).await else {
-        return;
-    };
+    let h = stripe(backend).await;
     let (_, payment) = h.app.order_and_payment("alice").await;
     let id = payment["id"].as_str().unwrap();
     let session = fake(&h).pay(payment["provider_reference"].as_str().unwrap());
@@ -83,9 +81,7 @@ async fn two_copies_of_one_event_at_once_ask_stripe_once(backend: Backend) {
 }
 
 async fn a_checkout_session_carries_the_order(backend: Backend) {
-    let Some(h) = stripe(backend).await else {
-        return;
-    };
+    let h = stripe(backend).await;
     let (order, payment) = h.app.order_and_payment("alice").await;
     let seen = fake(&h).seen();
     let create = seen
@@ -131,9 +127,7 @@ async fn a_checkout_session_carries_the_order(backend: Backend) {
 }
 
 async fn a_webhook_settles_the_payment_once(backend: Backend) {
-    let Some(h) = stripe(backend).await else {
-        return;
-    };
+    let h = stripe(backend).await;
     let (order, payment) = h.app.order_and_payment("alice").await;
     let id = payment["id"].as_str().unwrap();
     // The buyer pays and never comes back: only Stripe's webhook tells us.
@@ -200,9 +194,7 @@ async fn a_webhook_settles_the_payment_once(backend: Backend) {
 }
 
 async fn bad_signatures_change_nothing(backend: Backend) {
-    let Some(h) = stripe(backend).await else {
-        return;
-    };
+    let h = stripe(backend).await;
     let (_, payment) = h.app.order_and_payment("alice").await;
     let id = payment["id"].as_str().unwrap();
     let session = fake(&h).pay(payment["provider_reference"].as_str().unwrap());
@@ -253,9 +245,7 @@ async fn bad_signatures_change_nothing(backend: Backend) {
 async fn saved_cards_are_charged_at_once(backend: Backend) {
     let fake_stripe = FakeStripe::start().await;
     let config = stripe_config(&fake_stripe.uri(), Mode::PaymentIntents);
-    let Some(app) = spawn_stripe(backend, config).await else {
-        return;
-    };
+    let app = spawn_stripe(backend, config).await;
     let h = Harness {
         app,
         stripe: Some(fake_stripe),
@@ -320,9 +310,7 @@ async fn saved_cards_are_charged_at_once(backend: Backend) {
 }
 
 async fn a_refund_survives_a_stripe_outage(backend: Backend) {
-    let Some(h) = stripe(backend).await else {
-        return;
-    };
+    let h = stripe(backend).await;
     let (_, payment) = h.paid("alice").await;
     let id = payment["id"].as_str().unwrap();
     // Stripe fails every try of this request (three tries).
@@ -389,9 +377,7 @@ async fn a_refund_survives_a_stripe_outage(backend: Backend) {
 }
 
 async fn dashboard_refunds_are_recorded(backend: Backend) {
-    let Some(h) = stripe(backend).await else {
-        return;
-    };
+    let h = stripe(backend).await;
     let (_, payment) = h.paid("alice").await;
     let id = payment["id"].as_str().unwrap();
     let intent = h.payment_row(id).await.provider_payment_reference.unwrap();
@@ -465,9 +451,7 @@ async fn a_refused_api_key_does_not_leak() {
     let fake_stripe = FakeStripe::start().await;
     let mut config = stripe_config(&fake_stripe.uri(), Mode::Checkout);
     config.secret_key = secrecy::SecretString::from("sk_test_wrong_key_value");
-    let Some(app) = spawn_stripe(Backend::Sqlite, config).await else {
-        return;
-    };
+    let app = spawn_stripe(Backend::Sqlite, config).await;
     let order = app.create_order("alice").await;
     let response = app
         .checkout("alice", order["id"].as_str().unwrap(), None)
