@@ -22,6 +22,7 @@ mod operations;
 mod outage;
 mod partner_isolation;
 mod partner_rules;
+mod queue;
 mod receiver;
 mod stripe;
 mod webhooks;
