@@ -469,19 +469,15 @@ impl FromRequestParts<AppState> for AuthUser {
             Some(token) => state.auth.verify(token).await,
             None => Err(AuthError::Missing),
         };
-        let limited = |caller: Option<&AuthUser>| {
-            crate::limits::check_caller(state, &parts.headers, &parts.extensions, caller)
-        };
-        match verified {
-            Ok(user) => match limited(Some(&user)) {
-                Ok(()) => Ok(user),
-                Err(refused) => Err(refused.into_response()),
-            },
-            Err(refusal) => match limited(None) {
-                Ok(()) => Err(refusal.into_response()),
-                Err(refused) => Err(refused.into_response()),
-            },
-        }
+        // The limits first: a bad token counts against its address before it is refused.
+        crate::limits::check_caller(
+            state,
+            &parts.headers,
+            &parts.extensions,
+            verified.as_ref().ok(),
+        )
+        .map_err(IntoResponse::into_response)?;
+        verified.map_err(IntoResponse::into_response)
     }
 }
 

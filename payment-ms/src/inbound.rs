@@ -12,6 +12,7 @@
 //! in full.
 
 use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
@@ -77,30 +78,31 @@ pub async fn receive(
             .into());
         }
     };
-    let handled = handle(state, provider_name, &event).await;
-    let key = (provider_name.to_owned(), event.id.clone());
-    let settle = provider_events::Entity::update_many()
-        .filter(provider_events::Column::Provider.eq(&key.0))
-        .filter(provider_events::Column::EventId.eq(&key.1))
-        .filter(provider_events::Column::ReceivedAt.eq(claimed_at));
-    if let Err(e) = handled {
+    if let Err(e) = handle(state, provider_name, &event).await {
         // Given up, so the provider's retry is handled in full.
-        let released = provider_events::Entity::delete_many()
-            .filter(provider_events::Column::Provider.eq(&key.0))
-            .filter(provider_events::Column::EventId.eq(&key.1))
-            .filter(provider_events::Column::ReceivedAt.eq(claimed_at))
-            .filter(provider_events::Column::State.eq(HANDLING))
-            .exec(&state.db)
-            .await;
+        let released = our_claim(
+            provider_events::Entity::delete_many(),
+            provider_name,
+            &event.id,
+            claimed_at,
+        )
+        .filter(provider_events::Column::State.eq(HANDLING))
+        .exec(&state.db)
+        .await;
         if let Err(release) = released {
             tracing::warn!(error = %release, event_id = %event.id, "could not release a provider event's claim; it is taken over later");
         }
         return Err(e);
     }
-    settle
-        .col_expr(provider_events::Column::State, HANDLED.into())
-        .exec(&state.db)
-        .await?;
+    our_claim(
+        provider_events::Entity::update_many(),
+        provider_name,
+        &event.id,
+        claimed_at,
+    )
+    .col_expr(provider_events::Column::State, HANDLED.into())
+    .exec(&state.db)
+    .await?;
     tracing::info!(provider = provider_name, event_id = %event.id, event_type = %event.event_type,
         "provider webhook handled");
     Ok(Receipt {
@@ -117,7 +119,7 @@ pub const CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60
 
 enum Claim {
     /// Ours to handle; the claim's time.
-    Taken(chrono::DateTime<chrono::Utc>),
+    Taken(DateTime<Utc>),
     Handled,
     InProgress,
 }
@@ -165,19 +167,30 @@ async fn claim(
     if crate::db::after(existing.received_at, CLAIM_TIMEOUT) > at {
         return Ok(Claim::InProgress);
     }
-    let taken = provider_events::Entity::update_many()
-        .col_expr(provider_events::Column::ReceivedAt, at.into())
-        .filter(provider_events::Column::Provider.eq(provider_name))
-        .filter(provider_events::Column::EventId.eq(event_id))
-        .filter(provider_events::Column::State.eq(HANDLING))
-        .filter(provider_events::Column::ReceivedAt.eq(existing.received_at))
-        .exec(&state.db)
-        .await?;
+    let taken = our_claim(
+        provider_events::Entity::update_many(),
+        provider_name,
+        event_id,
+        existing.received_at,
+    )
+    .col_expr(provider_events::Column::ReceivedAt, at.into())
+    .filter(provider_events::Column::State.eq(HANDLING))
+    .exec(&state.db)
+    .await?;
     Ok(if taken.rows_affected == 1 {
         Claim::Taken(at)
     } else {
         Claim::InProgress
     })
+}
+
+/// `query` narrowed to the row of `event_id` as claimed at `at` (a claim taken over since is
+/// another's).
+fn our_claim<Q: QueryFilter>(query: Q, provider: &str, event_id: &str, at: DateTime<Utc>) -> Q {
+    query
+        .filter(provider_events::Column::Provider.eq(provider))
+        .filter(provider_events::Column::EventId.eq(event_id))
+        .filter(provider_events::Column::ReceivedAt.eq(at))
 }
 
 /// What a verified event asks for: the payment it names refreshed from the provider, or its

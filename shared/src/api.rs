@@ -39,18 +39,21 @@ pub const EVENT_TYPES: &[&str] = &[
 ];
 
 /// What a partner's `event_types` may name: `*`, a family (`order.*`), or a type.
-pub fn event_filters() -> Vec<String> {
-    let mut filters = vec!["*".to_owned()];
-    for t in EVENT_TYPES {
-        if let Some((family, _)) = t.split_once('.') {
-            let wildcard = format!("{family}.*");
-            if !filters.contains(&wildcard) {
-                filters.push(wildcard);
+pub fn event_filters() -> &'static [String] {
+    static FILTERS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    FILTERS.get_or_init(|| {
+        let mut filters = vec!["*".to_owned()];
+        for t in EVENT_TYPES {
+            if let Some((family, _)) = t.split_once('.') {
+                let wildcard = format!("{family}.*");
+                if !filters.contains(&wildcard) {
+                    filters.push(wildcard);
+                }
             }
         }
-    }
-    filters.extend(EVENT_TYPES.iter().map(|t| (*t).to_owned()));
-    filters
+        filters.extend(EVENT_TYPES.iter().map(|t| (*t).to_owned()));
+        filters
+    })
 }
 
 fn event_filter_list() -> utoipa::openapi::schema::ArrayBuilder {
@@ -58,22 +61,14 @@ fn event_filter_list() -> utoipa::openapi::schema::ArrayBuilder {
         .items(
             utoipa::openapi::schema::ObjectBuilder::new()
                 .schema_type(utoipa::openapi::schema::Type::String)
-                .enum_values(Some(event_filters())),
+                .enum_values(Some(event_filters().iter().cloned())),
         )
         .min_items(Some(1))
         .max_items(Some(100))
 }
 
 fn event_filters_or_null() -> utoipa::openapi::schema::Schema {
-    utoipa::openapi::schema::Schema::OneOf(
-        utoipa::openapi::schema::OneOfBuilder::new()
-            .item(event_filter_list())
-            .item(
-                utoipa::openapi::schema::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::Null),
-            )
-            .build(),
-    )
+    rules::or_null(event_filter_list())
 }
 
 /// Creates an order for a user. Only a trusted backend (role `service` or `admin`) may; the
@@ -175,18 +170,10 @@ pub struct CheckoutIn {
 pub const PROVIDERS: [&str; 2] = ["mock", "stripe"];
 
 fn provider_or_null() -> utoipa::openapi::schema::Schema {
-    utoipa::openapi::schema::Schema::OneOf(
-        utoipa::openapi::schema::OneOfBuilder::new()
-            .item(
-                utoipa::openapi::schema::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .enum_values(Some(PROVIDERS)),
-            )
-            .item(
-                utoipa::openapi::schema::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::Null),
-            )
-            .build(),
+    rules::or_null(
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(PROVIDERS)),
     )
 }
 

@@ -92,13 +92,14 @@ pub fn currency_pattern() -> &'static str {
     })
 }
 
-fn string(pattern: &str) -> ObjectBuilder {
+/// A string matching `pattern`.
+pub fn string(pattern: &str) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(SchemaType::new(Type::String))
         .pattern(Some(pattern))
 }
 
-fn or_null(schema: impl Into<RefOr<Schema>>) -> Schema {
+pub fn or_null(schema: impl Into<RefOr<Schema>>) -> Schema {
     Schema::OneOf(
         OneOfBuilder::new()
             .item(schema)
