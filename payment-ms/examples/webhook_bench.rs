@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use payment_ms::events::{self, EventType};
+use payment_ms::events::outbox::{self, EventType};
 use payment_ms::webhooks::dispatcher::Dispatcher;
 use payment_ms::{Application, Config};
 use sea_orm::ActiveModelTrait;
@@ -97,13 +97,13 @@ async fn black_hole() -> anyhow::Result<String> {
 }
 
 async fn add_partner(state: &payment_ms::AppState, name: &str, url: String) -> anyhow::Result<()> {
-    let partner = payment_ms::webhooks::partners_api::new_partner(
+    let partner = payment_ms::webhooks::partners::new_partner(
         name,
         &url,
         &["*".to_owned()],
-        payment_ms::db::now(),
+        payment_ms::platform::db::now(),
     );
-    payment_ms::entities::partners::ActiveModel::from(partner)
+    payment_ms::webhooks::entities::partners::ActiveModel::from(partner)
         .insert(&state.db)
         .await?;
     Ok(())
@@ -117,16 +117,16 @@ async fn record_events(
         serde_json::json!({"id": "ord_bench", "amount": 4848, "currency": "usd", "status": "paid"});
     let mut committed = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
-        let txn = payment_ms::db::begin_write(&state.db).await?;
+        let txn = payment_ms::platform::db::begin_write(&state.db).await?;
         let mut ids = Vec::new();
         for _ in chunk {
             ids.push(
-                events::record(
+                outbox::record(
                     &txn,
                     EventType::OrderPaid,
                     "ord_bench",
                     &data,
-                    payment_ms::db::now(),
+                    payment_ms::platform::db::now(),
                 )
                 .await?,
             );
@@ -158,7 +158,7 @@ async fn wait_recorded(
     n: usize,
     limit: Duration,
 ) -> anyhow::Result<bool> {
-    use payment_ms::entities::deliveries;
+    use payment_ms::webhooks::entities::deliveries;
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {

@@ -9,32 +9,24 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub mod auth;
 pub mod config;
-pub mod db;
-pub mod entities;
-pub mod error;
 pub mod events;
-pub mod extract;
-pub mod idempotency;
-pub mod inbound;
-pub mod observability;
+pub mod jobs;
 pub mod orders;
-pub mod pagination;
 pub mod payments;
+pub mod platform;
 pub mod providers;
 pub mod refunds;
-mod routes;
-pub mod validate;
+pub mod state;
 pub mod webhooks;
 
 pub use config::Config;
+pub use state::AppState;
 
 use providers::mock::MockProvider;
 use providers::stripe::StripeProvider;
@@ -42,36 +34,9 @@ use providers::{PaymentProvider, Providers};
 use webhooks::dispatcher::Dispatcher;
 use webhooks::ssrf::Guard;
 
-/// Everything a handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub config: Arc<Config>,
-    pub providers: Providers,
-    /// The mock provider itself, for its hosted page.
-    pub mock: Arc<MockProvider>,
-    /// Wakes this replica's webhook dispatcher when events are committed.
-    pub outbox: Arc<Notify>,
-    /// The SSRF guard for partner URLs.
-    pub guard: Guard,
-    /// Whether the database is known to be unreachable.
-    pub outage: db::Outage,
-}
-
-impl AppState {
-    /// Commits a transaction that may have recorded events, and wakes the dispatcher so they
-    /// go out at once.
-    pub async fn commit(&self, txn: DatabaseTransaction) -> error::Result<()> {
-        txn.commit().await?;
-        events::committed();
-        self.outbox.notify_one();
-        Ok(())
-    }
-}
-
 /// The router, without a socket: tests can drive it with `oneshot`.
 pub fn app(state: AppState) -> Router {
-    routes::router(state)
+    platform::http::router(state)
 }
 
 pub struct Application {
@@ -105,7 +70,7 @@ impl Application {
         migrations::migrate_up(&url)
             .await
             .context("applying database migrations")?;
-        let db = db::connect(&url, config.database_max_connections)
+        let db = platform::db::connect(&url, config.database_max_connections)
             .await
             .context("connecting to DATABASE_URL")?;
         let mock = Arc::new(MockProvider::new(
@@ -130,7 +95,7 @@ impl Application {
         let providers = Providers::new(enabled, &config.payment_provider);
         let guard = Guard::new(config.webhooks.allowed_cidrs.clone());
         let state = AppState {
-            outage: db::Outage::new(&url),
+            outage: platform::db::Outage::new(&url),
             db,
             config: Arc::new(config),
             providers,
@@ -138,7 +103,7 @@ impl Application {
             outbox: Arc::new(Notify::new()),
             guard,
         };
-        webhooks::partners_api::sync_n8n(&state)
+        webhooks::partners::sync_n8n(&state)
             .await
             .map_err(|e| anyhow::anyhow!("configuring the n8n hook: {e}"))?;
         Ok(Application { listener, state })
@@ -157,7 +122,7 @@ impl Application {
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application { listener, state } = self;
         tracing::info!(addr = %listener.local_addr()?, "payment-ms listening");
-        let sweeper = tokio::spawn(sweep_loop(state.clone(), shutdown.clone()));
+        let sweeper = tokio::spawn(jobs::sweep_loop(state.clone(), shutdown.clone()));
         let dispatcher = if state.config.webhooks.enabled {
             let dispatcher =
                 Dispatcher::new(state.clone()).context("building the webhook client")?;
@@ -189,31 +154,4 @@ impl Application {
 /// `main`'s entry point: build, then serve until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     Application::build(config).await?.run_until(shutdown).await
-}
-
-const SWEEP_BATCH: u64 = 100;
-
-async fn sweep_loop(state: AppState, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(state.config.sweep_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tick.tick() => events::in_scope(async {
-                match payments::expire_due(&state, db::now(), SWEEP_BATCH).await {
-                    Ok(sweep) if sweep != payments::Sweep::default() => {
-                        tracing::info!(payments = sweep.payments, orders = sweep.orders,
-                            idempotency_keys = sweep.idempotency_keys, "expired what was due");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
-                }
-                match refunds::settle_pending(&state, db::now(), SWEEP_BATCH).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(payments = n, "reconciled pending refunds"),
-                    Err(e) => tracing::warn!(error = %e, "refund sweep failed"),
-                }
-            }).await,
-        }
-    }
 }

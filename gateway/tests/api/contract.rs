@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use payment_ms::entities::{mock_sessions, payments};
 use payment_ms::providers::stripe::{Mode, StripeConfig};
+use payment_ms::{payments::entities::payments, providers::mock::entities::mock_sessions};
 use reqwest::Response;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use secrecy::SecretString;
@@ -355,9 +355,9 @@ async fn refund_in_parts(kind: Kind, backend: Backend) {
         h.app.events_of(order_id).await,
         ["order.created", "order.paid", "order.refunded"]
     );
-    let event = payment_ms::entities::events::Entity::find()
-        .filter(payment_ms::entities::events::Column::SubjectId.eq(id))
-        .filter(payment_ms::entities::events::Column::EventType.eq("payment.refunded"))
+    let event = payment_ms::events::entities::events::Entity::find()
+        .filter(payment_ms::events::entities::events::Column::SubjectId.eq(id))
+        .filter(payment_ms::events::entities::events::Column::EventType.eq("payment.refunded"))
         .all(&h.app.db)
         .await
         .unwrap();

@@ -1,7 +1,7 @@
 //! The checkout redirect flow: order → checkout → hosted page → back → verify, and each way it
 //! can end.
 
-use payment_ms::entities::{orders, payments};
+use payment_ms::{orders::entities::orders, payments::entities::payments};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -19,7 +19,7 @@ crate::db_tests!(
 );
 
 async fn set_payment_expired(app: &TestApp, payment_id: &str) {
-    let past = payment_ms::db::now() - chrono::Duration::seconds(1);
+    let past = payment_ms::platform::db::now() - chrono::Duration::seconds(1);
     payments::Entity::update_many()
         .col_expr(payments::Column::ExpiresAt, past.into())
         .filter(payments::Column::Id.eq(payment_id))
@@ -221,8 +221,8 @@ async fn the_sweep_expires_due_orders_and_their_payments(backend: Backend) {
     );
     let untouched = app.create_order("bob").await;
 
-    let later = payment_ms::db::now() + chrono::Duration::hours(25);
-    let sweep = payment_ms::payments::expire_due(&app.ms, later, 100)
+    let later = payment_ms::platform::db::now() + chrono::Duration::hours(25);
+    let sweep = payment_ms::payments::service::expire_due(&app.ms, later, 100)
         .await
         .unwrap();
     assert_eq!((sweep.payments, sweep.orders), (1, 2));
@@ -241,7 +241,7 @@ async fn the_sweep_expires_due_orders_and_their_payments(backend: Backend) {
     );
 
     // A second sweep finds nothing left to do.
-    let sweep = payment_ms::payments::expire_due(&app.ms, later, 100)
+    let sweep = payment_ms::payments::service::expire_due(&app.ms, later, 100)
         .await
         .unwrap();
     assert_eq!((sweep.payments, sweep.orders), (0, 0));
@@ -258,9 +258,10 @@ async fn the_sweep_records_a_payment_made_at_the_last_moment(backend: Backend) {
     set_payment_expired(&app, payment_id).await;
 
     // The buyer paid but never came back; the sweep asks the provider before expiring.
-    let sweep = payment_ms::payments::expire_due(&app.ms, payment_ms::db::now(), 100)
-        .await
-        .unwrap();
+    let sweep =
+        payment_ms::payments::service::expire_due(&app.ms, payment_ms::platform::db::now(), 100)
+            .await
+            .unwrap();
     assert_eq!(sweep.payments, 0);
     assert_eq!(
         app.events_of(payment_id).await,

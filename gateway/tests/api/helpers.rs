@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use gateway::config::JwtConfig;
-use payment_ms::entities::events;
+use payment_ms::events::entities::events;
 use reqwest::{Client, Response};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter,

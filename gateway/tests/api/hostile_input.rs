@@ -1,7 +1,9 @@
 //! Text a client controls cannot break the database, a log line or a header: control
 //! characters are refused with a 422 naming the field, and currencies that are not money too.
 
-use payment_ms::entities::{orders, partners, refunds};
+use payment_ms::{
+    orders::entities::orders, refunds::entities::refunds, webhooks::entities::partners,
+};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 

@@ -1,6 +1,6 @@
 //! Idempotency-Key: retries and duplicates never create a second order or payment.
 
-use payment_ms::entities::{orders, payments};
+use payment_ms::{orders::entities::orders, payments::entities::payments};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::Value;
 

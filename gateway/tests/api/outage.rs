@@ -163,7 +163,7 @@ async fn a_database_outage_is_a_503_to_retry_and_recovers_by_itself() {
 
 #[test]
 fn only_what_a_retry_can_mend_counts_as_an_outage() {
-    use payment_ms::db::is_transient;
+    use payment_ms::platform::db::is_transient;
     use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
     assert!(is_transient(&DbErr::ConnectionAcquire(
         ConnAcquireErr::Timeout

@@ -10,7 +10,10 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
-use payment_ms::entities::{deliveries, delivery_attempts, partners};
+use payment_ms::{
+    webhooks::entities::deliveries, webhooks::entities::delivery_attempts,
+    webhooks::entities::partners,
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;

@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use payment_ms::db::{after, now};
-use payment_ms::entities::{deliveries, events, partners};
+use payment_ms::platform::db::{after, now};
 use payment_ms::webhooks::dispatcher::queue::{self, Claimed};
-use payment_ms::webhooks::partners_api::new_partner;
+use payment_ms::webhooks::partners::new_partner;
+use payment_ms::{
+    events::entities::events, webhooks::entities::deliveries, webhooks::entities::partners,
+};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel};
 
 use crate::db_tests;

@@ -2,8 +2,8 @@
 //! replay, racing verify), server-side PaymentIntents, refunds across an outage, refunds made in
 //! Stripe's dashboard, and Stripe's errors.
 
-use payment_ms::entities::{provider_events, refunds};
 use payment_ms::providers::stripe::Mode;
+use payment_ms::{providers::entities::provider_events, refunds::entities::refunds};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -362,7 +362,7 @@ async fn a_refund_survives_a_stripe_outage(backend: Backend) {
         502
     );
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    let settled = payment_ms::refunds::settle_pending(&h.app.ms, later, 10)
+    let settled = payment_ms::refunds::service::settle_pending(&h.app.ms, later, 10)
         .await
         .unwrap();
     assert_eq!(settled, 1);

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use payment_ms::entities::{deliveries, delivery_attempts, events};
+use payment_ms::{
+    events::entities::events, webhooks::entities::deliveries, webhooks::entities::delivery_attempts,
+};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -977,14 +979,14 @@ async fn the_guard_also_runs_at_send_time() {
     .await;
     let receiver = Receiver::start().await;
     // Written straight into the table, as if allowed when it was registered.
-    let partner = payment_ms::webhooks::partners_api::new_partner(
+    let partner = payment_ms::webhooks::partners::new_partner(
         "sneaky",
         &receiver.url.replace("127.0.0.1", "localhost"),
         &["*".to_owned()],
-        payment_ms::db::now(),
+        payment_ms::platform::db::now(),
     );
     use sea_orm::ActiveModelTrait;
-    payment_ms::entities::partners::ActiveModel::from(partner.clone())
+    payment_ms::webhooks::entities::partners::ActiveModel::from(partner.clone())
         .insert(&app.db)
         .await
         .unwrap();

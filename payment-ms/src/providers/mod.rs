@@ -11,9 +11,12 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 use shared::api::NextAction;
 
-use crate::entities::{order_items, payments};
+use crate::{orders::entities::order_items, payments::entities::payments};
 
+pub mod entities;
+pub mod inbound;
 pub mod mock;
+pub mod routes;
 pub mod stripe;
 
 /// What a provider needs to show the buyer a checkout.

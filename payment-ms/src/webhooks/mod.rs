@@ -9,10 +9,13 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::entities::{deliveries, events, partners};
+use crate::events::entities::events;
+use entities::deliveries;
 
 pub mod dispatcher;
-pub mod partners_api;
+pub mod entities;
+pub mod partners;
+pub mod routes;
 pub mod ssrf;
 
 pub use shared::api::EVENT_TYPES;
@@ -30,7 +33,7 @@ pub fn filter_matches(filter: &str, event_type: &str) -> bool {
             .is_some_and(|family| event_type.split_once('.').is_some_and(|(f, _)| f == family))
 }
 
-pub fn partner_wants(partner: &partners::Model, event_type: &str) -> bool {
+pub fn partner_wants(partner: &entities::partners::Model, event_type: &str) -> bool {
     partner.event_types.as_array().is_some_and(|filters| {
         filters
             .iter()
@@ -54,8 +57,8 @@ pub async fn fan_out<C: ConnectionTrait>(
     event_type: &str,
     at: DateTime<Utc>,
 ) -> Result<usize, DbErr> {
-    let partners = partners::Entity::find()
-        .filter(partners::Column::Active.eq(true))
+    let partners = entities::partners::Entity::find()
+        .filter(entities::partners::Column::Active.eq(true))
         .all(txn)
         .await?;
     let mut count = 0;

@@ -29,7 +29,7 @@ use super::{
     ProviderError, ProviderRefund, ProviderState, ProviderStatus, RefundRequest, RefundStatus,
     Subject, with_payment_id,
 };
-use crate::entities::payments;
+use crate::payments::entities::payments;
 
 pub mod signature;
 

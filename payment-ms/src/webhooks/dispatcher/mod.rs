@@ -26,12 +26,12 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use super::partners_api::signing_secrets;
+use super::partners::signing_secrets;
 use super::{body_of, status};
 use crate::AppState;
-use crate::db::now;
-use crate::entities::{events, partners};
-use crate::error::Result;
+use crate::platform::db::now;
+use crate::platform::http::error::Result;
+use crate::{events::entities::events, webhooks::entities::partners};
 
 pub mod queue;
 pub mod recorder;
@@ -182,7 +182,7 @@ impl Dispatcher {
         // Room for every attempt in flight and a batch being written: senders wait (and so
         // no more is claimed) when recording falls behind.
         let (sent_tx, sent_rx) = mpsc::channel(concurrency * 2);
-        let recorder = tokio::spawn(crate::events::in_scope(recorder::record_all(
+        let recorder = tokio::spawn(crate::events::outbox::in_scope(recorder::record_all(
             self.state.clone(),
             self.writes.clone(),
             sent_rx,

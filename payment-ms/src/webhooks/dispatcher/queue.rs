@@ -17,8 +17,8 @@ use sea_orm::{
 };
 
 use super::super::status;
-use crate::db::after;
-use crate::entities::{deliveries, partners};
+use crate::platform::db::after;
+use crate::{webhooks::entities::deliveries, webhooks::entities::partners};
 
 /// A delivery a worker holds the lease of.
 #[derive(Debug, Clone)]

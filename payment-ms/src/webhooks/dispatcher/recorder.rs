@@ -15,15 +15,15 @@ use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter};
 use tokio::sync::mpsc;
 
-use super::super::partners_api::disable;
+use super::super::partners::disable;
 use super::WriteGate;
 use super::queue::{self, AttemptRow, Claimed, Outcome};
 use super::schedule::{self, Effect, Health};
 use super::sender::Answer;
 use crate::AppState;
-use crate::db::{after, begin_write, now};
-use crate::entities::partners;
-use crate::error::Result;
+use crate::platform::db::{after, begin_write, now};
+use crate::platform::http::error::Result;
+use crate::webhooks::entities::partners;
 
 /// The most attempts recorded in one transaction (9 bound values each). Larger batches were
 /// measured slower on PostgreSQL: with 128 sends in flight, batches of up to 256 gave about
@@ -171,7 +171,7 @@ pub async fn record(state: &AppState, batch: &[Sent]) -> Result<()> {
     }
     let disabled_any = follow_up_partners(state, &txn, batch, &plans, &recorded, at).await?;
     txn.commit().await?;
-    crate::events::committed();
+    crate::events::outbox::committed();
     if disabled_any {
         // `partner.disabled` is an event to deliver. (Not `AppState::commit`, which wakes the
         // dispatcher after every batch and so would send it claiming for nothing.)

@@ -9,7 +9,7 @@ use rand::Rng;
 use super::super::status;
 use super::sender::{Answer, MAX_RETRY_AFTER};
 use crate::config::WebhookConfig;
-use crate::db::after;
+use crate::platform::db::after;
 
 /// What an attempt does to its delivery and, beyond it, to its partner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

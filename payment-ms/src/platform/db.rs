@@ -1,0 +1,201 @@
+//! Connecting to SQLite or PostgreSQL, and the few helpers every write path shares.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+/// A pooled connection used more recently than this is handed out without a ping.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// Opens the pool. SQLite runs in WAL mode (readers never wait for the writer) with a busy
+/// timeout, so concurrent writers queue instead of failing.
+///
+/// A connection is pinged before it is handed out only when it has been idle for a second or
+/// more: pinging on every acquire (the default) added a round trip to the database for each
+/// statement outside a transaction and each transaction, a fifth of a checkout's messages to
+/// PostgreSQL. A connection the server dropped is discarded when it is found broken, as after
+/// a ping.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Database::connect(options).await
+}
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
+/// taken up front, so a transaction never reads a snapshot that another writer then
+/// invalidates (which SQLite reports as an error instead of waiting).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    crate::events::outbox::forget_uncommitted();
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// The current time at the precision both databases store (microseconds), so a value reads
+/// back exactly as it was written and compares the same in SQL and in Rust.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Whether `err` says the database cannot answer now rather than that the request or our code
+/// is wrong: no connection (refused, dropped, the pool out of time), the server shutting down
+/// or starting, too many connections, a read-only standby after a failover, a serialization
+/// failure or deadlock, SQLite busy. Such a request may succeed if retried later; it is
+/// answered 503, and a bug stays a 500.
+pub fn is_transient(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            is_transient_sqlx(e)
+        }
+        _ => false,
+    }
+}
+
+fn is_transient_sqlx(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        Error::Database(db) => db.code().is_some_and(|code| {
+            let code = code.as_ref();
+            // PostgreSQL: connection exceptions (08…), too many connections, the server
+            // shutting down or starting, a read-only transaction on a standby, a
+            // serialization failure or deadlock, a lock or statement timeout.
+            code.starts_with("08")
+                || matches!(
+                    code,
+                    "53300" | "57P01" | "57P02" | "57P03" | "25006" | "40001" | "40P01"
+                        | "55P03" | "57014"
+                )
+                // SQLite: SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+                || code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+        }),
+        _ => false,
+    }
+}
+
+/// Whether PostgreSQL is reachable, as seen by requests: once a request meets a transient
+/// error, a probe opens a connection of its own (outside the pool, so a pool that is merely
+/// busy does not count as down). While that fails, the database is *down*: requests that need
+/// it are answered 503 at once instead of each waiting out the pool's acquire timeout, and the
+/// probe tries again every [`PROBE_EVERY`] until a connection succeeds.
+///
+/// SQLite is a file beside the process: it has no outage of this kind, and no probe.
+#[derive(Clone)]
+pub struct Outage {
+    inner: std::sync::Arc<OutageInner>,
+}
+
+struct OutageInner {
+    /// The PostgreSQL URL; `None` for SQLite.
+    url: Option<secrecy::SecretString>,
+    down: std::sync::atomic::AtomicBool,
+    probing: std::sync::atomic::AtomicBool,
+}
+
+/// How long a probe's connection attempt may take, and the pause between attempts.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+impl Outage {
+    pub fn new(database_url: &str) -> Outage {
+        let url = database_url
+            .starts_with("postgres")
+            .then(|| secrecy::SecretString::from(database_url));
+        Outage {
+            inner: std::sync::Arc::new(OutageInner {
+                url,
+                down: Default::default(),
+                probing: Default::default(),
+            }),
+        }
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.inner.down.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A request met a transient error: check the database, unless a check is running.
+    pub fn suspect(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.url.is_none() || self.inner.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let reachable = this.probe().await;
+                let was_down = this.inner.down.swap(!reachable, Ordering::AcqRel);
+                match (was_down, reachable) {
+                    (false, false) => {
+                        tracing::error!(
+                            "the database is unreachable; answering 503 until it is back"
+                        )
+                    }
+                    (true, true) => tracing::warn!("the database is reachable again"),
+                    _ => {}
+                }
+                if reachable {
+                    break;
+                }
+                tokio::time::sleep(PROBE_EVERY).await;
+            }
+            this.inner.probing.store(false, Ordering::Release);
+        });
+    }
+
+    /// One connection, opened and closed, within [`PROBE_EVERY`].
+    async fn probe(&self) -> bool {
+        use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
+        use secrecy::ExposeSecret;
+        let Some(url) = &self.inner.url else {
+            return true;
+        };
+        let Ok(options) = url
+            .expose_secret()
+            .parse::<sea_orm::sqlx::postgres::PgConnectOptions>()
+        else {
+            return true;
+        };
+        match tokio::time::timeout(PROBE_EVERY, options.connect()).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `now + ttl`, saturating instead of overflowing on absurd configured durations.
+pub fn after(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}

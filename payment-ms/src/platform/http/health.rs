@@ -1,0 +1,39 @@
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use shared::Problem;
+
+use crate::AppState;
+use crate::platform::http::error::database_unavailable;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(shared::http::healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Ready when the database answers.
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    if state.outage.is_down() {
+        return Err(database_unavailable());
+    }
+    match state.db.ping().await {
+        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not reachable");
+            state.outage.suspect();
+            Err(database_unavailable())
+        }
+    }
+}
+
+/// Metrics, with the gauges that are read from the database when scraped: payments by status,
+/// the webhook queue, and the connection pool.
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    if let Err(e) = crate::platform::metrics::refresh_gauges(&state).await {
+        tracing::warn!(error = %e, "could not read the gauges for /metrics");
+    }
+    shared::metrics::render().await
+}

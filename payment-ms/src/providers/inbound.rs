@@ -1,0 +1,258 @@
+//! Inbound provider webhooks (`POST /providers/{provider}/webhook`): public, authenticated by
+//! the provider's signature instead of the internal token.
+//!
+//! A verified event is a trigger: the payment it names is refreshed from the provider (or its
+//! refunds reconciled), through the same conditional updates as verify. So whichever of the
+//! webhook and the buyer's verify comes first records the change and its events, once; a late,
+//! repeated or out-of-order event cannot move a payment backwards. An event is claimed before it
+//! is handled: a copy arriving while the first is handled is answered 409 (the provider retries
+//! it later) rather than asking the provider a second time, and a replay of a handled event is
+//! answered 200 without doing anything. A claim whose handler died is taken over after
+//! [`CLAIM_TIMEOUT`]; one whose handling failed is given up, so the provider's retry is handled
+//! in full.
+
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
+use serde::Serialize;
+use shared::Problem;
+
+use crate::AppState;
+use crate::payments::service::{PaymentStatus, refresh};
+use crate::platform::db::now;
+use crate::platform::http::error::Result;
+use crate::providers::{InboundError, Subject};
+use crate::{payments::entities::payments, providers::entities::provider_events};
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Receipt {
+    pub received: bool,
+    /// The event was handled before; nothing was done.
+    pub duplicate: bool,
+}
+
+pub async fn receive(
+    state: &AppState,
+    provider_name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Receipt> {
+    let provider = state
+        .providers
+        .get(provider_name)
+        .ok_or_else(|| Problem::not_found(format!("provider {provider_name}")))?;
+    let event = provider
+        .parse_webhook(headers, body, now())
+        .map_err(|e| match e {
+            InboundError::Signature(reason) => {
+                tracing::warn!(provider = provider_name, %reason, "refused a provider webhook");
+                Problem::bad_request(
+                    "invalid_signature",
+                    format!("The webhook signature does not verify: {reason}"),
+                )
+            }
+            InboundError::Body(reason) => Problem::bad_request(
+                "invalid_body",
+                format!("The webhook body is not an event: {reason}"),
+            ),
+            // Not a fault of ours to retry (a 5xx would be, for the sender and the alerts):
+            // this endpoint does not exist here, as for an unknown provider.
+            InboundError::NotConfigured => {
+                Problem::not_found(format!("a webhook endpoint for provider {provider_name}"))
+            }
+        })?;
+    let claimed_at = match claim(state, provider_name, &event.id, &event.event_type).await? {
+        Claim::Taken(at) => at,
+        Claim::Handled => {
+            return Ok(Receipt {
+                received: true,
+                duplicate: true,
+            });
+        }
+        Claim::InProgress => {
+            return Err(Problem::conflict(
+                "event_in_progress",
+                "A copy of this event is being handled; retry later",
+            )
+            .into());
+        }
+    };
+    if let Err(e) = handle(state, provider_name, &event).await {
+        // Given up, so the provider's retry is handled in full.
+        let released = our_claim(
+            provider_events::Entity::delete_many(),
+            provider_name,
+            &event.id,
+            claimed_at,
+        )
+        .filter(provider_events::Column::State.eq(HANDLING))
+        .exec(&state.db)
+        .await;
+        if let Err(release) = released {
+            tracing::warn!(error = %release, event_id = %event.id, "could not release a provider event's claim; it is taken over later");
+        }
+        return Err(e);
+    }
+    our_claim(
+        provider_events::Entity::update_many(),
+        provider_name,
+        &event.id,
+        claimed_at,
+    )
+    .col_expr(provider_events::Column::State, HANDLED.into())
+    .exec(&state.db)
+    .await?;
+    tracing::info!(provider = provider_name, event_id = %event.id, event_type = %event.event_type,
+        "provider webhook handled");
+    Ok(Receipt {
+        received: true,
+        duplicate: false,
+    })
+}
+
+const HANDLING: &str = "handling";
+const HANDLED: &str = "handled";
+
+/// How long a claim on an event protects it; then its handler is taken to have died.
+pub const CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+enum Claim {
+    /// Ours to handle; the claim's time.
+    Taken(DateTime<Utc>),
+    Handled,
+    InProgress,
+}
+
+/// Claims an event for handling: the first request inserts its row, and a later one finds it
+/// handled, in progress, or abandoned (then takes it over).
+async fn claim(
+    state: &AppState,
+    provider_name: &str,
+    event_id: &str,
+    event_type: &str,
+) -> Result<Claim> {
+    let at = now();
+    let inserted = provider_events::Entity::insert(provider_events::ActiveModel {
+        provider: Set(provider_name.to_owned()),
+        event_id: Set(event_id.to_owned()),
+        event_type: Set(event_type.chars().take(100).collect()),
+        received_at: Set(at),
+        state: Set(HANDLING.to_owned()),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            provider_events::Column::Provider,
+            provider_events::Column::EventId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(&state.db)
+    .await?;
+    if inserted == 1 {
+        return Ok(Claim::Taken(at));
+    }
+    let Some(existing) =
+        provider_events::Entity::find_by_id((provider_name.to_owned(), event_id.to_owned()))
+            .one(&state.db)
+            .await?
+    else {
+        // Its handling failed and was given up just now: the sender's retry comes later.
+        return Ok(Claim::InProgress);
+    };
+    if existing.state == HANDLED {
+        return Ok(Claim::Handled);
+    }
+    if crate::platform::db::after(existing.received_at, CLAIM_TIMEOUT) > at {
+        return Ok(Claim::InProgress);
+    }
+    let taken = our_claim(
+        provider_events::Entity::update_many(),
+        provider_name,
+        event_id,
+        existing.received_at,
+    )
+    .col_expr(provider_events::Column::ReceivedAt, at.into())
+    .filter(provider_events::Column::State.eq(HANDLING))
+    .exec(&state.db)
+    .await?;
+    Ok(if taken.rows_affected == 1 {
+        Claim::Taken(at)
+    } else {
+        Claim::InProgress
+    })
+}
+
+/// `query` narrowed to the row of `event_id` as claimed at `at` (a claim taken over since is
+/// another's).
+fn our_claim<Q: QueryFilter>(query: Q, provider: &str, event_id: &str, at: DateTime<Utc>) -> Q {
+    query
+        .filter(provider_events::Column::Provider.eq(provider))
+        .filter(provider_events::Column::EventId.eq(event_id))
+        .filter(provider_events::Column::ReceivedAt.eq(at))
+}
+
+/// What a verified event asks for: the payment it names refreshed from the provider, or its
+/// refunds reconciled.
+async fn handle(
+    state: &AppState,
+    provider_name: &str,
+    event: &crate::providers::InboundEvent,
+) -> Result<()> {
+    match &event.subject {
+        None => {}
+        Some(Subject::Payment {
+            payment_id,
+            reference,
+        }) => {
+            if let Some(payment) =
+                find(state, provider_name, payment_id.as_deref(), reference).await?
+            {
+                if payment.status == PaymentStatus::Pending.as_str() {
+                    refresh(state, &payment, now()).await?;
+                }
+            } else {
+                tracing::info!(event_id = %event.id, %reference, "provider event for no payment of ours");
+            }
+        }
+        Some(Subject::Refunds {
+            payment_id,
+            payment_reference,
+        }) => {
+            if let Some(payment) = find(
+                state,
+                provider_name,
+                payment_id.as_deref(),
+                payment_reference,
+            )
+            .await?
+            {
+                crate::refunds::service::sync(state, &payment, now()).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Our payment named by an event: by our id (from the metadata we gave the provider), or by
+/// the provider's references.
+async fn find(
+    state: &AppState,
+    provider_name: &str,
+    payment_id: Option<&str>,
+    reference: &str,
+) -> Result<Option<payments::Model>> {
+    let by_reference = Condition::any()
+        .add(payments::Column::ProviderReference.eq(reference))
+        .add(payments::Column::ProviderPaymentReference.eq(reference));
+    let mut condition = Condition::any().add(by_reference);
+    if let Some(id) = payment_id.filter(|id| shared::ids::is_valid(shared::ids::PAYMENT, id)) {
+        condition = condition.add(payments::Column::Id.eq(id));
+    }
+    Ok(payments::Entity::find()
+        .filter(payments::Column::Provider.eq(provider_name))
+        .filter(condition)
+        .one(&state.db)
+        .await?)
+}

@@ -1,0 +1,246 @@
+//! The mock provider: a hosted checkout page served by payment-ms itself, with Pay and Decline
+//! buttons, so the whole redirect flow runs without a real provider. Its state lives in the
+//! `mock_sessions` table, as a real provider's would live on its side, so any replica can
+//! answer for it.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use url::Url;
+
+use super::{
+    CheckoutRequest, CloseReason, PaymentProvider, ProviderCheckout, ProviderError, ProviderRefund,
+    ProviderState, ProviderStatus, RefundRequest, RefundStatus,
+};
+use crate::platform::db::{begin_write, now};
+use crate::{
+    payments::entities::payments, providers::mock::entities::mock_refunds,
+    providers::mock::entities::mock_sessions,
+};
+
+pub const NAME: &str = "mock";
+
+/// What the buyer did on the hosted page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuyerAction {
+    Pay,
+    Decline,
+}
+
+pub mod entities;
+pub mod page;
+
+mod status {
+    pub const OPEN: &str = "open";
+    pub const PAID: &str = "paid";
+    pub const DECLINED: &str = "declined";
+    pub const CANCELED: &str = "canceled";
+    pub const EXPIRED: &str = "expired";
+}
+
+pub const DECLINE_REASON: &str = "card_declined: the buyer pressed Decline on the mock checkout";
+
+pub struct MockProvider {
+    db: DatabaseConnection,
+    public_base_url: Url,
+}
+
+impl MockProvider {
+    pub fn new(db: DatabaseConnection, public_base_url: Url) -> Self {
+        Self {
+            db,
+            public_base_url,
+        }
+    }
+
+    fn to_status(session: &mock_sessions::Model) -> ProviderStatus {
+        match session.status.as_str() {
+            status::PAID => ProviderStatus::Succeeded,
+            status::DECLINED => ProviderStatus::Failed {
+                reason: DECLINE_REASON.to_owned(),
+            },
+            status::CANCELED => ProviderStatus::Canceled,
+            status::EXPIRED => ProviderStatus::Expired,
+            _ => ProviderStatus::Pending,
+        }
+    }
+
+    async fn session(&self, payment_id: &str) -> Result<mock_sessions::Model, ProviderError> {
+        mock_sessions::Entity::find()
+            .filter(mock_sessions::Column::PaymentId.eq(payment_id))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ProviderError::Unavailable(format!("no mock session for {payment_id}")))
+    }
+
+    /// Moves an open session to `to`; false when it was no longer open.
+    async fn transition(&self, payment_id: &str, to: &str) -> Result<bool, ProviderError> {
+        let res = mock_sessions::Entity::update_many()
+            .col_expr(mock_sessions::Column::Status, to.into())
+            .col_expr(mock_sessions::Column::UpdatedAt, now().into())
+            .filter(mock_sessions::Column::PaymentId.eq(payment_id))
+            .filter(mock_sessions::Column::Status.eq(status::OPEN))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    /// The buyer pressed Pay or Decline. Refused (false) unless the session is open and the
+    /// payment has not reached its expiry time.
+    pub async fn act(
+        &self,
+        payment: &payments::Model,
+        action: BuyerAction,
+        at: DateTime<Utc>,
+    ) -> Result<bool, ProviderError> {
+        if at >= payment.expires_at {
+            return Ok(false);
+        }
+        let to = match action {
+            BuyerAction::Pay => status::PAID,
+            BuyerAction::Decline => status::DECLINED,
+        };
+        self.transition(&payment.id, to).await
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for MockProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn start_checkout(
+        &self,
+        request: &CheckoutRequest<'_>,
+    ) -> Result<ProviderCheckout, ProviderError> {
+        if request.payment_method.is_some() {
+            return Err(ProviderError::Unsupported(
+                "the mock provider has no saved payment methods; its buyers pay on its hosted page"
+                    .to_owned(),
+            ));
+        }
+        let at = now();
+        let session = mock_sessions::ActiveModel {
+            id: Set(shared::ids::new_id(shared::ids::MOCK_SESSION)),
+            payment_id: Set(request.payment_id.to_owned()),
+            status: Set(status::OPEN.to_owned()),
+            amount: Set(request.amount),
+            currency: Set(request.currency.to_owned()),
+            amount_refunded: Set(0),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&self.db)
+        .await?;
+        let checkout_url = self
+            .public_base_url
+            .join(&format!("checkout/{}", request.payment_id))
+            .map_err(|e| ProviderError::Unavailable(format!("bad PUBLIC_BASE_URL: {e}")))?;
+        Ok(ProviderCheckout {
+            reference: Some(session.id),
+            checkout_url: Some(checkout_url.into()),
+            state: ProviderStatus::Pending.into(),
+        })
+    }
+
+    async fn fetch_status(
+        &self,
+        payment: &payments::Model,
+    ) -> Result<ProviderState, ProviderError> {
+        Ok(Self::to_status(&self.session(&payment.id).await?).into())
+    }
+
+    async fn close(
+        &self,
+        payment: &payments::Model,
+        reason: CloseReason,
+    ) -> Result<ProviderState, ProviderError> {
+        let to = match reason {
+            CloseReason::Canceled => status::CANCELED,
+            CloseReason::Expired => status::EXPIRED,
+        };
+        self.transition(&payment.id, to).await?;
+        self.fetch_status(payment).await
+    }
+
+    /// Refunds from the session's paid amount, as a real provider would: never more than was
+    /// paid, and once per refund id.
+    async fn refund(&self, request: &RefundRequest<'_>) -> Result<ProviderRefund, ProviderError> {
+        let payment_id = &request.payment.id;
+        let txn = begin_write(&self.db).await?;
+        let inserted = mock_refunds::Entity::insert(mock_refunds::ActiveModel {
+            id: Set(request.refund_id.to_owned()),
+            payment_id: Set(payment_id.clone()),
+            amount: Set(request.amount),
+            created_at: Set(now()),
+        })
+        .on_conflict(
+            OnConflict::column(mock_refunds::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if inserted == 1 {
+            let res = mock_sessions::Entity::update_many()
+                .col_expr(
+                    mock_sessions::Column::AmountRefunded,
+                    Expr::col(mock_sessions::Column::AmountRefunded).add(request.amount),
+                )
+                .col_expr(mock_sessions::Column::UpdatedAt, now().into())
+                .filter(mock_sessions::Column::PaymentId.eq(payment_id))
+                .filter(mock_sessions::Column::Status.eq(status::PAID))
+                .filter(
+                    Expr::col(mock_sessions::Column::AmountRefunded)
+                        .add(request.amount)
+                        .lte(Expr::col(mock_sessions::Column::Amount)),
+                )
+                .exec(&txn)
+                .await?;
+            if res.rows_affected != 1 {
+                return Err(ProviderError::Rejected {
+                    code: "amount_too_large".to_owned(),
+                    message: format!(
+                        "payment {payment_id} is not paid, or has less than {} left to refund",
+                        request.amount
+                    ),
+                });
+            }
+        }
+        let refund = mock_refunds::Entity::find_by_id(request.refund_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ProviderError::Unavailable("mock refund vanished".to_owned()))?;
+        txn.commit().await?;
+        Ok(Self::to_refund(refund))
+    }
+
+    async fn list_refunds(
+        &self,
+        payment: &payments::Model,
+    ) -> Result<Vec<ProviderRefund>, ProviderError> {
+        Ok(mock_refunds::Entity::find()
+            .filter(mock_refunds::Column::PaymentId.eq(&payment.id))
+            .order_by_asc(mock_refunds::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Self::to_refund)
+            .collect())
+    }
+}
+
+impl MockProvider {
+    fn to_refund(refund: mock_refunds::Model) -> ProviderRefund {
+        ProviderRefund {
+            reference: format!("mock_{}", refund.id),
+            amount: refund.amount,
+            status: RefundStatus::Succeeded,
+            refund_id: Some(refund.id),
+        }
+    }
+}

@@ -1,0 +1,688 @@
+//! The partner registry and the delivery log, for admins: register, list, update, delete,
+//! rotate a secret; list deliveries and their attempts; resend an event; recover failures.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde::Deserialize;
+use shared::signing::WebhookSecret;
+use shared::{FieldError, Problem, ids};
+
+pub use shared::api::{
+    AttemptOut, DeliveryOut, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret, RecoverIn,
+    RecoverOut, ResendIn, RotateIn,
+};
+
+use super::{is_valid_filter, new_delivery, status};
+use crate::AppState;
+use crate::config::MAX_SECRET_GRACE;
+use crate::events::outbox::EventType;
+use crate::platform::db::{after, begin_write, now};
+use crate::platform::http::caller::Caller;
+use crate::platform::http::error::Result;
+use crate::platform::http::idempotency::Claim;
+use crate::platform::pagination::{Page, PageRequest};
+use crate::platform::validate;
+use crate::{
+    events::entities::events, webhooks::entities::deliveries,
+    webhooks::entities::delivery_attempts, webhooks::entities::partners,
+};
+
+/// The most filters a partner's `event_types` may hold.
+const MAX_FILTERS: usize = 100;
+
+/// The key of the PostgreSQL advisory lock that creations of partners take in turn.
+const PARTNER_CREATION_LOCK: i64 = 0x7061_7274_6e65_7273; // "partners"
+
+/// The id of the built-in partner configured by `N8N_WEBHOOK_URL`.
+pub const N8N_PARTNER_ID: &str = "ptn_00000000000000000000000000000000";
+
+impl From<partners::Model> for PartnerOut {
+    fn from(p: partners::Model) -> Self {
+        PartnerOut {
+            id: p.id,
+            name: p.name,
+            url: p.url,
+            event_types: p.event_types,
+            active: p.active,
+            builtin: p.builtin,
+            disabled_reason: p.disabled_reason,
+            consecutive_failures: p.consecutive_failures,
+            failing_attempts: p.failing_attempts,
+            backoff_until: p.backoff_until,
+            previous_secret_expires_at: p.previous_secret_expires_at,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+fn admin_only(caller: &Caller) -> Result<()> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("Managing partners needs the admin role").into())
+    }
+}
+
+/// The URL's shape, then where it leads (the SSRF guard, after DNS).
+async fn check_partner_url(state: &AppState, errors: &mut Vec<FieldError>, url: &str) {
+    let before = errors.len();
+    validate::url(errors, "url", url);
+    if errors.len() > before {
+        return;
+    }
+    // (A password in the URL, which every admin would see and logs would keep, is refused
+    // there: a partner authenticates our requests by their signature.)
+    let Ok(parsed) = url::Url::parse(url) else {
+        return;
+    };
+    if let Err(refusal) = state.guard.check_url(&parsed).await {
+        errors.push(FieldError::new("url", refusal.to_string()));
+    }
+}
+
+fn check_filters(errors: &mut Vec<FieldError>, filters: &[String]) {
+    if filters.is_empty() {
+        errors.push(FieldError::new(
+            "event_types",
+            "must name at least one type, or \"*\"",
+        ));
+    } else if filters.len() > MAX_FILTERS {
+        errors.push(FieldError::new(
+            "event_types",
+            format!("must name at most {MAX_FILTERS} filters"),
+        ));
+    }
+    for (i, f) in filters.iter().enumerate() {
+        if !is_valid_filter(f) {
+            errors.push(FieldError::new(
+                format!("event_types[{i}]"),
+                "must be \"*\", a family such as \"order.*\", or an event type",
+            ));
+        }
+    }
+}
+
+/// A new partner's row: active, with a new secret and a clean record.
+pub fn new_partner(
+    name: &str,
+    url: &str,
+    filters: &[String],
+    at: DateTime<Utc>,
+) -> partners::Model {
+    partners::Model {
+        id: ids::new_id(ids::PARTNER),
+        name: name.to_owned(),
+        url: url.to_owned(),
+        event_types: serde_json::json!(filters),
+        active: true,
+        builtin: false,
+        secret: WebhookSecret::generate(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        consecutive_failures: 0,
+        disabled_reason: None,
+        failing_attempts: 0,
+        backoff_until: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+pub async fn create_partner(
+    state: &AppState,
+    caller: &Caller,
+    input: PartnerIn,
+    claim: Option<Claim>,
+) -> Result<PartnerWithSecret> {
+    admin_only(caller)?;
+    let filters = input.event_types.unwrap_or_else(|| vec!["*".to_owned()]);
+    let mut errors = Vec::new();
+    validate::text(&mut errors, "name", &input.name, 255);
+    check_filters(&mut errors, &filters);
+    check_partner_url(state, &mut errors, &input.url).await;
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors).into());
+    }
+    let mut partner = new_partner(input.name.trim(), &input.url, &filters, now());
+    partner.active = input.active.unwrap_or(true);
+    let secret = partner.secret.clone();
+    let txn = begin_write(&state.db).await?;
+    // Counted under a lock that creations take in turn (SQLite's write lock is one already),
+    // so two creations at once cannot both pass the limit.
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({PARTNER_CREATION_LOCK})"
+        ))
+        .await?;
+    }
+    let max = state.config.webhooks.max_partners;
+    if partners::Entity::find().count(&txn).await? >= max {
+        return Err(Problem::conflict(
+            "partner_limit_reached",
+            format!(
+                "{max} partners are registered, the most WEBHOOK_MAX_PARTNERS allows; delete one first"
+            ),
+        )
+        .into());
+    }
+    partners::ActiveModel::from(partner.clone())
+        .insert(&txn)
+        .await?;
+    let out = PartnerWithSecret {
+        partner: partner.into(),
+        secret,
+    };
+    if let Some(claim) = claim {
+        claim
+            .complete(&txn, axum::http::StatusCode::CREATED, &out)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+async fn find(db: &DatabaseConnection, id: &str) -> Result<partners::Model> {
+    let not_found = || Problem::not_found(format!("partner {id}"));
+    if !ids::is_valid(ids::PARTNER, id) {
+        return Err(not_found().into());
+    }
+    Ok(partners::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?)
+}
+
+fn not_builtin(partner: &partners::Model) -> Result<()> {
+    if partner.builtin {
+        return Err(Problem::conflict(
+            "partner_builtin",
+            "This partner is configured by N8N_WEBHOOK_URL and N8N_WEBHOOK_SECRET",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub async fn get_partner(state: &AppState, caller: &Caller, id: &str) -> Result<PartnerOut> {
+    admin_only(caller)?;
+    Ok(find(&state.db, id).await?.into())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    pub status: Option<String>,
+    pub event_id: Option<String>,
+}
+
+pub async fn list_partners(
+    state: &AppState,
+    caller: &Caller,
+    query: ListQuery,
+) -> Result<Page<PartnerOut>> {
+    admin_only(caller)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::PARTNER)?;
+    let select = partners::Entity::find();
+    let rows = page.fetch(select, partners::Column::Id, &state.db).await?;
+    Ok(page.page(rows, |p| &p.id, PartnerOut::from))
+}
+
+pub async fn update_partner(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    patch: PartnerPatch,
+) -> Result<PartnerOut> {
+    admin_only(caller)?;
+    let partner = find(&state.db, id).await?;
+    not_builtin(&partner)?;
+    let mut errors = Vec::new();
+    if let Some(name) = &patch.name {
+        validate::text(&mut errors, "name", name, 255);
+    }
+    if let Some(filters) = &patch.event_types {
+        check_filters(&mut errors, filters);
+    }
+    if let Some(url) = &patch.url {
+        check_partner_url(state, &mut errors, url).await;
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors).into());
+    }
+    let mut model = partners::ActiveModel::from(partner);
+    if let Some(name) = patch.name {
+        model.name = Set(name.trim().to_owned());
+    }
+    if let Some(url) = patch.url {
+        model.url = Set(url);
+    }
+    if let Some(filters) = patch.event_types {
+        model.event_types = Set(serde_json::json!(filters));
+    }
+    if let Some(active) = patch.active {
+        model.active = Set(active);
+        if active {
+            // Turning a partner back on forgets why it was off.
+            model.disabled_reason = Set(None);
+            model.consecutive_failures = Set(0);
+            model.failing_attempts = Set(0);
+            model.backoff_until = Set(None);
+        } else {
+            model.disabled_reason = Set(Some("disabled by an admin".to_owned()));
+        }
+    }
+    model.updated_at = Set(now());
+    Ok(model.update(&state.db).await?.into())
+}
+
+pub async fn delete_partner(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
+    admin_only(caller)?;
+    let partner = find(&state.db, id).await?;
+    not_builtin(&partner)?;
+    let txn = begin_write(&state.db).await?;
+    // Attempts go with their deliveries (ON DELETE CASCADE), deliveries with their partner.
+    let ids: Vec<String> = deliveries::Entity::find()
+        .filter(deliveries::Column::PartnerId.eq(id))
+        .select_only()
+        .column(deliveries::Column::Id)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    for chunk in ids.chunks(500) {
+        delivery_attempts::Entity::delete_many()
+            .filter(delivery_attempts::Column::DeliveryId.is_in(chunk.to_vec()))
+            .exec(&txn)
+            .await?;
+    }
+    deliveries::Entity::delete_many()
+        .filter(deliveries::Column::PartnerId.eq(id))
+        .exec(&txn)
+        .await?;
+    partners::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Issues a new secret. Until the grace period ends, both sign every request, so a partner can
+/// switch without missing an event.
+pub async fn rotate_secret(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    input: RotateIn,
+) -> Result<PartnerWithSecret> {
+    admin_only(caller)?;
+    let partner = find(&state.db, id).await?;
+    not_builtin(&partner)?;
+    let grace = match input.grace_seconds.map(std::time::Duration::from_secs) {
+        Some(grace) if grace > MAX_SECRET_GRACE => {
+            return Err(Problem::validation(vec![FieldError::new(
+                "grace_seconds",
+                format!("must be at most {} (7 days)", MAX_SECRET_GRACE.as_secs()),
+            )])
+            .into());
+        }
+        Some(grace) => grace,
+        None => state.config.webhooks.secret_grace,
+    };
+    let at = now();
+    let secret = WebhookSecret::generate();
+    let mut model = partners::ActiveModel::from(partner.clone());
+    model.previous_secret = Set(Some(partner.secret));
+    model.previous_secret_expires_at = Set(Some(after(at, grace)));
+    model.secret = Set(secret.clone());
+    model.updated_at = Set(at);
+    let updated = model.update(&state.db).await?;
+    Ok(PartnerWithSecret {
+        partner: updated.into(),
+        secret,
+    })
+}
+
+/// The secrets that sign a request at `at`: the current one, and the previous one during its
+/// grace period.
+pub fn signing_secrets(partner: &partners::Model, at: DateTime<Utc>) -> Vec<WebhookSecret> {
+    let previous = partner.previous_secret.as_deref().filter(|_| {
+        partner
+            .previous_secret_expires_at
+            .is_some_and(|until| at < until)
+    });
+    [Some(partner.secret.as_str()), previous]
+        .into_iter()
+        .flatten()
+        .filter_map(|s| WebhookSecret::parse(s).ok())
+        .collect()
+}
+
+/// The public view of a delivery, with its event's type.
+fn delivery_out(d: deliveries::Model, event_type: String) -> DeliveryOut {
+    DeliveryOut {
+        event_type,
+        next_attempt_at: (d.status == status::PENDING).then_some(d.next_attempt_at),
+        id: d.id,
+        event_id: d.event_id,
+        partner_id: d.partner_id,
+        status: d.status,
+        attempts: d.attempts,
+        last_status_code: d.last_status_code,
+        last_error: d.last_error,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+        completed_at: d.completed_at,
+        attempt_log: None,
+    }
+}
+
+fn check_status(status: &Option<String>) -> Result<()> {
+    match status {
+        Some(s) if !status::ALL.contains(&s.as_str()) => {
+            Err(Problem::validation(vec![FieldError::new(
+                "status",
+                format!("must be one of {}", status::ALL.join(", ")),
+            )])
+            .into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Deliveries, newest first: of one partner, of one event, or both.
+pub async fn list_deliveries(
+    state: &AppState,
+    caller: &Caller,
+    partner_id: Option<&str>,
+    query: ListQuery,
+) -> Result<Page<DeliveryOut>> {
+    admin_only(caller)?;
+    if let Some(id) = partner_id {
+        find(&state.db, id).await?;
+    }
+    check_status(&query.status)?;
+    let mut errors = Vec::new();
+    validate::query_id(
+        &mut errors,
+        "event_id",
+        ids::EVENT,
+        query.event_id.as_deref(),
+    );
+    validate::finish(errors)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::DELIVERY)?;
+    let mut select = deliveries::Entity::find();
+    if let Some(id) = partner_id {
+        select = select.filter(deliveries::Column::PartnerId.eq(id));
+    }
+    if let Some(event_id) = &query.event_id {
+        select = select.filter(deliveries::Column::EventId.eq(event_id));
+    }
+    if let Some(status) = &query.status {
+        select = select.filter(deliveries::Column::Status.eq(status));
+    }
+    let rows = page
+        .fetch(select, deliveries::Column::Id, &state.db)
+        .await?;
+    let event_ids: HashSet<&str> = rows.iter().map(|d| d.event_id.as_str()).collect();
+    let types: HashMap<String, String> = if event_ids.is_empty() {
+        HashMap::new()
+    } else {
+        events::Entity::find()
+            .select_only()
+            .column(events::Column::Id)
+            .column(events::Column::EventType)
+            .filter(events::Column::Id.is_in(event_ids))
+            .into_tuple::<(String, String)>()
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    Ok(page.page(
+        rows,
+        |d| &d.id,
+        |d| {
+            let event_type = types.get(&d.event_id).cloned().unwrap_or_default();
+            delivery_out(d, event_type)
+        },
+    ))
+}
+
+/// The type of one event.
+async fn event_type_of(db: &DatabaseConnection, event_id: &str) -> Result<String> {
+    Ok(events::Entity::find_by_id(event_id)
+        .one(db)
+        .await?
+        .map(|e| e.event_type)
+        .unwrap_or_default())
+}
+
+/// One delivery with every attempt.
+pub async fn get_delivery(
+    state: &AppState,
+    caller: &Caller,
+    partner_id: &str,
+    delivery_id: &str,
+) -> Result<DeliveryOut> {
+    admin_only(caller)?;
+    let not_found = || Problem::not_found(format!("delivery {delivery_id}"));
+    let delivery = deliveries::Entity::find_by_id(delivery_id)
+        .one(&state.db)
+        .await?
+        .filter(|d| d.partner_id == partner_id)
+        .ok_or_else(not_found)?;
+    let attempts = delivery_attempts::Entity::find()
+        .filter(delivery_attempts::Column::DeliveryId.eq(delivery_id))
+        .order_by_asc(delivery_attempts::Column::Attempt)
+        .all(&state.db)
+        .await?;
+    let event_type = event_type_of(&state.db, &delivery.event_id).await?;
+    let mut out = delivery_out(delivery, event_type);
+    out.attempt_log = Some(
+        attempts
+            .into_iter()
+            .map(|a| AttemptOut {
+                attempt: a.attempt,
+                started_at: a.started_at,
+                latency_ms: a.latency_ms,
+                status_code: a.status_code,
+                response_excerpt: a.response_excerpt,
+                error: a.error,
+            })
+            .collect(),
+    );
+    Ok(out)
+}
+
+/// Sends one event to one partner again, as a new delivery with its own schedule.
+pub async fn resend(
+    state: &AppState,
+    caller: &Caller,
+    partner_id: &str,
+    input: ResendIn,
+    claim: Option<Claim>,
+) -> Result<DeliveryOut> {
+    admin_only(caller)?;
+    let partner = find(&state.db, partner_id).await?;
+    if !partner.active {
+        return Err(Problem::conflict(
+            "partner_disabled",
+            "Enable the partner before resending to it",
+        )
+        .into());
+    }
+    if !ids::is_valid(ids::EVENT, &input.event_id) {
+        return Err(Problem::validation(vec![FieldError::new(
+            "event_id",
+            "must be an event id: evt_ followed by 32 hex digits",
+        )])
+        .into());
+    }
+    let event = events::Entity::find_by_id(&input.event_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("event {}", input.event_id)))?;
+    let txn = begin_write(&state.db).await?;
+    let delivery = new_delivery(&input.event_id, partner_id, now())
+        .insert(&txn)
+        .await?;
+    let out = delivery_out(delivery, event.event_type);
+    if let Some(claim) = claim {
+        claim
+            .complete(&txn, axum::http::StatusCode::CREATED, &out)
+            .await?;
+    }
+    state.commit(txn).await?;
+    Ok(out)
+}
+
+/// Puts every failed or canceled delivery of a partner since a time back in the queue, each
+/// with a fresh round of the retry schedule.
+pub async fn recover(
+    state: &AppState,
+    caller: &Caller,
+    partner_id: &str,
+    input: RecoverIn,
+) -> Result<RecoverOut> {
+    admin_only(caller)?;
+    let partner = find(&state.db, partner_id).await?;
+    if !partner.active {
+        return Err(Problem::conflict(
+            "partner_disabled",
+            "Enable the partner before recovering its deliveries",
+        )
+        .into());
+    }
+    let at = now();
+    let txn = begin_write(&state.db).await?;
+    let res = deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::Status, status::PENDING.into())
+        .col_expr(
+            deliveries::Column::RoundStart,
+            sea_orm::sea_query::Expr::col(deliveries::Column::Attempts),
+        )
+        .col_expr(deliveries::Column::NextAttemptAt, at.into())
+        .col_expr(
+            deliveries::Column::LockedUntil,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(
+            deliveries::Column::CompletedAt,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(deliveries::Column::UnrecordedClaims, 0.into())
+        .col_expr(deliveries::Column::UpdatedAt, at.into())
+        .filter(deliveries::Column::PartnerId.eq(partner_id))
+        .filter(deliveries::Column::Status.is_in([status::FAILED, status::CANCELED]))
+        .filter(deliveries::Column::CreatedAt.gte(input.since))
+        .exec(&txn)
+        .await?;
+    state.commit(txn).await?;
+    Ok(RecoverOut {
+        recovered: res.rows_affected,
+    })
+}
+
+/// Turns a partner off and records `partner.disabled`, in the caller's transaction.
+pub async fn disable<C: ConnectionTrait>(
+    txn: &C,
+    partner: &partners::Model,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let res = partners::Entity::update_many()
+        .col_expr(partners::Column::Active, false.into())
+        .col_expr(
+            partners::Column::DisabledReason,
+            Some(reason.to_owned()).into(),
+        )
+        .col_expr(partners::Column::UpdatedAt, at.into())
+        .filter(partners::Column::Id.eq(&partner.id))
+        .filter(partners::Column::Active.eq(true))
+        .exec(txn)
+        .await?;
+    if res.rows_affected == 0 {
+        return Ok(());
+    }
+    // What was waiting for it will not be sent; `recover` brings it back.
+    deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::Status, status::CANCELED.into())
+        .col_expr(
+            deliveries::Column::LastError,
+            Some("the partner was disabled".to_owned()).into(),
+        )
+        .col_expr(
+            deliveries::Column::LockedUntil,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(deliveries::Column::UpdatedAt, at.into())
+        .filter(deliveries::Column::PartnerId.eq(&partner.id))
+        .filter(deliveries::Column::Status.eq(status::PENDING))
+        .exec(txn)
+        .await?;
+    let current = partners::Entity::find_by_id(&partner.id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("partner {}", partner.id)))?;
+    tracing::warn!(partner_id = %partner.id, reason, "partner disabled");
+    crate::events::outbox::record(
+        txn,
+        EventType::PartnerDisabled,
+        &partner.id,
+        &PartnerOut::from(current),
+        at,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Makes the `N8N_WEBHOOK_URL` partner match the configuration at start.
+pub async fn sync_n8n(state: &AppState) -> Result<()> {
+    use secrecy::ExposeSecret;
+    let at = now();
+    let existing = partners::Entity::find_by_id(N8N_PARTNER_ID)
+        .one(&state.db)
+        .await?;
+    match (&state.config.webhooks.n8n, existing) {
+        (Some(hook), existing) => {
+            let model = partners::ActiveModel {
+                id: Set(N8N_PARTNER_ID.to_owned()),
+                name: Set("n8n".to_owned()),
+                url: Set(hook.url.to_string()),
+                event_types: Set(serde_json::json!(["*"])),
+                active: Set(true),
+                builtin: Set(true),
+                secret: Set(hook.secret.expose_secret().to_owned()),
+                previous_secret: Set(None),
+                previous_secret_expires_at: Set(None),
+                consecutive_failures: Set(0),
+                disabled_reason: Set(None),
+                failing_attempts: Set(0),
+                backoff_until: Set(None),
+                created_at: Set(existing.as_ref().map_or(at, |e| e.created_at)),
+                updated_at: Set(at),
+            };
+            if existing.is_some() {
+                model.update(&state.db).await?;
+            } else {
+                model.insert(&state.db).await?;
+            }
+            if let Err(refusal) = state.guard.check_url(&hook.url).await {
+                tracing::warn!(%refusal, "N8N_WEBHOOK_URL is refused by the SSRF guard; allow it with WEBHOOK_ALLOWED_CIDRS");
+            }
+        }
+        (None, Some(existing)) if existing.active => {
+            let mut model = partners::ActiveModel::from(existing);
+            model.active = Set(false);
+            model.disabled_reason = Set(Some("N8N_WEBHOOK_URL is not set".to_owned()));
+            model.updated_at = Set(at);
+            model.update(&state.db).await?;
+        }
+        (None, _) => {}
+    }
+    Ok(())
+}
