@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use payment_ms::events::outbox::{self, EventType};
+use payment_ms::events::Event;
 use payment_ms::webhooks::dispatcher::Dispatcher;
 use payment_ms::{Application, Config};
 use sea_orm::ActiveModelTrait;
@@ -104,7 +104,7 @@ async fn add_partner(state: &payment_ms::AppState, name: &str, url: String) -> a
         payment_ms::platform::db::now(),
     );
     payment_ms::webhooks::entities::partners::ActiveModel::from(partner)
-        .insert(&state.db)
+        .insert(&state.core.db)
         .await?;
     Ok(())
 }
@@ -113,28 +113,34 @@ async fn record_events(
     state: &payment_ms::AppState,
     n: usize,
 ) -> anyhow::Result<Vec<(String, Instant)>> {
-    let data =
-        serde_json::json!({"id": "ord_bench", "amount": 4848, "currency": "usd", "status": "paid"});
+    let at = state.core.now();
+    let order = shared::api::OrderOut {
+        id: "ord_bench".to_owned(),
+        user_id: "u".to_owned(),
+        status: "paid".to_owned(),
+        amount: 4848,
+        currency: "usd".to_owned(),
+        reference: None,
+        metadata: serde_json::json!({}),
+        items: Vec::new(),
+        created_at: at,
+        updated_at: at,
+        expires_at: at,
+    };
     let mut committed = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
-        let txn = payment_ms::platform::db::begin_write(&state.db).await?;
+        let txn = payment_ms::platform::db::begin_write(&state.core.db).await?;
         let mut ids = Vec::new();
         for _ in chunk {
             ids.push(
-                outbox::record(
-                    &txn,
-                    EventType::OrderPaid,
-                    "ord_bench",
-                    &data,
-                    payment_ms::platform::db::now(),
-                )
-                .await?,
+                state
+                    .core
+                    .outbox
+                    .record(&txn, Event::OrderPaid(&order), state.core.now())
+                    .await?,
             );
         }
-        state
-            .commit(txn)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        state.core.commit(txn).await?;
         let at = Instant::now();
         committed.extend(ids.into_iter().map(|id| (id, at)));
     }
@@ -164,7 +170,7 @@ async fn wait_recorded(
     while Instant::now() < deadline {
         let done = deliveries::Entity::find()
             .filter(deliveries::Column::Status.eq(payment_ms::webhooks::status::SUCCEEDED))
-            .count(&state.db)
+            .count(&state.core.db)
             .await?;
         if done as usize >= n {
             return Ok(true);

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub mod clock;
 pub mod config;
 pub mod events;
 pub mod jobs;
@@ -28,10 +29,16 @@ pub mod webhooks;
 pub use config::Config;
 pub use state::AppState;
 
+use clock::{Clock, SystemClock};
+use events::Outbox;
+use payments::service::Payments;
+use platform::Core;
 use providers::mock::MockProvider;
 use providers::stripe::StripeProvider;
 use providers::{PaymentProvider, Providers};
+use refunds::service::Refunds;
 use webhooks::dispatcher::Dispatcher;
+use webhooks::fan_out::FanOut;
 use webhooks::ssrf::Guard;
 
 /// The router, without a socket: tests can drive it with `oneshot`.
@@ -58,6 +65,16 @@ impl Application {
     pub async fn with_listener(
         config: Config,
         listener: TcpListener,
+    ) -> anyhow::Result<Application> {
+        Self::with_clock(config, listener, Arc::new(SystemClock)).await
+    }
+
+    /// As [`with_listener`](Self::with_listener), on a clock the caller holds (tests move a
+    /// [`clock::ManualClock`] instead of waiting or editing rows).
+    pub async fn with_clock(
+        config: Config,
+        listener: TcpListener,
+        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
         if config.profile == shared::config::Profile::Prod && config.mock_enabled {
             tracing::warn!(
@@ -94,13 +111,33 @@ impl Application {
         }
         let providers = Providers::new(enabled, &config.payment_provider);
         let guard = Guard::new(config.webhooks.allowed_cidrs.clone());
+        let webhooks_due = Arc::new(Notify::new());
+        // The outbox's outputs and the contexts' reactions to each other's events.
+        let outbox = Outbox::new(
+            vec![Arc::new(FanOut {
+                due: webhooks_due.clone(),
+            })],
+            vec![Arc::new(orders::reactions::OnPayments)],
+        );
+        let core = Core { db, outbox, clock };
+        let payments = Payments {
+            core: core.clone(),
+            providers: providers.clone(),
+            payment_ttl: config.payment_ttl,
+        };
+        let refunds = Refunds {
+            payments: payments.clone(),
+            request_timeout: config.request_timeout,
+        };
         let state = AppState {
             outage: platform::db::Outage::new(&url),
-            db,
+            core,
             config: Arc::new(config),
             providers,
+            payments,
+            refunds,
             mock,
-            outbox: Arc::new(Notify::new()),
+            webhooks_due,
             guard,
         };
         webhooks::partners::sync_n8n(&state)
@@ -146,7 +183,7 @@ impl Application {
         } {
             tracing::warn!(error = %e, "webhook dispatcher ended abnormally");
         }
-        state.db.close().await.ok();
+        state.core.db.close().await.ok();
         served.context("serving HTTP")
     }
 }

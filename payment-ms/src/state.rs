@@ -1,28 +1,30 @@
-//! The state every route and job shares.
+//! The state every route and job shares, put together once at start.
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::events::outbox;
-use crate::platform::db;
-use crate::platform::http::error;
+use crate::payments::service::Payments;
+use crate::platform::{Core, db};
 use crate::providers::Providers;
 use crate::providers::mock::MockProvider;
+use crate::refunds::service::Refunds;
 use crate::webhooks::ssrf::Guard;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    /// The database, the outbox and the clock.
+    pub core: Core,
     pub config: Arc<Config>,
     pub providers: Providers,
+    pub payments: Payments,
+    pub refunds: Refunds,
     /// The mock provider itself, for its hosted page.
     pub mock: Arc<MockProvider>,
-    /// Wakes this replica's webhook dispatcher when events are committed.
-    pub outbox: Arc<Notify>,
+    /// Wakes this replica's webhook dispatcher when deliveries are committed.
+    pub webhooks_due: Arc<Notify>,
     /// The SSRF guard for partner URLs.
     pub guard: Guard,
     /// Whether the database is known to be unreachable.
@@ -30,12 +32,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Commits a transaction that may have recorded events, and wakes the dispatcher so they
-    /// go out at once.
-    pub async fn commit(&self, txn: DatabaseTransaction) -> error::Result<()> {
-        txn.commit().await?;
-        outbox::committed();
-        self.outbox.notify_one();
-        Ok(())
+    /// What closes an order's checkouts: its payments.
+    pub fn checkouts(&self) -> &Payments {
+        &self.payments
     }
 }

@@ -83,8 +83,8 @@ async fn replicas_sweeping_together_count_what_each_expired(backend: Backend) {
     let other = payment_ms::Application::build(config).await.unwrap();
     let at = payment_ms::platform::db::now();
     let (a, b) = tokio::join!(
-        payment_ms::payments::service::expire_due(&app.ms, at, 100),
-        payment_ms::payments::service::expire_due(other.state(), at, 100)
+        payment_ms::jobs::expire_due(&app.ms, at, 100),
+        payment_ms::jobs::expire_due(other.state(), at, 100)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.payments + b.payments, PAYMENTS, "{a:?} {b:?}");

@@ -222,7 +222,7 @@ async fn the_sweep_expires_due_orders_and_their_payments(backend: Backend) {
     let untouched = app.create_order("bob").await;
 
     let later = payment_ms::platform::db::now() + chrono::Duration::hours(25);
-    let sweep = payment_ms::payments::service::expire_due(&app.ms, later, 100)
+    let sweep = payment_ms::jobs::expire_due(&app.ms, later, 100)
         .await
         .unwrap();
     assert_eq!((sweep.payments, sweep.orders), (1, 2));
@@ -241,7 +241,7 @@ async fn the_sweep_expires_due_orders_and_their_payments(backend: Backend) {
     );
 
     // A second sweep finds nothing left to do.
-    let sweep = payment_ms::payments::service::expire_due(&app.ms, later, 100)
+    let sweep = payment_ms::jobs::expire_due(&app.ms, later, 100)
         .await
         .unwrap();
     assert_eq!((sweep.payments, sweep.orders), (0, 0));
@@ -258,10 +258,9 @@ async fn the_sweep_records_a_payment_made_at_the_last_moment(backend: Backend) {
     set_payment_expired(&app, payment_id).await;
 
     // The buyer paid but never came back; the sweep asks the provider before expiring.
-    let sweep =
-        payment_ms::payments::service::expire_due(&app.ms, payment_ms::platform::db::now(), 100)
-            .await
-            .unwrap();
+    let sweep = payment_ms::jobs::expire_due(&app.ms, payment_ms::platform::db::now(), 100)
+        .await
+        .unwrap();
     assert_eq!(sweep.payments, 0);
     assert_eq!(
         app.events_of(payment_id).await,

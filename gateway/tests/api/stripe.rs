@@ -362,9 +362,7 @@ async fn a_refund_survives_a_stripe_outage(backend: Backend) {
         502
     );
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    let settled = payment_ms::refunds::service::settle_pending(&h.app.ms, later, 10)
-        .await
-        .unwrap();
+    let settled = h.app.ms.refunds.settle_pending(later, 10).await.unwrap();
     assert_eq!(settled, 1);
     assert_eq!(h.payment_row(id).await.amount_refunded, 1000);
     assert_eq!(h.provider_refunded(id).await, 1000);

@@ -1,4 +1,12 @@
-//! Events: what happened, recorded in the outbox with the change that caused it.
+//! Events: what happened, recorded in the outbox with the change that caused it, from one
+//! typed catalogue; fed to the outputs (partner webhooks today) and to the other contexts'
+//! reactions.
 
+pub mod catalogue;
 pub mod entities;
 pub mod outbox;
+pub mod relay;
+
+pub use catalogue::{Event, EventType};
+pub use outbox::Outbox;
+pub use relay::{Output, Reaction, Recorded};

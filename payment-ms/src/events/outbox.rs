@@ -1,103 +1,107 @@
 //! The transactional outbox. An event is inserted with the same transaction as the change that
-//! caused it, together with its deliveries to partners, so either all are committed or none;
-//! the dispatcher sends them afterwards. Commit with [`crate::AppState::commit`] so the
-//! dispatcher wakes at once.
+//! caused it; the outputs derive what they will send from it in that transaction, and the
+//! reactions of other contexts make their part of the change, so either all is committed or
+//! none. Commit with [`Outbox::commit`] so the outputs start at once.
 //!
 //! An event is logged ("event recorded") once its transaction has committed, never before:
-//! the events a task records are kept in [`in_scope`]'s task-local list until [`committed`]
+//! the events a task records are kept in [`in_scope`]'s task-local list until the commit
 //! logs them; a new write transaction forgets what an abandoned one recorded.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
-use serde::Serialize;
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, DbErr, Set};
 
-use crate::events::entities::events;
+use super::catalogue::{Event, EventType};
+use super::entities::events;
+use super::relay::{Output, Reaction, Recorded};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    OrderCreated,
-    OrderPaid,
-    OrderCanceled,
-    OrderExpired,
-    OrderRefunded,
-    PaymentCreated,
-    PaymentSucceeded,
-    PaymentFailed,
-    PaymentCanceled,
-    PaymentExpired,
-    PaymentRefunded,
-    PartnerDisabled,
+/// Where events are recorded, with the outputs and reactions they feed.
+#[derive(Clone, Default)]
+pub struct Outbox {
+    outputs: Arc<Vec<Arc<dyn Output>>>,
+    reactions: Arc<Vec<Arc<dyn Reaction>>>,
 }
 
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::OrderCreated => "order.created",
-            EventType::OrderPaid => "order.paid",
-            EventType::OrderCanceled => "order.canceled",
-            EventType::OrderExpired => "order.expired",
-            EventType::OrderRefunded => "order.refunded",
-            EventType::PaymentCreated => "payment.created",
-            EventType::PaymentSucceeded => "payment.succeeded",
-            EventType::PaymentFailed => "payment.failed",
-            EventType::PaymentCanceled => "payment.canceled",
-            EventType::PaymentExpired => "payment.expired",
-            EventType::PaymentRefunded => "payment.refunded",
-            EventType::PartnerDisabled => "partner.disabled",
+impl Outbox {
+    pub fn new(outputs: Vec<Arc<dyn Output>>, reactions: Vec<Arc<dyn Reaction>>) -> Outbox {
+        Outbox {
+            outputs: Arc::new(outputs),
+            reactions: Arc::new(reactions),
+        }
+    }
+
+    /// Records `event` in the transaction that made the change, and hands it to the outputs
+    /// and the reactions there. Answers the event's id.
+    pub async fn record(
+        &self,
+        txn: &DatabaseTransaction,
+        event: Event<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<String, DbErr> {
+        let id = shared::ids::new_id(shared::ids::EVENT);
+        let event_type = event.event_type();
+        let data = event.data().map_err(|e| DbErr::Json(e.to_string()))?;
+        events::ActiveModel {
+            id: Set(id.clone()),
+            event_type: Set(event_type.as_str().to_owned()),
+            subject_id: Set(event.subject_id().to_owned()),
+            data: Set(data),
+            created_at: Set(at),
+        }
+        .insert(txn)
+        .await?;
+        let recorded = Recorded { id: &id, at, event };
+        for output in self.outputs.iter() {
+            output.take(txn, &recorded).await?;
+        }
+        for reaction in self.reactions.iter() {
+            reaction.react(txn, &recorded, self).await?;
+        }
+        let uncommitted = Uncommitted {
+            id: id.clone(),
+            event_type,
+            subject_id: event.subject_id().to_owned(),
+        };
+        if UNCOMMITTED
+            .try_with(|list| list.borrow_mut().push(uncommitted))
+            .is_err()
+        {
+            tracing::debug!(event_id = %id, "event written outside a scope that logs it at commit");
+        }
+        Ok(id)
+    }
+
+    /// Commits a transaction that may have recorded events: they are logged, and the outputs
+    /// start on them at once.
+    pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+        txn.commit().await?;
+        self.committed();
+        Ok(())
+    }
+
+    /// A transaction committed by other means (a batch of the webhook dispatcher's) may have
+    /// recorded events: the same as [`commit`](Self::commit) after it.
+    pub fn committed(&self) {
+        // Outside a scope (a tool, a test) what was recorded is unknown: wake the outputs.
+        if log_committed() != Some(0) {
+            for output in self.outputs.iter() {
+                output.committed();
+            }
         }
     }
 }
 
-/// Records one event about `subject_id` (an order or payment id) with a snapshot of it as
-/// `data`. Call it inside the transaction that made the change.
-pub async fn record<C, T>(
-    txn: &C,
-    event_type: EventType,
-    subject_id: &str,
-    data: &T,
-    at: DateTime<Utc>,
-) -> Result<String, DbErr>
-where
-    C: ConnectionTrait,
-    T: Serialize,
-{
-    let id = shared::ids::new_id(shared::ids::EVENT);
-    let data = serde_json::to_value(data).map_err(|e| DbErr::Json(e.to_string()))?;
-    events::ActiveModel {
-        id: Set(id.clone()),
-        event_type: Set(event_type.as_str().to_owned()),
-        subject_id: Set(subject_id.to_owned()),
-        data: Set(data),
-        created_at: Set(at),
-    }
-    .insert(txn)
-    .await?;
-    crate::webhooks::fan_out(txn, &id, event_type.as_str(), at).await?;
-    let recorded = Recorded {
-        id: id.clone(),
-        event_type,
-        subject_id: subject_id.to_owned(),
-    };
-    if UNCOMMITTED
-        .try_with(|list| list.borrow_mut().push(recorded))
-        .is_err()
-    {
-        tracing::debug!(event_id = %id, "event written outside a scope that logs it at commit");
-    }
-    Ok(id)
-}
-
 /// An event written in a transaction not yet committed.
-struct Recorded {
+struct Uncommitted {
     id: String,
     event_type: EventType,
     subject_id: String,
 }
 
 tokio::task_local! {
-    static UNCOMMITTED: RefCell<Vec<Recorded>>;
+    static UNCOMMITTED: RefCell<Vec<Uncommitted>>;
 }
 
 /// Runs `work` with a list of its uncommitted events (each request, each round of periodic
@@ -111,12 +115,18 @@ pub fn forget_uncommitted() {
     let _ = UNCOMMITTED.try_with(|list| list.borrow_mut().clear());
 }
 
-/// The transaction committed: its events are logged.
-pub fn committed() {
-    let _ = UNCOMMITTED.try_with(|list| {
-        for e in list.borrow_mut().drain(..) {
-            tracing::info!(event_id = %e.id, event_type = e.event_type.as_str(),
-                subject_id = %e.subject_id, "event recorded");
-        }
-    });
+/// The transaction committed: its events are logged. Answers how many, when known.
+fn log_committed() -> Option<usize> {
+    UNCOMMITTED
+        .try_with(|list| {
+            let mut list = list.borrow_mut();
+            for e in list.iter() {
+                tracing::info!(event_id = %e.id, event_type = e.event_type.as_str(),
+                    subject_id = %e.subject_id, "event recorded");
+            }
+            let n = list.len();
+            list.clear();
+            n
+        })
+        .ok()
 }

@@ -1,76 +1,96 @@
+//! `/internal/v1/orders`.
+
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use shared::Problem;
+use shared::api::{CreateOrderIn, OrderOut};
 
+use super::model::OrderError;
+use super::service::{self, CloseError, ListOrdersQuery};
 use crate::AppState;
-use crate::orders::service::{self as orders, CreateOrderIn, ListOrdersQuery, OrderOut};
-use crate::payments::service::{self as payments, CheckoutIn};
-use crate::platform::http::caller::Caller;
-use crate::platform::http::error::Result;
+use crate::platform::Actor;
+use crate::platform::http::caller::allow;
+use crate::platform::http::error::{Error, Result};
 use crate::platform::http::extract::{IdempotencyKey, Json as Body, Query};
-use crate::platform::http::idempotency;
-use crate::platform::http::idempotent;
+use crate::platform::http::{idempotency, idempotent};
 use crate::platform::pagination::Page;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/orders", post(create).get(list))
         .route("/orders/{id}", get(read))
-        .route("/orders/{id}/checkout", post(checkout))
         .route("/orders/{id}/cancel", post(cancel))
+}
+
+impl From<OrderError> for Error {
+    fn from(e: OrderError) -> Self {
+        match e {
+            OrderError::Invalid(errors) => Problem::validation(errors).into(),
+            OrderError::NotFound(id) => Problem::not_found(format!("order {id}")).into(),
+            OrderError::NotCancelable(detail) => {
+                Problem::conflict("order_not_cancelable", detail).into()
+            }
+            OrderError::NotPayable(detail) => Problem::conflict("order_not_payable", detail).into(),
+            OrderError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl<E: Into<Error>> From<CloseError<E>> for Error {
+    fn from(e: CloseError<E>) -> Self {
+        match e {
+            CloseError::Order(e) => e.into(),
+            CloseError::Checkouts(e) => e.into(),
+        }
+    }
 }
 
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     key: IdempotencyKey,
     uri: Uri,
     Body { value, raw }: Body<CreateOrderIn>,
 ) -> Response {
-    let request = idempotent(&state, &caller, key, &uri, &raw);
-    idempotency::run(request, |claim| {
-        orders::create_order(&state, &caller, value, claim)
+    let request = idempotent(&state, &actor, key, &uri, &raw);
+    let (state, actor) = (&state, &actor);
+    idempotency::run(request, |then| async move {
+        allow(
+            actor.is_trusted(),
+            "Creating an order needs the service or admin role",
+        )?;
+        Ok(service::create_order(&state.core, state.config.order_ttl, value, &then).await?)
     })
     .await
 }
 
 async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Query(query): Query<ListOrdersQuery>,
 ) -> Result<Json<Page<OrderOut>>> {
-    Ok(Json(orders::list_orders(&state.db, &caller, query).await?))
+    Ok(Json(
+        service::list_orders(&state.core, &actor, query).await?,
+    ))
 }
 
 async fn read(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<OrderOut>> {
-    Ok(Json(orders::get_order(&state.db, &caller, &id).await?))
-}
-
-async fn checkout(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: IdempotencyKey,
-    uri: Uri,
-    Path(id): Path<String>,
-    Body { value, raw }: Body<CheckoutIn>,
-) -> Response {
-    let request = idempotent(&state, &caller, key, &uri, &raw);
-    idempotency::run(request, |claim| {
-        payments::checkout(&state, &caller, &id, value, claim)
-    })
-    .await
+    Ok(Json(service::get_order(&state.core, &actor, &id).await?))
 }
 
 async fn cancel(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<OrderOut>> {
-    Ok(Json(orders::cancel_order(&state, &caller, &id).await?))
+    Ok(Json(
+        service::cancel_order(&state.core, state.checkouts(), &actor, &id).await?,
+    ))
 }

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use crate::AppState;
-use crate::payments::service::PaymentStatus;
+use crate::payments::model::PaymentStatus;
 use crate::platform::db::now;
 use crate::platform::http::error::Result;
 use crate::webhooks::status;
@@ -20,7 +20,7 @@ pub async fn refresh_gauges(state: &AppState) -> Result<()> {
         .column_as(Expr::col(payments::Column::Id).count(), "n")
         .group_by(payments::Column::Status)
         .into_tuple()
-        .all(&state.db)
+        .all(&state.core.db)
         .await?;
     for known in PaymentStatus::ALL {
         let n = counts
@@ -31,22 +31,22 @@ pub async fn refresh_gauges(state: &AppState) -> Result<()> {
     }
     let pending = deliveries::Entity::find()
         .filter(deliveries::Column::Status.eq(status::PENDING))
-        .count(&state.db)
+        .count(&state.core.db)
         .await?;
     let due = deliveries::Entity::find()
         .filter(deliveries::Column::Status.eq(status::PENDING))
         .filter(deliveries::Column::NextAttemptAt.lte(now()))
-        .count(&state.db)
+        .count(&state.core.db)
         .await?;
     metrics::gauge!("webhook_deliveries_pending").set(pending as f64);
     metrics::gauge!("webhook_queue_depth").set(due as f64);
-    let (size, idle) = match state.db.get_database_backend() {
+    let (size, idle) = match state.core.db.get_database_backend() {
         DatabaseBackend::Postgres => {
-            let pool = state.db.get_postgres_connection_pool();
+            let pool = state.core.db.get_postgres_connection_pool();
             (pool.size(), pool.num_idle())
         }
         DatabaseBackend::Sqlite => {
-            let pool = state.db.get_sqlite_connection_pool();
+            let pool = state.core.db.get_sqlite_connection_pool();
             (pool.size(), pool.num_idle())
         }
         _ => (0, 0),

@@ -1,4 +1,15 @@
-//! What every context stands on: the HTTP layer, the database, pagination and validation.
+//! What every context stands on: the HTTP layer, the database and the time, the actor of a use
+//! case, pagination and validation.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use shared::internal::Role;
+
+use crate::clock::Clock;
+use crate::events::Outbox;
 
 pub mod db;
 pub mod entities;
@@ -6,3 +17,81 @@ pub mod http;
 pub mod metrics;
 pub mod pagination;
 pub mod validate;
+
+/// What a use case needs of the platform: the database, the outbox its events go to, and the
+/// time. Cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Core {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Begins a transaction that will write (see [`db::begin_write`]).
+    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        db::begin_write(&self.db).await
+    }
+
+    /// Commits a transaction that may have recorded events (see [`Outbox::commit`]).
+    pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+        self.outbox.commit(txn).await
+    }
+}
+
+/// Who asks for a use case: a user id and its roles, as authenticated at the edge.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: String,
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has(Role::Admin)
+    }
+
+    /// `service` or `admin`: trusted backends that act for any user.
+    pub fn is_trusted(&self) -> bool {
+        self.has(Role::Service) || self.has(Role::Admin)
+    }
+}
+
+/// What goes wrong beneath the domain, in any context: the database, work that was taken
+/// over by a retry, or a bug.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    /// The caller's share of the transaction found the work taken over by a retry of the same
+    /// request; this one must not commit.
+    #[error("the work was taken over by a retry")]
+    Superseded,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Work a caller adds to a use case's last transaction, just before it commits: the HTTP layer
+/// stores its idempotent answer so, with the work or not at all.
+#[async_trait]
+pub trait BeforeCommit<T: Sync + ?Sized>: Send + Sync {
+    async fn before_commit(&self, txn: &DatabaseTransaction, result: &T) -> Result<(), Fault>;
+}
+
+/// Nothing to add.
+pub struct Nothing;
+
+#[async_trait]
+impl<T: Sync + ?Sized> BeforeCommit<T> for Nothing {
+    async fn before_commit(&self, _: &DatabaseTransaction, _: &T) -> Result<(), Fault> {
+        Ok(())
+    }
+}

@@ -6,8 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
+use shared::FieldError;
 pub use shared::api::Page;
-use shared::{FieldError, Problem};
 
 pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
@@ -20,7 +20,11 @@ pub struct PageRequest {
 
 impl PageRequest {
     /// `prefix` is the id type of the listed resource; a cursor must decode to such an id.
-    pub fn parse(limit: Option<u64>, cursor: Option<&str>, prefix: &str) -> Result<Self, Problem> {
+    pub fn parse(
+        limit: Option<u64>,
+        cursor: Option<&str>,
+        prefix: &str,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
@@ -49,7 +53,7 @@ impl PageRequest {
         if errors.is_empty() {
             Ok(PageRequest { limit, before })
         } else {
-            Err(Problem::validation(errors))
+            Err(errors)
         }
     }
 

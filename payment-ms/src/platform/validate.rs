@@ -136,12 +136,12 @@ pub fn query_id(errors: &mut Vec<FieldError>, field: &str, prefix: &str, value: 
     }
 }
 
-/// `Ok` when no check failed, else the 422 listing them.
-pub fn finish(errors: Vec<FieldError>) -> Result<(), shared::Problem> {
+/// `Ok` when no check failed, else the failed checks.
+pub fn finish(errors: Vec<FieldError>) -> Result<(), Vec<FieldError>> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(shared::Problem::validation(errors))
+        Err(errors)
     }
 }
 

@@ -19,7 +19,7 @@ use serde::Serialize;
 use shared::Problem;
 
 use crate::AppState;
-use crate::payments::service::{PaymentStatus, refresh};
+use crate::payments::model::PaymentStatus;
 use crate::platform::db::now;
 use crate::platform::http::error::Result;
 use crate::providers::{InboundError, Subject};
@@ -87,7 +87,7 @@ pub async fn receive(
             claimed_at,
         )
         .filter(provider_events::Column::State.eq(HANDLING))
-        .exec(&state.db)
+        .exec(&state.core.db)
         .await;
         if let Err(release) = released {
             tracing::warn!(error = %release, event_id = %event.id, "could not release a provider event's claim; it is taken over later");
@@ -101,7 +101,7 @@ pub async fn receive(
         claimed_at,
     )
     .col_expr(provider_events::Column::State, HANDLED.into())
-    .exec(&state.db)
+    .exec(&state.core.db)
     .await?;
     tracing::info!(provider = provider_name, event_id = %event.id, event_type = %event.event_type,
         "provider webhook handled");
@@ -148,14 +148,14 @@ async fn claim(
         .do_nothing()
         .to_owned(),
     )
-    .exec_without_returning(&state.db)
+    .exec_without_returning(&state.core.db)
     .await?;
     if inserted == 1 {
         return Ok(Claim::Taken(at));
     }
     let Some(existing) =
         provider_events::Entity::find_by_id((provider_name.to_owned(), event_id.to_owned()))
-            .one(&state.db)
+            .one(&state.core.db)
             .await?
     else {
         // Its handling failed and was given up just now: the sender's retry comes later.
@@ -175,7 +175,7 @@ async fn claim(
     )
     .col_expr(provider_events::Column::ReceivedAt, at.into())
     .filter(provider_events::Column::State.eq(HANDLING))
-    .exec(&state.db)
+    .exec(&state.core.db)
     .await?;
     Ok(if taken.rows_affected == 1 {
         Claim::Taken(at)
@@ -210,7 +210,7 @@ async fn handle(
                 find(state, provider_name, payment_id.as_deref(), reference).await?
             {
                 if payment.status == PaymentStatus::Pending.as_str() {
-                    refresh(state, &payment, now()).await?;
+                    state.payments.refresh(&payment, state.core.now()).await?;
                 }
             } else {
                 tracing::info!(event_id = %event.id, %reference, "provider event for no payment of ours");
@@ -228,7 +228,7 @@ async fn handle(
             )
             .await?
             {
-                crate::refunds::service::sync(state, &payment, now()).await?;
+                state.refunds.sync(&payment, state.core.now()).await?;
             }
         }
     }
@@ -253,6 +253,18 @@ async fn find(
     Ok(payments::Entity::find()
         .filter(payments::Column::Provider.eq(provider_name))
         .filter(condition)
-        .one(&state.db)
+        .one(&state.core.db)
         .await?)
+}
+
+/// Providers stop retrying an event after days (Stripe: 3); its id need not be kept longer.
+pub async fn forget_old_events(
+    db: &sea_orm::DatabaseConnection,
+    at: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    provider_events::Entity::delete_many()
+        .filter(provider_events::Column::ReceivedAt.lt(at - chrono::Duration::days(30)))
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -1,19 +1,16 @@
-//! Webhooks to partners. Every event is fanned out, in the transaction that records it, into
-//! one delivery per active partner whose filter matches; the [`dispatcher`] sends deliveries
+//! Webhooks to partners. Every event is fanned out ([`fan_out`], an output of the outbox), in
+//! the transaction that records it, into one delivery per active partner whose filter matches; the [`dispatcher`] sends deliveries
 //! after the commit, signs them (Standard Webhooks), retries them on a schedule, and records
 //! every attempt. Nothing is sent from a request, so nothing is lost with one.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
-};
 use serde::Serialize;
 
 use crate::events::entities::events;
-use entities::deliveries;
 
 pub mod dispatcher;
 pub mod entities;
+pub mod fan_out;
 pub mod partners;
 pub mod routes;
 pub mod ssrf;
@@ -48,48 +45,6 @@ pub mod status {
     pub const FAILED: &str = "failed";
     pub const CANCELED: &str = "canceled";
     pub const ALL: &[&str] = &shared::api::DELIVERY_STATUSES;
-}
-
-/// Creates the deliveries of one event, inside the transaction that records the event.
-pub async fn fan_out<C: ConnectionTrait>(
-    txn: &C,
-    event_id: &str,
-    event_type: &str,
-    at: DateTime<Utc>,
-) -> Result<usize, DbErr> {
-    let partners = entities::partners::Entity::find()
-        .filter(entities::partners::Column::Active.eq(true))
-        .all(txn)
-        .await?;
-    let mut count = 0;
-    for partner in partners.iter().filter(|p| partner_wants(p, event_type)) {
-        new_delivery(event_id, &partner.id, at).insert(txn).await?;
-        count += 1;
-    }
-    Ok(count)
-}
-
-pub fn new_delivery(
-    event_id: &str,
-    partner_id: &str,
-    at: DateTime<Utc>,
-) -> deliveries::ActiveModel {
-    deliveries::ActiveModel {
-        id: Set(shared::ids::new_id(shared::ids::DELIVERY)),
-        event_id: Set(event_id.to_owned()),
-        partner_id: Set(partner_id.to_owned()),
-        status: Set(status::PENDING.to_owned()),
-        attempts: Set(0),
-        round_start: Set(0),
-        next_attempt_at: Set(at),
-        locked_until: Set(None),
-        last_status_code: Set(None),
-        last_error: Set(None),
-        created_at: Set(at),
-        updated_at: Set(at),
-        completed_at: Set(None),
-        unrecorded_claims: Set(0),
-    }
 }
 
 /// The body partners receive: `{id, type, created_at, data}`. The same bytes on every attempt.

@@ -17,14 +17,14 @@ pub use shared::api::{
     RecoverOut, ResendIn, RotateIn,
 };
 
-use super::{is_valid_filter, new_delivery, status};
+use super::fan_out::new_delivery;
+use super::{is_valid_filter, status};
 use crate::AppState;
 use crate::config::MAX_SECRET_GRACE;
-use crate::events::outbox::EventType;
+use crate::events::{Event, Outbox};
+use crate::platform::BeforeCommit;
 use crate::platform::db::{after, begin_write, now};
-use crate::platform::http::caller::Caller;
 use crate::platform::http::error::Result;
-use crate::platform::http::idempotency::Claim;
 use crate::platform::pagination::{Page, PageRequest};
 use crate::platform::validate;
 use crate::{
@@ -58,14 +58,6 @@ impl From<partners::Model> for PartnerOut {
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
-    }
-}
-
-fn admin_only(caller: &Caller) -> Result<()> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(Problem::forbidden("Managing partners needs the admin role").into())
     }
 }
 
@@ -136,11 +128,9 @@ pub fn new_partner(
 
 pub async fn create_partner(
     state: &AppState,
-    caller: &Caller,
     input: PartnerIn,
-    claim: Option<Claim>,
+    then: &dyn BeforeCommit<PartnerWithSecret>,
 ) -> Result<PartnerWithSecret> {
-    admin_only(caller)?;
     let filters = input.event_types.unwrap_or_else(|| vec!["*".to_owned()]);
     let mut errors = Vec::new();
     validate::text(&mut errors, "name", &input.name, 255);
@@ -152,7 +142,7 @@ pub async fn create_partner(
     let mut partner = new_partner(input.name.trim(), &input.url, &filters, now());
     partner.active = input.active.unwrap_or(true);
     let secret = partner.secret.clone();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.core.db).await?;
     // Counted under a lock that creations take in turn (SQLite's write lock is one already),
     // so two creations at once cannot both pass the limit.
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
@@ -178,11 +168,7 @@ pub async fn create_partner(
         partner: partner.into(),
         secret,
     };
-    if let Some(claim) = claim {
-        claim
-            .complete(&txn, axum::http::StatusCode::CREATED, &out)
-            .await?;
-    }
+    then.before_commit(&txn, &out).await?;
     txn.commit().await?;
     Ok(out)
 }
@@ -209,9 +195,8 @@ fn not_builtin(partner: &partners::Model) -> Result<()> {
     Ok(())
 }
 
-pub async fn get_partner(state: &AppState, caller: &Caller, id: &str) -> Result<PartnerOut> {
-    admin_only(caller)?;
-    Ok(find(&state.db, id).await?.into())
+pub async fn get_partner(state: &AppState, id: &str) -> Result<PartnerOut> {
+    Ok(find(&state.core.db, id).await?.into())
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,26 +207,18 @@ pub struct ListQuery {
     pub event_id: Option<String>,
 }
 
-pub async fn list_partners(
-    state: &AppState,
-    caller: &Caller,
-    query: ListQuery,
-) -> Result<Page<PartnerOut>> {
-    admin_only(caller)?;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::PARTNER)?;
+pub async fn list_partners(state: &AppState, query: ListQuery) -> Result<Page<PartnerOut>> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::PARTNER)
+        .map_err(Problem::validation)?;
     let select = partners::Entity::find();
-    let rows = page.fetch(select, partners::Column::Id, &state.db).await?;
+    let rows = page
+        .fetch(select, partners::Column::Id, &state.core.db)
+        .await?;
     Ok(page.page(rows, |p| &p.id, PartnerOut::from))
 }
 
-pub async fn update_partner(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    patch: PartnerPatch,
-) -> Result<PartnerOut> {
-    admin_only(caller)?;
-    let partner = find(&state.db, id).await?;
+pub async fn update_partner(state: &AppState, id: &str, patch: PartnerPatch) -> Result<PartnerOut> {
+    let partner = find(&state.core.db, id).await?;
     not_builtin(&partner)?;
     let mut errors = Vec::new();
     if let Some(name) = &patch.name {
@@ -279,14 +256,13 @@ pub async fn update_partner(
         }
     }
     model.updated_at = Set(now());
-    Ok(model.update(&state.db).await?.into())
+    Ok(model.update(&state.core.db).await?.into())
 }
 
-pub async fn delete_partner(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
-    admin_only(caller)?;
-    let partner = find(&state.db, id).await?;
+pub async fn delete_partner(state: &AppState, id: &str) -> Result<()> {
+    let partner = find(&state.core.db, id).await?;
     not_builtin(&partner)?;
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.core.db).await?;
     // Attempts go with their deliveries (ON DELETE CASCADE), deliveries with their partner.
     let ids: Vec<String> = deliveries::Entity::find()
         .filter(deliveries::Column::PartnerId.eq(id))
@@ -314,12 +290,10 @@ pub async fn delete_partner(state: &AppState, caller: &Caller, id: &str) -> Resu
 /// switch without missing an event.
 pub async fn rotate_secret(
     state: &AppState,
-    caller: &Caller,
     id: &str,
     input: RotateIn,
 ) -> Result<PartnerWithSecret> {
-    admin_only(caller)?;
-    let partner = find(&state.db, id).await?;
+    let partner = find(&state.core.db, id).await?;
     not_builtin(&partner)?;
     let grace = match input.grace_seconds.map(std::time::Duration::from_secs) {
         Some(grace) if grace > MAX_SECRET_GRACE => {
@@ -339,7 +313,7 @@ pub async fn rotate_secret(
     model.previous_secret_expires_at = Set(Some(after(at, grace)));
     model.secret = Set(secret.clone());
     model.updated_at = Set(at);
-    let updated = model.update(&state.db).await?;
+    let updated = model.update(&state.core.db).await?;
     Ok(PartnerWithSecret {
         partner: updated.into(),
         secret,
@@ -396,13 +370,11 @@ fn check_status(status: &Option<String>) -> Result<()> {
 /// Deliveries, newest first: of one partner, of one event, or both.
 pub async fn list_deliveries(
     state: &AppState,
-    caller: &Caller,
     partner_id: Option<&str>,
     query: ListQuery,
 ) -> Result<Page<DeliveryOut>> {
-    admin_only(caller)?;
     if let Some(id) = partner_id {
-        find(&state.db, id).await?;
+        find(&state.core.db, id).await?;
     }
     check_status(&query.status)?;
     let mut errors = Vec::new();
@@ -412,8 +384,9 @@ pub async fn list_deliveries(
         ids::EVENT,
         query.event_id.as_deref(),
     );
-    validate::finish(errors)?;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::DELIVERY)?;
+    validate::finish(errors).map_err(Problem::validation)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::DELIVERY)
+        .map_err(Problem::validation)?;
     let mut select = deliveries::Entity::find();
     if let Some(id) = partner_id {
         select = select.filter(deliveries::Column::PartnerId.eq(id));
@@ -425,7 +398,7 @@ pub async fn list_deliveries(
         select = select.filter(deliveries::Column::Status.eq(status));
     }
     let rows = page
-        .fetch(select, deliveries::Column::Id, &state.db)
+        .fetch(select, deliveries::Column::Id, &state.core.db)
         .await?;
     let event_ids: HashSet<&str> = rows.iter().map(|d| d.event_id.as_str()).collect();
     let types: HashMap<String, String> = if event_ids.is_empty() {
@@ -437,7 +410,7 @@ pub async fn list_deliveries(
             .column(events::Column::EventType)
             .filter(events::Column::Id.is_in(event_ids))
             .into_tuple::<(String, String)>()
-            .all(&state.db)
+            .all(&state.core.db)
             .await?
             .into_iter()
             .collect()
@@ -464,23 +437,21 @@ async fn event_type_of(db: &DatabaseConnection, event_id: &str) -> Result<String
 /// One delivery with every attempt.
 pub async fn get_delivery(
     state: &AppState,
-    caller: &Caller,
     partner_id: &str,
     delivery_id: &str,
 ) -> Result<DeliveryOut> {
-    admin_only(caller)?;
     let not_found = || Problem::not_found(format!("delivery {delivery_id}"));
     let delivery = deliveries::Entity::find_by_id(delivery_id)
-        .one(&state.db)
+        .one(&state.core.db)
         .await?
         .filter(|d| d.partner_id == partner_id)
         .ok_or_else(not_found)?;
     let attempts = delivery_attempts::Entity::find()
         .filter(delivery_attempts::Column::DeliveryId.eq(delivery_id))
         .order_by_asc(delivery_attempts::Column::Attempt)
-        .all(&state.db)
+        .all(&state.core.db)
         .await?;
-    let event_type = event_type_of(&state.db, &delivery.event_id).await?;
+    let event_type = event_type_of(&state.core.db, &delivery.event_id).await?;
     let mut out = delivery_out(delivery, event_type);
     out.attempt_log = Some(
         attempts
@@ -501,13 +472,11 @@ pub async fn get_delivery(
 /// Sends one event to one partner again, as a new delivery with its own schedule.
 pub async fn resend(
     state: &AppState,
-    caller: &Caller,
     partner_id: &str,
     input: ResendIn,
-    claim: Option<Claim>,
+    then: &dyn BeforeCommit<DeliveryOut>,
 ) -> Result<DeliveryOut> {
-    admin_only(caller)?;
-    let partner = find(&state.db, partner_id).await?;
+    let partner = find(&state.core.db, partner_id).await?;
     if !partner.active {
         return Err(Problem::conflict(
             "partner_disabled",
@@ -523,33 +492,24 @@ pub async fn resend(
         .into());
     }
     let event = events::Entity::find_by_id(&input.event_id)
-        .one(&state.db)
+        .one(&state.core.db)
         .await?
         .ok_or_else(|| Problem::not_found(format!("event {}", input.event_id)))?;
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.core.db).await?;
     let delivery = new_delivery(&input.event_id, partner_id, now())
         .insert(&txn)
         .await?;
     let out = delivery_out(delivery, event.event_type);
-    if let Some(claim) = claim {
-        claim
-            .complete(&txn, axum::http::StatusCode::CREATED, &out)
-            .await?;
-    }
-    state.commit(txn).await?;
+    then.before_commit(&txn, &out).await?;
+    txn.commit().await?;
+    state.webhooks_due.notify_one();
     Ok(out)
 }
 
 /// Puts every failed or canceled delivery of a partner since a time back in the queue, each
 /// with a fresh round of the retry schedule.
-pub async fn recover(
-    state: &AppState,
-    caller: &Caller,
-    partner_id: &str,
-    input: RecoverIn,
-) -> Result<RecoverOut> {
-    admin_only(caller)?;
-    let partner = find(&state.db, partner_id).await?;
+pub async fn recover(state: &AppState, partner_id: &str, input: RecoverIn) -> Result<RecoverOut> {
+    let partner = find(&state.core.db, partner_id).await?;
     if !partner.active {
         return Err(Problem::conflict(
             "partner_disabled",
@@ -558,7 +518,7 @@ pub async fn recover(
         .into());
     }
     let at = now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.core.db).await?;
     let res = deliveries::Entity::update_many()
         .col_expr(deliveries::Column::Status, status::PENDING.into())
         .col_expr(
@@ -581,15 +541,17 @@ pub async fn recover(
         .filter(deliveries::Column::CreatedAt.gte(input.since))
         .exec(&txn)
         .await?;
-    state.commit(txn).await?;
+    txn.commit().await?;
+    state.webhooks_due.notify_one();
     Ok(RecoverOut {
         recovered: res.rows_affected,
     })
 }
 
 /// Turns a partner off and records `partner.disabled`, in the caller's transaction.
-pub async fn disable<C: ConnectionTrait>(
-    txn: &C,
+pub async fn disable(
+    outbox: &Outbox,
+    txn: &sea_orm::DatabaseTransaction,
     partner: &partners::Model,
     reason: &str,
     at: DateTime<Utc>,
@@ -629,14 +591,8 @@ pub async fn disable<C: ConnectionTrait>(
         .await?
         .ok_or_else(|| Problem::not_found(format!("partner {}", partner.id)))?;
     tracing::warn!(partner_id = %partner.id, reason, "partner disabled");
-    crate::events::outbox::record(
-        txn,
-        EventType::PartnerDisabled,
-        &partner.id,
-        &PartnerOut::from(current),
-        at,
-    )
-    .await?;
+    let out = PartnerOut::from(current);
+    outbox.record(txn, Event::PartnerDisabled(&out), at).await?;
     Ok(())
 }
 
@@ -645,7 +601,7 @@ pub async fn sync_n8n(state: &AppState) -> Result<()> {
     use secrecy::ExposeSecret;
     let at = now();
     let existing = partners::Entity::find_by_id(N8N_PARTNER_ID)
-        .one(&state.db)
+        .one(&state.core.db)
         .await?;
     match (&state.config.webhooks.n8n, existing) {
         (Some(hook), existing) => {
@@ -667,9 +623,9 @@ pub async fn sync_n8n(state: &AppState) -> Result<()> {
                 updated_at: Set(at),
             };
             if existing.is_some() {
-                model.update(&state.db).await?;
+                model.update(&state.core.db).await?;
             } else {
-                model.insert(&state.db).await?;
+                model.insert(&state.core.db).await?;
             }
             if let Err(refusal) = state.guard.check_url(&hook.url).await {
                 tracing::warn!(%refusal, "N8N_WEBHOOK_URL is refused by the SSRF guard; allow it with WEBHOOK_ALLOWED_CIDRS");
@@ -680,7 +636,7 @@ pub async fn sync_n8n(state: &AppState) -> Result<()> {
             model.active = Set(false);
             model.disabled_reason = Set(Some("N8N_WEBHOOK_URL is not set".to_owned()));
             model.updated_at = Set(at);
-            model.update(&state.db).await?;
+            model.update(&state.core.db).await?;
         }
         (None, _) => {}
     }

@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use shared::{FieldError, Problem};
 
 use crate::AppState;
-use crate::platform::http::caller::Caller;
+use crate::platform::Actor;
+use crate::platform::http::caller::allow;
 use crate::platform::http::error::Result;
 use crate::platform::http::extract::{IdempotencyKey, Json as Body, Query};
 use crate::platform::http::idempotency;
@@ -19,6 +20,11 @@ use crate::webhooks::partners::{
     self as api, DeliveryOut, ListQuery, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret,
     RecoverIn, RecoverOut, ResendIn, RotateIn,
 };
+
+/// Every route here is for admins.
+fn admin(actor: &Actor) -> std::result::Result<(), Problem> {
+    allow(actor.is_admin(), "Managing partners needs the admin role")
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,51 +40,55 @@ pub fn router() -> Router<AppState> {
 
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     key: IdempotencyKey,
     uri: Uri,
     Body { value, raw }: Body<PartnerIn>,
 ) -> Response {
-    let request = idempotent(&state, &caller, key, &uri, &raw);
-    idempotency::run(request, |claim| {
-        api::create_partner(&state, &caller, value, claim)
+    let request = idempotent(&state, &actor, key, &uri, &raw);
+    let (state, actor) = (&state, &actor);
+    idempotency::run(request, |then| async move {
+        admin(actor)?;
+        api::create_partner(state, value, &then).await
     })
     .await
 }
 
 async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<PartnerOut>>> {
-    Ok(Json(api::list_partners(&state, &caller, query).await?))
+    admin(&actor)?;
+    Ok(Json(api::list_partners(&state, query).await?))
 }
 
 async fn read(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<PartnerOut>> {
-    Ok(Json(api::get_partner(&state, &caller, &id).await?))
+    admin(&actor)?;
+    Ok(Json(api::get_partner(&state, &id).await?))
 }
 
 async fn update(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path(id): Path<String>,
     Body { value, .. }: Body<PartnerPatch>,
 ) -> Result<Json<PartnerOut>> {
-    Ok(Json(
-        api::update_partner(&state, &caller, &id, value).await?,
-    ))
+    admin(&actor)?;
+    Ok(Json(api::update_partner(&state, &id, value).await?))
 }
 
 async fn remove(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    api::delete_partner(&state, &caller, &id).await?;
+    admin(&actor)?;
+    api::delete_partner(&state, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -94,67 +104,68 @@ fn optional_body<T: DeserializeOwned + Default>(raw: &Bytes) -> Result<T, Proble
 
 async fn rotate(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path(id): Path<String>,
     raw: Bytes,
 ) -> Result<Json<PartnerWithSecret>> {
+    admin(&actor)?;
     let input: RotateIn = optional_body(&raw)?;
-    Ok(Json(api::rotate_secret(&state, &caller, &id, input).await?))
+    Ok(Json(api::rotate_secret(&state, &id, input).await?))
 }
 
 async fn deliveries(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path(id): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<DeliveryOut>>> {
-    Ok(Json(
-        api::list_deliveries(&state, &caller, Some(&id), query).await?,
-    ))
+    admin(&actor)?;
+    Ok(Json(api::list_deliveries(&state, Some(&id), query).await?))
 }
 
 async fn delivery(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Json<DeliveryOut>> {
-    Ok(Json(
-        api::get_delivery(&state, &caller, &id, &delivery_id).await?,
-    ))
+    admin(&actor)?;
+    Ok(Json(api::get_delivery(&state, &id, &delivery_id).await?))
 }
 
 async fn resend(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     key: IdempotencyKey,
     uri: Uri,
     Path(id): Path<String>,
     Body { value, raw }: Body<ResendIn>,
 ) -> Response {
-    let request = idempotent(&state, &caller, key, &uri, &raw);
-    idempotency::run(request, |claim| {
-        api::resend(&state, &caller, &id, value, claim)
+    let request = idempotent(&state, &actor, key, &uri, &raw);
+    let (state, actor) = (&state, &actor);
+    idempotency::run(request, |then| async move {
+        admin(actor)?;
+        api::resend(state, &id, value, &then).await
     })
     .await
 }
 
 async fn recover(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path(id): Path<String>,
     Body { value, .. }: Body<RecoverIn>,
 ) -> Result<Json<RecoverOut>> {
-    Ok(Json(api::recover(&state, &caller, &id, value).await?))
+    admin(&actor)?;
+    Ok(Json(api::recover(&state, &id, value).await?))
 }
 
 async fn event_deliveries(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path(event_id): Path<String>,
     Query(mut query): Query<ListQuery>,
 ) -> Result<Json<Page<DeliveryOut>>> {
+    admin(&actor)?;
     query.event_id = Some(event_id);
-    Ok(Json(
-        api::list_deliveries(&state, &caller, None, query).await?,
-    ))
+    Ok(Json(api::list_deliveries(&state, None, query).await?))
 }

@@ -1,5 +1,6 @@
-//! Who is calling: an extractor for the `/internal` API. A request must carry the internal token
-//! (only the gateway has it); the identity headers it carries are then trusted.
+//! Who is calling: the [`Actor`] of an `/internal` request, as an extractor. A request must
+//! carry the internal token (only the gateway has it); the identity headers it carries are
+//! then trusted. What the actor may do is decided by each route, with [`allow`].
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -8,33 +9,12 @@ use shared::Problem;
 use shared::internal::{
     INTERNAL_TOKEN_HEADER, Role, USER_ID_HEADER, USER_ROLES_HEADER, secrets_match,
 };
-
-use crate::AppState;
 use shared::text::has_control;
 
-/// The authenticated caller of an internal route.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user_id: String,
-    pub roles: Vec<Role>,
-}
+use crate::AppState;
+use crate::platform::Actor;
 
-impl Caller {
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.has(Role::Admin)
-    }
-
-    /// `service` or `admin`: trusted backends that act for any user.
-    pub fn is_trusted(&self) -> bool {
-        self.has(Role::Service) || self.has(Role::Admin)
-    }
-}
-
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<AppState> for Actor {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
@@ -58,6 +38,15 @@ impl FromRequestParts<AppState> for Caller {
             .split(',')
             .filter_map(|r| Role::parse(r.trim()))
             .collect();
-        Ok(Caller { user_id, roles })
+        Ok(Actor { user_id, roles })
+    }
+}
+
+/// A route's permission check: `allowed`, or a 403 saying what it needs.
+pub fn allow(allowed: bool, needs: &str) -> Result<(), Problem> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(needs))
     }
 }

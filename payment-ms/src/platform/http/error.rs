@@ -19,6 +19,20 @@ pub enum Error {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<crate::platform::Fault> for Error {
+    fn from(fault: crate::platform::Fault) -> Self {
+        match fault {
+            crate::platform::Fault::Db(e) => Error::Db(e),
+            crate::platform::Fault::Superseded => Problem::conflict(
+                "idempotency_key_in_use",
+                "This Idempotency-Key was taken over by a retry",
+            )
+            .into(),
+            crate::platform::Fault::Internal(e) => Error::Internal(e),
+        }
+    }
+}
+
 impl From<Problem> for Error {
     fn from(problem: Problem) -> Self {
         Error::Client(problem)

@@ -19,7 +19,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     if state.outage.is_down() {
         return Err(database_unavailable());
     }
-    match state.db.ping().await {
+    match state.core.db.ping().await {
         Ok(()) => Ok(Json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!(error = %e, "database not reachable");

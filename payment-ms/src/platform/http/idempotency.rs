@@ -13,15 +13,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, Set,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shared::Problem;
 
 use crate::platform::db::{after, now};
 use crate::platform::entities::idempotency_keys::{self, Column, Entity};
-use crate::platform::http::caller::Caller;
 use crate::platform::http::error::{Error, Result};
+use crate::platform::{Actor, BeforeCommit, Fault};
 
 const IN_PROGRESS: &str = "in_progress";
 const COMPLETED: &str = "completed";
@@ -53,6 +56,31 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     hash.update(b"\n");
     hash.update(&canonical);
     hex::encode(hash.finalize())
+}
+
+/// What the work of an idempotent request adds to its last transaction: storing its answer
+/// under the claimed key (nothing when the request had no key).
+pub struct Then {
+    pub claim: Option<Claim>,
+    status: StatusCode,
+}
+
+#[async_trait::async_trait]
+impl<T: Serialize + Sync> BeforeCommit<T> for Then {
+    async fn before_commit(&self, txn: &DatabaseTransaction, result: &T) -> Result<(), Fault> {
+        let Some(claim) = &self.claim else {
+            return Ok(());
+        };
+        let body = serde_json::to_string(result).map_err(|e| Fault::Internal(e.into()))?;
+        claim
+            .store(txn, self.status, body)
+            .await
+            .map_err(|e| match e {
+                Error::Db(e) => Fault::Db(e),
+                Error::Client(_) => Fault::Superseded,
+                Error::Internal(e) => Fault::Internal(e),
+            })
+    }
 }
 
 impl Claim {
@@ -209,7 +237,7 @@ async fn claim(
 /// Settings of one idempotent call.
 pub struct Request<'a> {
     pub db: &'a DatabaseConnection,
-    pub caller: &'a Caller,
+    pub caller: &'a Actor,
     pub key: Option<String>,
     pub method: &'a str,
     pub path: &'a str,
@@ -221,15 +249,19 @@ pub struct Request<'a> {
 }
 
 /// Runs `work` at most once per key and answers with its response, or the stored one.
-/// `work` receives the claim and must call [`Claim::complete`] inside its transaction.
+/// `work` receives what to run just before its last transaction commits ([`Then`]).
 pub async fn run<T, F, Fut>(req: Request<'_>, work: F) -> Response
 where
     T: Serialize,
-    F: FnOnce(Option<Claim>) -> Fut,
+    F: FnOnce(Then) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    let then = |claim| Then {
+        claim,
+        status: req.status,
+    };
     let Some(key) = req.key else {
-        return respond(req.status, work(None).await);
+        return respond(req.status, work(then(None)).await);
     };
     let hash = fingerprint(req.method, req.path, req.body);
     let claimed = match claim(
@@ -246,7 +278,7 @@ where
         Ok(Outcome::Replay { status, body }) => return replay(status, body),
         Err(e) => return e.into_response(),
     };
-    let result = work(Some(claimed.clone())).await;
+    let result = work(then(Some(claimed.clone()))).await;
     if let Err(err) = &result {
         let problem = err.to_problem();
         let settled = if problem.status < 500 && problem.code != "idempotency_key_in_use" {

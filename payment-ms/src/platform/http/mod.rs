@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use shared::http::Limits;
 
 use crate::AppState;
-use crate::platform::http::caller::Caller;
+use crate::platform::Actor;
 use crate::platform::http::extract::IdempotencyKey;
 
 use tracing::Instrument;
@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .merge(crate::orders::routes::router())
                 .merge(crate::payments::routes::router())
+                .merge(crate::refunds::routes::router())
                 .merge(crate::webhooks::routes::router()),
         )
         .route_layer(axum::middleware::from_fn_with_state(
@@ -95,13 +96,13 @@ async fn database_guard(State(state): State<AppState>, request: Request, next: N
 /// The settings of an idempotent POST that creates something (201).
 pub(crate) fn idempotent<'a>(
     state: &'a AppState,
-    caller: &'a Caller,
+    caller: &'a Actor,
     key: IdempotencyKey,
     uri: &'a Uri,
     body: &'a [u8],
 ) -> idempotency::Request<'a> {
     idempotency::Request {
-        db: &state.db,
+        db: &state.core.db,
         caller,
         key: key.0,
         method: "POST",

@@ -19,8 +19,8 @@ use shared::ids;
 use shared::money::Currency;
 
 use crate::AppState;
-use crate::orders::service::load_items;
-use crate::payments::service::PaymentStatus;
+use crate::orders::store::load_items;
+use crate::payments::model::PaymentStatus;
 use crate::platform::db::now;
 use crate::platform::http::error::{Error, Result};
 use crate::providers::mock::{self, BuyerAction};
@@ -65,7 +65,7 @@ async fn find(state: &AppState, payment_id: &str) -> Result<Option<payments::Mod
     }
     use sea_orm::EntityTrait;
     Ok(payments::Entity::find_by_id(payment_id)
-        .one(&state.db)
+        .one(&state.core.db)
         .await?
         .filter(|p| p.provider == mock::NAME))
 }
@@ -93,7 +93,7 @@ async fn show(State(state): State<AppState>, Path(payment_id): Path<String>) -> 
         };
         return Ok(page(StatusCode::OK, "Checkout closed", &message, &[]));
     }
-    let items = load_items(&state.db, &payment.order_id).await?;
+    let items = load_items(&state.core.db, &payment.order_id).await?;
     // The form's answer redirects to the shop: CSP's form-action must allow its two pages.
     let targets = [&payment.success_url, &payment.cancel_url].map(|u| origin_of(u));
     Ok(page(

@@ -161,7 +161,7 @@ impl Dispatcher {
     pub fn new(state: AppState) -> anyhow::Result<Dispatcher> {
         Ok(Dispatcher {
             lease: state.config.webhooks.timeout * 2 + Duration::from_secs(1),
-            writes: WriteGate::for_backend(state.db.get_database_backend()),
+            writes: WriteGate::for_backend(state.core.db.get_database_backend()),
             sender: Sender::new(&state)?,
             state,
         })
@@ -285,7 +285,7 @@ impl Dispatcher {
                         }
                     }
                 }
-                _ = self.state.outbox.notified() => more_due = true,
+                _ = self.state.webhooks_due.notified() => more_due = true,
                 _ = tick.tick() => more_due = true,
             }
         }
@@ -314,7 +314,8 @@ impl Dispatcher {
         let quota = 2 * config.partner_concurrency;
         let free: Vec<(String, usize)> = free.into_iter().collect();
         let gate = self.writes.enter().await;
-        let claimed = queue::claim(&self.state.db, now(), self.lease, limit, quota, &free).await;
+        let claimed =
+            queue::claim(&self.state.core.db, now(), self.lease, limit, quota, &free).await;
         drop(gate);
         let batch = match claimed {
             Ok(batch) => batch,
@@ -373,7 +374,7 @@ impl Dispatcher {
             return;
         }
         let _gate = self.writes.enter().await;
-        if let Err(e) = queue::release(&self.state.db, ids).await {
+        if let Err(e) = queue::release(&self.state.core.db, ids).await {
             tracing::warn!(error = %e, "could not release claimed deliveries; their leases will run out");
         }
     }
@@ -419,7 +420,7 @@ impl Dispatcher {
             });
         }
         let at = now();
-        let db = &self.state.db;
+        let db = &self.state.core.db;
         let ended = [
             (
                 disabled,
@@ -451,7 +452,7 @@ impl Dispatcher {
         HashMap<String, events::Model>,
         HashMap<String, Arc<partners::Model>>,
     )> {
-        let db = &self.state.db;
+        let db = &self.state.core.db;
         let event_ids: HashSet<&str> = batch.iter().map(|c| c.event_id.as_str()).collect();
         let partner_ids: HashSet<&str> = batch.iter().map(|c| c.partner_id.as_str()).collect();
         let events = events::Entity::find()

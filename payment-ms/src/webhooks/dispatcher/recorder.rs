@@ -126,8 +126,8 @@ pub async fn record(state: &AppState, batch: &[Sent]) -> Result<()> {
             completed_at: (plan.effect != Effect::Retry).then_some(at),
         })
         .collect();
-    let backend = state.db.get_database_backend();
-    let txn = begin_write(&state.db).await?;
+    let backend = state.core.db.get_database_backend();
+    let txn = begin_write(&state.core.db).await?;
     if backend == DatabaseBackend::Postgres {
         // Each delivery by its primary key: the planner would otherwise scan the table and
         // hash it against the batch when its statistics lag behind a burst of events.
@@ -169,14 +169,11 @@ pub async fn record(state: &AppState, batch: &[Sent]) -> Result<()> {
         txn.execute_raw(queue::insert_attempts(backend, &rows))
             .await?;
     }
-    let disabled_any = follow_up_partners(state, &txn, batch, &plans, &recorded, at).await?;
-    txn.commit().await?;
-    crate::events::outbox::committed();
-    if disabled_any {
-        // `partner.disabled` is an event to deliver. (Not `AppState::commit`, which wakes the
-        // dispatcher after every batch and so would send it claiming for nothing.)
-        state.outbox.notify_one();
-    }
+    follow_up_partners(state, &txn, batch, &plans, &recorded, at).await?;
+    // A `partner.disabled` recorded here is an event to deliver: the outbox wakes the
+    // dispatcher for it, and only for it (not after every batch, which would send it claiming
+    // for nothing).
+    state.core.commit(txn).await?;
     for &i in &logged {
         let (sent, outcome) = (&batch[i], &outcomes[i]);
         metrics::counter!("webhook_attempts_total", "outcome" => plans[i].effect.label())
@@ -219,19 +216,18 @@ fn attempt_row<'a>(sent: &'a Sent, outcome: &Outcome) -> AttemptRow<'a> {
 /// What the recorded attempts mean for their partners, in the order they came: a success
 /// clears the failures counted before it; an event lost past the schedule counts one, and
 /// enough disable the partner; a 410 disables it at once. And attempts that struggled (no
-/// answer, 5xx, 429) in a row back the partner off. Says whether a partner was disabled.
-async fn follow_up_partners<C: ConnectionTrait>(
+/// answer, 5xx, 429) in a row back the partner off.
+async fn follow_up_partners(
     state: &AppState,
-    txn: &C,
+    txn: &sea_orm::DatabaseTransaction,
     batch: &[Sent],
     plans: &[schedule::Plan],
     recorded: &[usize],
     at: DateTime<Utc>,
-) -> Result<bool> {
+) -> Result<()> {
     let config = &state.config.webhooks;
     let mut failing: HashMap<&str, bool> = HashMap::new();
     let mut tallies: Vec<Tally> = Vec::new();
-    let mut disabled_any = false;
     for &i in recorded {
         let partner = &*batch[i].partner;
         let t = match tallies.iter().position(|t| t.partner.id == partner.id) {
@@ -289,8 +285,7 @@ async fn follow_up_partners<C: ConnectionTrait>(
             Effect::Succeeded | Effect::Retry => None,
         };
         if let Some(reason) = disable_reason.as_deref() {
-            disable(txn, partner, reason, at).await?;
-            disabled_any = true;
+            disable(&state.core.outbox, txn, partner, reason, at).await?;
         }
     }
     for tally in tallies {
@@ -323,5 +318,5 @@ async fn follow_up_partners<C: ConnectionTrait>(
             );
         }
     }
-    Ok(disabled_any)
+    Ok(())
 }

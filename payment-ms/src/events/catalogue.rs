@@ -1,0 +1,152 @@
+//! The catalogue: every event this service records, with the data it carries. Partners receive
+//! these names and shapes (documented in the API); internal reactions and the outputs read
+//! them typed from here.
+
+use serde::Serialize;
+use shared::api::{OrderOut, PartnerOut, PaymentOut, RefundOut};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    OrderCreated,
+    OrderPaid,
+    OrderCanceled,
+    OrderExpired,
+    OrderRefunded,
+    PaymentCreated,
+    PaymentSucceeded,
+    PaymentFailed,
+    PaymentCanceled,
+    PaymentExpired,
+    PaymentRefunded,
+    PartnerDisabled,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 12] = [
+        Self::OrderCreated,
+        Self::OrderPaid,
+        Self::OrderCanceled,
+        Self::OrderExpired,
+        Self::OrderRefunded,
+        Self::PaymentCreated,
+        Self::PaymentSucceeded,
+        Self::PaymentFailed,
+        Self::PaymentCanceled,
+        Self::PaymentExpired,
+        Self::PaymentRefunded,
+        Self::PartnerDisabled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::OrderCreated => "order.created",
+            EventType::OrderPaid => "order.paid",
+            EventType::OrderCanceled => "order.canceled",
+            EventType::OrderExpired => "order.expired",
+            EventType::OrderRefunded => "order.refunded",
+            EventType::PaymentCreated => "payment.created",
+            EventType::PaymentSucceeded => "payment.succeeded",
+            EventType::PaymentFailed => "payment.failed",
+            EventType::PaymentCanceled => "payment.canceled",
+            EventType::PaymentExpired => "payment.expired",
+            EventType::PaymentRefunded => "payment.refunded",
+            EventType::PartnerDisabled => "partner.disabled",
+        }
+    }
+}
+
+/// One event with its data: the subject as it is after the change.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    OrderCreated(&'a OrderOut),
+    OrderPaid(&'a OrderOut),
+    OrderCanceled(&'a OrderOut),
+    OrderExpired(&'a OrderOut),
+    OrderRefunded(&'a OrderOut),
+    PaymentCreated(&'a PaymentOut),
+    PaymentSucceeded(&'a PaymentOut),
+    PaymentFailed(&'a PaymentOut),
+    PaymentCanceled(&'a PaymentOut),
+    PaymentExpired(&'a PaymentOut),
+    /// The payment as it now is, and the refund that moved it.
+    PaymentRefunded(&'a PaymentOut, &'a RefundOut),
+    PartnerDisabled(&'a PartnerOut),
+}
+
+/// `payment.refunded`'s data: the payment's fields, and the refund under `refund`.
+#[derive(Serialize)]
+struct PaymentRefunded<'a> {
+    #[serde(flatten)]
+    payment: &'a PaymentOut,
+    refund: &'a RefundOut,
+}
+
+impl Event<'_> {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Event::OrderCreated(_) => EventType::OrderCreated,
+            Event::OrderPaid(_) => EventType::OrderPaid,
+            Event::OrderCanceled(_) => EventType::OrderCanceled,
+            Event::OrderExpired(_) => EventType::OrderExpired,
+            Event::OrderRefunded(_) => EventType::OrderRefunded,
+            Event::PaymentCreated(_) => EventType::PaymentCreated,
+            Event::PaymentSucceeded(_) => EventType::PaymentSucceeded,
+            Event::PaymentFailed(_) => EventType::PaymentFailed,
+            Event::PaymentCanceled(_) => EventType::PaymentCanceled,
+            Event::PaymentExpired(_) => EventType::PaymentExpired,
+            Event::PaymentRefunded(..) => EventType::PaymentRefunded,
+            Event::PartnerDisabled(_) => EventType::PartnerDisabled,
+        }
+    }
+
+    /// The id of what the event is about.
+    pub fn subject_id(&self) -> &str {
+        match self {
+            Event::OrderCreated(o)
+            | Event::OrderPaid(o)
+            | Event::OrderCanceled(o)
+            | Event::OrderExpired(o)
+            | Event::OrderRefunded(o) => &o.id,
+            Event::PaymentCreated(p)
+            | Event::PaymentSucceeded(p)
+            | Event::PaymentFailed(p)
+            | Event::PaymentCanceled(p)
+            | Event::PaymentExpired(p)
+            | Event::PaymentRefunded(p, _) => &p.id,
+            Event::PartnerDisabled(p) => &p.id,
+        }
+    }
+
+    /// The data partners receive.
+    pub fn data(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            Event::OrderCreated(o)
+            | Event::OrderPaid(o)
+            | Event::OrderCanceled(o)
+            | Event::OrderExpired(o)
+            | Event::OrderRefunded(o) => serde_json::to_value(o),
+            Event::PaymentCreated(p)
+            | Event::PaymentSucceeded(p)
+            | Event::PaymentFailed(p)
+            | Event::PaymentCanceled(p)
+            | Event::PaymentExpired(p) => serde_json::to_value(p),
+            Event::PaymentRefunded(payment, refund) => {
+                serde_json::to_value(PaymentRefunded { payment, refund })
+            }
+            Event::PartnerDisabled(p) => serde_json::to_value(p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_is_the_documented_one() {
+        assert_eq!(
+            EventType::ALL.map(EventType::as_str).as_slice(),
+            shared::api::EVENT_TYPES
+        );
+    }
+}
