@@ -101,7 +101,7 @@ async fn add_partner(state: &payment_ms::AppState, name: &str, url: String) -> a
         name,
         &url,
         &["*".to_owned()],
-        payment_ms::platform::db::now(),
+        state.core.now(),
     );
     payment_ms::webhooks::entities::partners::ActiveModel::from(partner)
         .insert(&state.core.db)

@@ -93,6 +93,7 @@ impl Application {
         let mock = Arc::new(MockProvider::new(
             db.clone(),
             config.public_base_url.clone(),
+            clock.clone(),
         ));
         let mut enabled: Vec<Arc<dyn PaymentProvider>> = Vec::new();
         if config.mock_enabled {

@@ -81,7 +81,7 @@ async fn replicas_sweeping_together_count_what_each_expired(backend: Backend) {
     let mut config = payment_ms::Config::from_source(&env).unwrap();
     config.addr = "127.0.0.1:0".parse().unwrap();
     let other = payment_ms::Application::build(config).await.unwrap();
-    let at = payment_ms::platform::db::now();
+    let at = app.ms.core.now();
     let (a, b) = tokio::join!(
         payment_ms::jobs::expire_due(&app.ms, at, 100),
         payment_ms::jobs::expire_due(other.state(), at, 100)

@@ -19,7 +19,7 @@ crate::db_tests!(
 );
 
 async fn set_payment_expired(app: &TestApp, payment_id: &str) {
-    let past = payment_ms::platform::db::now() - chrono::Duration::seconds(1);
+    let past = app.ms.core.now() - chrono::Duration::seconds(1);
     payments::Entity::update_many()
         .col_expr(payments::Column::ExpiresAt, past.into())
         .filter(payments::Column::Id.eq(payment_id))
@@ -221,7 +221,7 @@ async fn the_sweep_expires_due_orders_and_their_payments(backend: Backend) {
     );
     let untouched = app.create_order("bob").await;
 
-    let later = payment_ms::platform::db::now() + chrono::Duration::hours(25);
+    let later = app.ms.core.now() + chrono::Duration::hours(25);
     let sweep = payment_ms::jobs::expire_due(&app.ms, later, 100)
         .await
         .unwrap();
@@ -258,7 +258,7 @@ async fn the_sweep_records_a_payment_made_at_the_last_moment(backend: Backend) {
     set_payment_expired(&app, payment_id).await;
 
     // The buyer paid but never came back; the sweep asks the provider before expiring.
-    let sweep = payment_ms::jobs::expire_due(&app.ms, payment_ms::platform::db::now(), 100)
+    let sweep = payment_ms::jobs::expire_due(&app.ms, app.ms.core.now(), 100)
         .await
         .unwrap();
     assert_eq!(sweep.payments, 0);

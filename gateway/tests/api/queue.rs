@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use payment_ms::platform::db::{after, now};
+use payment_ms::clock::{Clock, SystemClock};
+use payment_ms::platform::db::after;
 use payment_ms::webhooks::dispatcher::queue::{self, Claimed};
 use payment_ms::webhooks::partners::new_partner;
 use payment_ms::{
@@ -116,7 +117,7 @@ async fn each_partner_gets_its_oldest_due_deliveries_up_to_its_quota(backend: Ba
     // Leases that outlast the test: only what is due and unleased is claimed.
     const HOUR: Duration = Duration::from_secs(3600);
     let app = quiet(backend).await;
-    let at = now();
+    let at = SystemClock.now();
     let a = partner(&app.db, "a", at).await;
     let b = partner(&app.db, "b", at).await;
     let a_due = backlog(&app.db, &a, at, 5, -100).await;
@@ -152,7 +153,7 @@ async fn each_partner_gets_its_oldest_due_deliveries_up_to_its_quota(backend: Ba
 
 async fn what_a_partner_may_still_take_is_respected(backend: Backend) {
     let app = quiet(backend).await;
-    let at = now();
+    let at = SystemClock.now();
     let a = partner(&app.db, "a", at).await;
     let b = partner(&app.db, "b", at).await;
     let c = partner(&app.db, "c", at).await;
@@ -172,7 +173,7 @@ async fn what_a_partner_may_still_take_is_respected(backend: Backend) {
 
 async fn backed_off_and_disabled_partners_are_skipped(backend: Backend) {
     let app = quiet(backend).await;
-    let at = now();
+    let at = SystemClock.now();
     let a = partner(&app.db, "a", at).await;
     let b = partner(&app.db, "b", at).await;
     let a_due = backlog(&app.db, &a, at, 2, -100).await;
@@ -202,7 +203,7 @@ async fn backed_off_and_disabled_partners_are_skipped(backend: Backend) {
 
 async fn a_given_back_claim_is_taken_again_without_counting(backend: Backend) {
     let app = quiet(backend).await;
-    let at = now();
+    let at = SystemClock.now();
     let a = partner(&app.db, "a", at).await;
     let due = backlog(&app.db, &a, at, 1, -100).await;
 
@@ -223,7 +224,7 @@ async fn a_given_back_claim_is_taken_again_without_counting(backend: Backend) {
 
 async fn a_lease_that_runs_out_lets_another_worker_claim_and_counts(backend: Backend) {
     let app = quiet(backend).await;
-    let at = now();
+    let at = SystemClock.now();
     let a = partner(&app.db, "a", at).await;
     let due = backlog(&app.db, &a, at, 1, -100).await;
 

@@ -983,7 +983,7 @@ async fn the_guard_also_runs_at_send_time() {
         "sneaky",
         &receiver.url.replace("127.0.0.1", "localhost"),
         &["*".to_owned()],
-        payment_ms::platform::db::now(),
+        app.ms.core.now(),
     );
     use sea_orm::ActiveModelTrait;
     payment_ms::webhooks::entities::partners::ActiveModel::from(partner.clone())

@@ -8,7 +8,7 @@ use sea_orm::{
 
 use crate::AppState;
 use crate::payments::model::PaymentStatus;
-use crate::platform::db::now;
+
 use crate::platform::http::error::Result;
 use crate::webhooks::status;
 use crate::{payments::entities::payments, webhooks::entities::deliveries};
@@ -35,7 +35,7 @@ pub async fn refresh_gauges(state: &AppState) -> Result<()> {
         .await?;
     let due = deliveries::Entity::find()
         .filter(deliveries::Column::Status.eq(status::PENDING))
-        .filter(deliveries::Column::NextAttemptAt.lte(now()))
+        .filter(deliveries::Column::NextAttemptAt.lte(state.core.now()))
         .count(&state.core.db)
         .await?;
     metrics::gauge!("webhook_deliveries_pending").set(pending as f64);

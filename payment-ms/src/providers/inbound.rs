@@ -20,7 +20,7 @@ use shared::Problem;
 
 use crate::AppState;
 use crate::payments::model::PaymentStatus;
-use crate::platform::db::now;
+
 use crate::platform::http::error::Result;
 use crate::providers::{InboundError, Subject};
 use crate::{payments::entities::payments, providers::entities::provider_events};
@@ -43,7 +43,7 @@ pub async fn receive(
         .get(provider_name)
         .ok_or_else(|| Problem::not_found(format!("provider {provider_name}")))?;
     let event = provider
-        .parse_webhook(headers, body, now())
+        .parse_webhook(headers, body, state.core.now())
         .map_err(|e| match e {
             InboundError::Signature(reason) => {
                 tracing::warn!(provider = provider_name, %reason, "refused a provider webhook");
@@ -132,7 +132,7 @@ async fn claim(
     event_id: &str,
     event_type: &str,
 ) -> Result<Claim> {
-    let at = now();
+    let at = state.core.now();
     let inserted = provider_events::Entity::insert(provider_events::ActiveModel {
         provider: Set(provider_name.to_owned()),
         event_id: Set(event_id.to_owned()),

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::events::entities::events;
 
+pub mod deliveries;
 pub mod dispatcher;
 pub mod entities;
 pub mod fan_out;

@@ -1,12 +1,10 @@
 //! The partner registry and the delivery log, for admins: register, list, update, delete,
 //! rotate a secret; list deliveries and their attempts; resend an event; recover failures.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 use serde::Deserialize;
 use shared::signing::WebhookSecret;
@@ -17,19 +15,18 @@ pub use shared::api::{
     RecoverOut, ResendIn, RotateIn,
 };
 
-use super::fan_out::new_delivery;
 use super::{is_valid_filter, status};
 use crate::AppState;
 use crate::config::MAX_SECRET_GRACE;
 use crate::events::{Event, Outbox};
 use crate::platform::BeforeCommit;
-use crate::platform::db::{after, begin_write, now};
+use crate::platform::db::{after, begin_write};
 use crate::platform::http::error::Result;
 use crate::platform::pagination::{Page, PageRequest};
 use crate::platform::validate;
 use crate::{
-    events::entities::events, webhooks::entities::deliveries,
-    webhooks::entities::delivery_attempts, webhooks::entities::partners,
+    webhooks::entities::deliveries, webhooks::entities::delivery_attempts,
+    webhooks::entities::partners,
 };
 
 /// The most filters a partner's `event_types` may hold.
@@ -139,7 +136,7 @@ pub async fn create_partner(
     if !errors.is_empty() {
         return Err(Problem::validation(errors).into());
     }
-    let mut partner = new_partner(input.name.trim(), &input.url, &filters, now());
+    let mut partner = new_partner(input.name.trim(), &input.url, &filters, state.core.now());
     partner.active = input.active.unwrap_or(true);
     let secret = partner.secret.clone();
     let txn = begin_write(&state.core.db).await?;
@@ -173,7 +170,7 @@ pub async fn create_partner(
     Ok(out)
 }
 
-async fn find(db: &DatabaseConnection, id: &str) -> Result<partners::Model> {
+pub(super) async fn find(db: &DatabaseConnection, id: &str) -> Result<partners::Model> {
     let not_found = || Problem::not_found(format!("partner {id}"));
     if !ids::is_valid(ids::PARTNER, id) {
         return Err(not_found().into());
@@ -255,7 +252,7 @@ pub async fn update_partner(state: &AppState, id: &str, patch: PartnerPatch) -> 
             model.disabled_reason = Set(Some("disabled by an admin".to_owned()));
         }
     }
-    model.updated_at = Set(now());
+    model.updated_at = Set(state.core.now());
     Ok(model.update(&state.core.db).await?.into())
 }
 
@@ -306,7 +303,7 @@ pub async fn rotate_secret(
         Some(grace) => grace,
         None => state.config.webhooks.secret_grace,
     };
-    let at = now();
+    let at = state.core.now();
     let secret = WebhookSecret::generate();
     let mut model = partners::ActiveModel::from(partner.clone());
     model.previous_secret = Set(Some(partner.secret));
@@ -333,219 +330,6 @@ pub fn signing_secrets(partner: &partners::Model, at: DateTime<Utc>) -> Vec<Webh
         .flatten()
         .filter_map(|s| WebhookSecret::parse(s).ok())
         .collect()
-}
-
-/// The public view of a delivery, with its event's type.
-fn delivery_out(d: deliveries::Model, event_type: String) -> DeliveryOut {
-    DeliveryOut {
-        event_type,
-        next_attempt_at: (d.status == status::PENDING).then_some(d.next_attempt_at),
-        id: d.id,
-        event_id: d.event_id,
-        partner_id: d.partner_id,
-        status: d.status,
-        attempts: d.attempts,
-        last_status_code: d.last_status_code,
-        last_error: d.last_error,
-        created_at: d.created_at,
-        updated_at: d.updated_at,
-        completed_at: d.completed_at,
-        attempt_log: None,
-    }
-}
-
-fn check_status(status: &Option<String>) -> Result<()> {
-    match status {
-        Some(s) if !status::ALL.contains(&s.as_str()) => {
-            Err(Problem::validation(vec![FieldError::new(
-                "status",
-                format!("must be one of {}", status::ALL.join(", ")),
-            )])
-            .into())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Deliveries, newest first: of one partner, of one event, or both.
-pub async fn list_deliveries(
-    state: &AppState,
-    partner_id: Option<&str>,
-    query: ListQuery,
-) -> Result<Page<DeliveryOut>> {
-    if let Some(id) = partner_id {
-        find(&state.core.db, id).await?;
-    }
-    check_status(&query.status)?;
-    let mut errors = Vec::new();
-    validate::query_id(
-        &mut errors,
-        "event_id",
-        ids::EVENT,
-        query.event_id.as_deref(),
-    );
-    validate::finish(errors).map_err(Problem::validation)?;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::DELIVERY)
-        .map_err(Problem::validation)?;
-    let mut select = deliveries::Entity::find();
-    if let Some(id) = partner_id {
-        select = select.filter(deliveries::Column::PartnerId.eq(id));
-    }
-    if let Some(event_id) = &query.event_id {
-        select = select.filter(deliveries::Column::EventId.eq(event_id));
-    }
-    if let Some(status) = &query.status {
-        select = select.filter(deliveries::Column::Status.eq(status));
-    }
-    let rows = page
-        .fetch(select, deliveries::Column::Id, &state.core.db)
-        .await?;
-    let event_ids: HashSet<&str> = rows.iter().map(|d| d.event_id.as_str()).collect();
-    let types: HashMap<String, String> = if event_ids.is_empty() {
-        HashMap::new()
-    } else {
-        events::Entity::find()
-            .select_only()
-            .column(events::Column::Id)
-            .column(events::Column::EventType)
-            .filter(events::Column::Id.is_in(event_ids))
-            .into_tuple::<(String, String)>()
-            .all(&state.core.db)
-            .await?
-            .into_iter()
-            .collect()
-    };
-    Ok(page.page(
-        rows,
-        |d| &d.id,
-        |d| {
-            let event_type = types.get(&d.event_id).cloned().unwrap_or_default();
-            delivery_out(d, event_type)
-        },
-    ))
-}
-
-/// The type of one event.
-async fn event_type_of(db: &DatabaseConnection, event_id: &str) -> Result<String> {
-    Ok(events::Entity::find_by_id(event_id)
-        .one(db)
-        .await?
-        .map(|e| e.event_type)
-        .unwrap_or_default())
-}
-
-/// One delivery with every attempt.
-pub async fn get_delivery(
-    state: &AppState,
-    partner_id: &str,
-    delivery_id: &str,
-) -> Result<DeliveryOut> {
-    let not_found = || Problem::not_found(format!("delivery {delivery_id}"));
-    let delivery = deliveries::Entity::find_by_id(delivery_id)
-        .one(&state.core.db)
-        .await?
-        .filter(|d| d.partner_id == partner_id)
-        .ok_or_else(not_found)?;
-    let attempts = delivery_attempts::Entity::find()
-        .filter(delivery_attempts::Column::DeliveryId.eq(delivery_id))
-        .order_by_asc(delivery_attempts::Column::Attempt)
-        .all(&state.core.db)
-        .await?;
-    let event_type = event_type_of(&state.core.db, &delivery.event_id).await?;
-    let mut out = delivery_out(delivery, event_type);
-    out.attempt_log = Some(
-        attempts
-            .into_iter()
-            .map(|a| AttemptOut {
-                attempt: a.attempt,
-                started_at: a.started_at,
-                latency_ms: a.latency_ms,
-                status_code: a.status_code,
-                response_excerpt: a.response_excerpt,
-                error: a.error,
-            })
-            .collect(),
-    );
-    Ok(out)
-}
-
-/// Sends one event to one partner again, as a new delivery with its own schedule.
-pub async fn resend(
-    state: &AppState,
-    partner_id: &str,
-    input: ResendIn,
-    then: &dyn BeforeCommit<DeliveryOut>,
-) -> Result<DeliveryOut> {
-    let partner = find(&state.core.db, partner_id).await?;
-    if !partner.active {
-        return Err(Problem::conflict(
-            "partner_disabled",
-            "Enable the partner before resending to it",
-        )
-        .into());
-    }
-    if !ids::is_valid(ids::EVENT, &input.event_id) {
-        return Err(Problem::validation(vec![FieldError::new(
-            "event_id",
-            "must be an event id: evt_ followed by 32 hex digits",
-        )])
-        .into());
-    }
-    let event = events::Entity::find_by_id(&input.event_id)
-        .one(&state.core.db)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("event {}", input.event_id)))?;
-    let txn = begin_write(&state.core.db).await?;
-    let delivery = new_delivery(&input.event_id, partner_id, now())
-        .insert(&txn)
-        .await?;
-    let out = delivery_out(delivery, event.event_type);
-    then.before_commit(&txn, &out).await?;
-    txn.commit().await?;
-    state.webhooks_due.notify_one();
-    Ok(out)
-}
-
-/// Puts every failed or canceled delivery of a partner since a time back in the queue, each
-/// with a fresh round of the retry schedule.
-pub async fn recover(state: &AppState, partner_id: &str, input: RecoverIn) -> Result<RecoverOut> {
-    let partner = find(&state.core.db, partner_id).await?;
-    if !partner.active {
-        return Err(Problem::conflict(
-            "partner_disabled",
-            "Enable the partner before recovering its deliveries",
-        )
-        .into());
-    }
-    let at = now();
-    let txn = begin_write(&state.core.db).await?;
-    let res = deliveries::Entity::update_many()
-        .col_expr(deliveries::Column::Status, status::PENDING.into())
-        .col_expr(
-            deliveries::Column::RoundStart,
-            sea_orm::sea_query::Expr::col(deliveries::Column::Attempts),
-        )
-        .col_expr(deliveries::Column::NextAttemptAt, at.into())
-        .col_expr(
-            deliveries::Column::LockedUntil,
-            Option::<DateTime<Utc>>::None.into(),
-        )
-        .col_expr(
-            deliveries::Column::CompletedAt,
-            Option::<DateTime<Utc>>::None.into(),
-        )
-        .col_expr(deliveries::Column::UnrecordedClaims, 0.into())
-        .col_expr(deliveries::Column::UpdatedAt, at.into())
-        .filter(deliveries::Column::PartnerId.eq(partner_id))
-        .filter(deliveries::Column::Status.is_in([status::FAILED, status::CANCELED]))
-        .filter(deliveries::Column::CreatedAt.gte(input.since))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    state.webhooks_due.notify_one();
-    Ok(RecoverOut {
-        recovered: res.rows_affected,
-    })
 }
 
 /// Turns a partner off and records `partner.disabled`, in the caller's transaction.
@@ -599,7 +383,7 @@ pub async fn disable(
 /// Makes the `N8N_WEBHOOK_URL` partner match the configuration at start.
 pub async fn sync_n8n(state: &AppState) -> Result<()> {
     use secrecy::ExposeSecret;
-    let at = now();
+    let at = state.core.now();
     let existing = partners::Entity::find_by_id(N8N_PARTNER_ID)
         .one(&state.core.db)
         .await?;

@@ -16,6 +16,7 @@ use crate::platform::http::extract::{IdempotencyKey, Json as Body, Query};
 use crate::platform::http::idempotency;
 use crate::platform::http::idempotent;
 use crate::platform::pagination::Page;
+use crate::webhooks::deliveries;
 use crate::webhooks::partners::{
     self as api, DeliveryOut, ListQuery, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret,
     RecoverIn, RecoverOut, ResendIn, RotateIn,
@@ -120,7 +121,9 @@ async fn deliveries(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<DeliveryOut>>> {
     admin(&actor)?;
-    Ok(Json(api::list_deliveries(&state, Some(&id), query).await?))
+    Ok(Json(
+        deliveries::list_deliveries(&state, Some(&id), query).await?,
+    ))
 }
 
 async fn delivery(
@@ -129,7 +132,9 @@ async fn delivery(
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Json<DeliveryOut>> {
     admin(&actor)?;
-    Ok(Json(api::get_delivery(&state, &id, &delivery_id).await?))
+    Ok(Json(
+        deliveries::get_delivery(&state, &id, &delivery_id).await?,
+    ))
 }
 
 async fn resend(
@@ -144,7 +149,7 @@ async fn resend(
     let (state, actor) = (&state, &actor);
     idempotency::run(request, |then| async move {
         admin(actor)?;
-        api::resend(state, &id, value, &then).await
+        deliveries::resend(state, &id, value, &then).await
     })
     .await
 }
@@ -156,7 +161,7 @@ async fn recover(
     Body { value, .. }: Body<RecoverIn>,
 ) -> Result<Json<RecoverOut>> {
     admin(&actor)?;
-    Ok(Json(api::recover(&state, &id, value).await?))
+    Ok(Json(deliveries::recover(&state, &id, value).await?))
 }
 
 async fn event_deliveries(
@@ -167,5 +172,7 @@ async fn event_deliveries(
 ) -> Result<Json<Page<DeliveryOut>>> {
     admin(&actor)?;
     query.event_id = Some(event_id);
-    Ok(Json(api::list_deliveries(&state, None, query).await?))
+    Ok(Json(
+        deliveries::list_deliveries(&state, None, query).await?,
+    ))
 }

@@ -21,7 +21,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shared::Problem;
 
-use crate::platform::db::{after, now};
+use crate::clock::Clock;
+use crate::platform::db::after;
 use crate::platform::entities::idempotency_keys::{self, Column, Entity};
 use crate::platform::http::error::{Error, Result};
 use crate::platform::{Actor, BeforeCommit, Fault};
@@ -137,6 +138,7 @@ impl Claim {
 
 async fn claim(
     db: &DatabaseConnection,
+    clock: &dyn Clock,
     user_id: &str,
     key: &str,
     request_hash: &str,
@@ -145,7 +147,7 @@ async fn claim(
 ) -> Result<Outcome> {
     // Two passes at most: the second follows the removal of an expired record.
     for _ in 0..2 {
-        let at = now();
+        let at = clock.now();
         let inserted = Entity::insert(idempotency_keys::ActiveModel {
             user_id: Set(user_id.to_owned()),
             key: Set(key.to_owned()),
@@ -244,6 +246,7 @@ pub struct Request<'a> {
     pub body: &'a [u8],
     pub ttl: Duration,
     pub lock_timeout: Duration,
+    pub clock: &'a dyn Clock,
     /// The status of a success (201 for a creation).
     pub status: StatusCode,
 }
@@ -266,6 +269,7 @@ where
     let hash = fingerprint(req.method, req.path, req.body);
     let claimed = match claim(
         req.db,
+        req.clock,
         &req.caller.user_id,
         &key,
         &hash,

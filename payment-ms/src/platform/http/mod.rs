@@ -103,6 +103,7 @@ pub(crate) fn idempotent<'a>(
 ) -> idempotency::Request<'a> {
     idempotency::Request {
         db: &state.core.db,
+        clock: state.core.clock.as_ref(),
         caller,
         key: key.0,
         method: "POST",

@@ -15,7 +15,10 @@ use super::{
     CheckoutRequest, CloseReason, PaymentProvider, ProviderCheckout, ProviderError, ProviderRefund,
     ProviderState, ProviderStatus, RefundRequest, RefundStatus,
 };
-use crate::platform::db::{begin_write, now};
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::platform::db::begin_write;
 use crate::{
     payments::entities::payments, providers::mock::entities::mock_refunds,
     providers::mock::entities::mock_sessions,
@@ -46,13 +49,15 @@ pub const DECLINE_REASON: &str = "card_declined: the buyer pressed Decline on th
 pub struct MockProvider {
     db: DatabaseConnection,
     public_base_url: Url,
+    clock: Arc<dyn Clock>,
 }
 
 impl MockProvider {
-    pub fn new(db: DatabaseConnection, public_base_url: Url) -> Self {
+    pub fn new(db: DatabaseConnection, public_base_url: Url, clock: Arc<dyn Clock>) -> Self {
         Self {
             db,
             public_base_url,
+            clock,
         }
     }
 
@@ -80,7 +85,7 @@ impl MockProvider {
     async fn transition(&self, payment_id: &str, to: &str) -> Result<bool, ProviderError> {
         let res = mock_sessions::Entity::update_many()
             .col_expr(mock_sessions::Column::Status, to.into())
-            .col_expr(mock_sessions::Column::UpdatedAt, now().into())
+            .col_expr(mock_sessions::Column::UpdatedAt, self.clock.now().into())
             .filter(mock_sessions::Column::PaymentId.eq(payment_id))
             .filter(mock_sessions::Column::Status.eq(status::OPEN))
             .exec(&self.db)
@@ -123,7 +128,7 @@ impl PaymentProvider for MockProvider {
                     .to_owned(),
             ));
         }
-        let at = now();
+        let at = self.clock.now();
         let session = mock_sessions::ActiveModel {
             id: Set(shared::ids::new_id(shared::ids::MOCK_SESSION)),
             payment_id: Set(request.payment_id.to_owned()),
@@ -176,7 +181,7 @@ impl PaymentProvider for MockProvider {
             id: Set(request.refund_id.to_owned()),
             payment_id: Set(payment_id.clone()),
             amount: Set(request.amount),
-            created_at: Set(now()),
+            created_at: Set(self.clock.now()),
         })
         .on_conflict(
             OnConflict::column(mock_refunds::Column::Id)
@@ -191,7 +196,7 @@ impl PaymentProvider for MockProvider {
                     mock_sessions::Column::AmountRefunded,
                     Expr::col(mock_sessions::Column::AmountRefunded).add(request.amount),
                 )
-                .col_expr(mock_sessions::Column::UpdatedAt, now().into())
+                .col_expr(mock_sessions::Column::UpdatedAt, self.clock.now().into())
                 .filter(mock_sessions::Column::PaymentId.eq(payment_id))
                 .filter(mock_sessions::Column::Status.eq(status::PAID))
                 .filter(

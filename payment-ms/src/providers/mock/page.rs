@@ -21,7 +21,7 @@ use shared::money::Currency;
 use crate::AppState;
 use crate::orders::store::load_items;
 use crate::payments::model::PaymentStatus;
-use crate::platform::db::now;
+
 use crate::platform::http::error::{Error, Result};
 use crate::providers::mock::{self, BuyerAction};
 use crate::providers::with_payment_id;
@@ -82,7 +82,7 @@ async fn show(State(state): State<AppState>, Path(payment_id): Path<String>) -> 
         .status;
     let open = payment.status == PaymentStatus::Pending.as_str()
         && provider_status == ProviderStatus::Pending
-        && now() < payment.expires_at;
+        && state.core.now() < payment.expires_at;
     if !open {
         let message = match provider_status {
             ProviderStatus::Succeeded => format!(
@@ -137,7 +137,7 @@ async fn act(
     let accepted = payment.status == PaymentStatus::Pending.as_str()
         && state
             .mock
-            .act(&payment, action, now())
+            .act(&payment, action, state.core.now())
             .await
             .map_err(provider_error)?;
     if !accepted {

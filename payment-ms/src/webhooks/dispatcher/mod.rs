@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::partners::signing_secrets;
 use super::{body_of, status};
 use crate::AppState;
-use crate::platform::db::now;
+
 use crate::platform::http::error::Result;
 use crate::{events::entities::events, webhooks::entities::partners};
 
@@ -314,8 +314,15 @@ impl Dispatcher {
         let quota = 2 * config.partner_concurrency;
         let free: Vec<(String, usize)> = free.into_iter().collect();
         let gate = self.writes.enter().await;
-        let claimed =
-            queue::claim(&self.state.core.db, now(), self.lease, limit, quota, &free).await;
+        let claimed = queue::claim(
+            &self.state.core.db,
+            self.state.core.now(),
+            self.lease,
+            limit,
+            quota,
+            &free,
+        )
+        .await;
         drop(gate);
         let batch = match claimed {
             Ok(batch) => batch,
@@ -419,7 +426,7 @@ impl Dispatcher {
                 claimed,
             });
         }
-        let at = now();
+        let at = self.state.core.now();
         let db = &self.state.core.db;
         let ended = [
             (
@@ -479,7 +486,7 @@ impl Dispatcher {
             partner,
             ..
         } = job;
-        let started_at = now();
+        let started_at = self.state.core.now();
         let clock = Instant::now();
         let answer = match body_of(&event) {
             Ok(body) => {

@@ -21,7 +21,7 @@ use super::queue::{self, AttemptRow, Claimed, Outcome};
 use super::schedule::{self, Effect, Health};
 use super::sender::Answer;
 use crate::AppState;
-use crate::platform::db::{after, begin_write, now};
+use crate::platform::db::{after, begin_write};
 use crate::platform::http::error::Result;
 use crate::webhooks::entities::partners;
 
@@ -105,7 +105,7 @@ async fn record_one(state: &AppState, sent: &Sent) {
 /// A batch of attempts and what follows from them, in one transaction.
 pub async fn record(state: &AppState, batch: &[Sent]) -> Result<()> {
     let config = &state.config.webhooks;
-    let at = now();
+    let at = state.core.now();
     let plans: Vec<schedule::Plan> = batch
         .iter()
         .map(|sent| {
