@@ -11,27 +11,29 @@
 //!   and no payment method, an unconfirmed PaymentIntent whose client secret the frontend confirms
 //!   with Stripe.js.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
-use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use shared::api::NextAction;
+use reqwest::StatusCode;
+use secrecy::SecretString;
 use url::Url;
 
 use super::{
     CheckoutRequest, CloseReason, InboundError, InboundEvent, PaymentProvider, ProviderCheckout,
-    ProviderError, ProviderRefund, ProviderState, ProviderStatus, RefundRequest, RefundStatus,
-    Subject, with_payment_id,
+    ProviderError, ProviderRefund, ProviderState, ProviderStatus, RefundRequest, with_payment_id,
 };
 use crate::payments::entities::payments;
+use client::{CallError, form};
+use mapping::{intent_state, refund_of, session_state};
+use wire::{List, PaymentIntent, Refund, Session};
 
+mod client;
+mod mapping;
 pub mod signature;
+mod webhook;
+mod wire;
 
 pub const NAME: &str = "stripe";
 /// The API version every request pins, so Stripe's answers keep the shapes read here.
@@ -41,7 +43,6 @@ const SESSION_MIN_LIFETIME: i64 = 31 * 60;
 const SESSION_MAX_LIFETIME: i64 = 24 * 3600 - 60;
 /// Refund reasons Stripe itself knows; others are only kept in metadata.
 const STRIPE_REFUND_REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
-const ATTEMPTS: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -81,171 +82,6 @@ pub struct StripeProvider {
     http: reqwest::Client,
 }
 
-// ---- Stripe's objects, as far as we read them. Every field we do not need is ignored, and
-// every field is optional where Stripe's versions or fakes differ.
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Expandable<T> {
-    Id(String),
-    Object(Box<T>),
-}
-
-impl<T: HasId> Expandable<T> {
-    fn id(&self) -> &str {
-        match self {
-            Expandable::Id(id) => id,
-            Expandable::Object(object) => object.id(),
-        }
-    }
-}
-
-trait HasId {
-    fn id(&self) -> &str;
-}
-
-#[derive(Debug, Deserialize)]
-struct Session {
-    id: String,
-    url: Option<String>,
-    status: Option<String>,
-    payment_status: Option<String>,
-    amount_total: Option<i64>,
-    currency: Option<String>,
-    payment_intent: Option<Expandable<PaymentIntent>>,
-    client_reference_id: Option<String>,
-    #[serde(default)]
-    metadata: HashMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PaymentIntent {
-    id: String,
-    status: String,
-    amount: Option<i64>,
-    currency: Option<String>,
-    last_payment_error: Option<ErrorBody>,
-    next_action: Option<serde_json::Value>,
-    client_secret: Option<String>,
-    #[serde(default)]
-    metadata: HashMap<String, String>,
-}
-
-impl HasId for PaymentIntent {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct Refund {
-    id: String,
-    amount: i64,
-    status: Option<String>,
-    failure_reason: Option<String>,
-    #[serde(default)]
-    metadata: HashMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Charge {
-    payment_intent: Option<String>,
-    #[serde(default)]
-    metadata: HashMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct List<T> {
-    data: Vec<T>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ErrorBody {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    code: Option<String>,
-    decline_code: Option<String>,
-    message: Option<String>,
-    payment_intent: Option<Box<PaymentIntent>>,
-}
-
-impl ErrorBody {
-    fn code(&self) -> String {
-        self.decline_code
-            .clone()
-            .or_else(|| self.code.clone())
-            .or_else(|| self.kind.clone())
-            .unwrap_or_else(|| "stripe_error".to_owned())
-    }
-
-    fn describe(&self) -> String {
-        let code = self.code();
-        match &self.message {
-            Some(message) => format!("{code}: {message}"),
-            None => code,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorEnvelope {
-    error: ErrorBody,
-}
-
-#[derive(Debug, Deserialize)]
-struct Event {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    data: EventData,
-}
-
-#[derive(Debug, Deserialize)]
-struct EventData {
-    object: serde_json::Value,
-}
-
-/// What a call to Stripe came to, before it is read as an object.
-enum CallError {
-    /// Not reached, timed out, or a 5xx/429 that retries did not cure.
-    Unavailable(String),
-    /// Stripe answered with its error object.
-    Refused {
-        status: StatusCode,
-        error: ErrorBody,
-    },
-}
-
-impl From<CallError> for ProviderError {
-    fn from(err: CallError) -> Self {
-        match err {
-            CallError::Unavailable(reason) => ProviderError::Unavailable(reason),
-            CallError::Refused { status, error }
-                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN =>
-            {
-                tracing::error!(
-                    status = status.as_u16(),
-                    "Stripe refused our API key; check STRIPE_SECRET_KEY"
-                );
-                ProviderError::Unavailable(format!("Stripe refused the API key ({})", error.code()))
-            }
-            CallError::Refused { error, .. } => ProviderError::Rejected {
-                code: error.code(),
-                message: error
-                    .message
-                    .unwrap_or_else(|| "refused by Stripe".to_owned()),
-            },
-        }
-    }
-}
-
-fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
 impl StripeProvider {
     pub fn new(config: StripeConfig) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
@@ -255,103 +91,6 @@ impl StripeProvider {
             .user_agent(concat!("payment-ms/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self { config, http })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!(
-            "{}{path}",
-            self.config.api_base.as_str().trim_end_matches('/')
-        )
-    }
-
-    /// One call, retried (same idempotency key) when Stripe was not reached or asks for a
-    /// retry. Only GETs and keyed POSTs are sent, so a retry never does anything twice.
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: &[(String, String)],
-        idempotency_key: Option<&str>,
-    ) -> Result<T, CallError> {
-        let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-            }
-            let mut request = self
-                .http
-                .request(method.clone(), self.url(path))
-                .bearer_auth(self.config.secret_key.expose_secret())
-                .header("Stripe-Version", API_VERSION)
-                .query(query);
-            if method == Method::POST {
-                request = request.form(body);
-            }
-            if let Some(key) = idempotency_key {
-                request = request.header("Idempotency-Key", key);
-            }
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(e) => {
-                    // reqwest's message names the URL and cause, never the headers.
-                    last = format!("{method} {path}: {e}");
-                    tracing::warn!(attempt, error = %last, "Stripe call failed");
-                    continue;
-                }
-            };
-            let status = response.status();
-            let should_retry = response
-                .headers()
-                .get("stripe-should-retry")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v == "true");
-            let bytes = match response.bytes().await {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    last = format!("{method} {path}: reading the answer: {e}");
-                    continue;
-                }
-            };
-            if status.is_success() {
-                return serde_json::from_slice(&bytes).map_err(|e| {
-                    CallError::Unavailable(format!("{method} {path}: unexpected answer: {e}"))
-                });
-            }
-            let retryable = should_retry.unwrap_or(
-                status.is_server_error()
-                    || status == StatusCode::TOO_MANY_REQUESTS
-                    || status == StatusCode::CONFLICT,
-            );
-            if retryable {
-                last = format!("{method} {path}: Stripe answered {status}");
-                tracing::warn!(attempt, %status, "Stripe asked for a retry");
-                continue;
-            }
-            let error = serde_json::from_slice::<ErrorEnvelope>(&bytes)
-                .map(|e| e.error)
-                .unwrap_or_default();
-            return Err(CallError::Refused { status, error });
-        }
-        Err(CallError::Unavailable(last))
-    }
-
-    async fn get<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, &str)],
-    ) -> Result<T, ProviderError> {
-        Ok(self.call(Method::GET, path, query, &[], None).await?)
-    }
-
-    async fn post<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &[(String, String)],
-        idempotency_key: &str,
-    ) -> Result<T, CallError> {
-        self.call(Method::POST, path, &[], body, Some(idempotency_key))
-            .await
     }
 
     async fn start_session(
@@ -494,125 +233,6 @@ fn reference(payment: &payments::Model) -> Result<&str, ProviderError> {
     })
 }
 
-/// A paid amount that is not ours is never recorded as our payment.
-fn check_amount(
-    object: &str,
-    paid: Option<i64>,
-    currency: Option<&str>,
-    expected: i64,
-) -> Result<(), ProviderError> {
-    let amount_ok = paid.is_none_or(|a| a == expected);
-    if !amount_ok {
-        tracing::error!(
-            object,
-            ?paid,
-            expected,
-            "Stripe reports another amount than ours"
-        );
-        return Err(ProviderError::Unavailable(format!(
-            "{object} is for {paid:?}, not {expected} ({})",
-            currency.unwrap_or("?")
-        )));
-    }
-    Ok(())
-}
-
-fn session_state(session: &Session, amount: i64) -> Result<ProviderState, ProviderError> {
-    let intent = session.payment_intent.as_ref().map(|pi| pi.id().to_owned());
-    let status = match (session.status.as_deref(), session.payment_status.as_deref()) {
-        (Some("complete"), Some("paid" | "no_payment_required")) => {
-            check_amount(
-                &session.id,
-                session.amount_total,
-                session.currency.as_deref(),
-                amount,
-            )?;
-            ProviderStatus::Succeeded
-        }
-        (Some("expired"), _) => ProviderStatus::Expired,
-        _ => ProviderStatus::Pending,
-    };
-    Ok(ProviderState {
-        status,
-        payment_reference: intent,
-        next_action: None,
-    })
-}
-
-fn intent_state(intent: &PaymentIntent, amount: i64) -> Result<ProviderState, ProviderError> {
-    let mut next_action = None;
-    let status = match intent.status.as_str() {
-        "succeeded" => {
-            check_amount(
-                &intent.id,
-                intent.amount,
-                intent.currency.as_deref(),
-                amount,
-            )?;
-            ProviderStatus::Succeeded
-        }
-        "canceled" => ProviderStatus::Canceled,
-        "requires_payment_method" => match &intent.last_payment_error {
-            Some(error) => ProviderStatus::Failed {
-                reason: error.describe(),
-            },
-            // Never confirmed: the frontend collects a card with Stripe.js.
-            None => {
-                next_action = Some(NextAction {
-                    kind: "collect_payment_method".to_owned(),
-                    redirect_url: None,
-                    client_secret: intent.client_secret.clone(),
-                });
-                ProviderStatus::Pending
-            }
-        },
-        "requires_action" => {
-            let action = intent.next_action.as_ref();
-            next_action = Some(NextAction {
-                kind: action
-                    .and_then(|a| a.get("type"))
-                    .and_then(|t| t.as_str())
-                    .unwrap_or("requires_action")
-                    .to_owned(),
-                redirect_url: action
-                    .and_then(|a| a.pointer("/redirect_to_url/url"))
-                    .and_then(|u| u.as_str())
-                    .map(str::to_owned),
-                client_secret: intent.client_secret.clone(),
-            });
-            ProviderStatus::Pending
-        }
-        _ => ProviderStatus::Pending, // processing, requires_confirmation, requires_capture
-    };
-    Ok(ProviderState {
-        status,
-        payment_reference: Some(intent.id.clone()),
-        next_action,
-    })
-}
-
-fn refund_of(refund: Refund) -> ProviderRefund {
-    let status = match refund.status.as_deref() {
-        Some("succeeded") | None => RefundStatus::Succeeded,
-        Some("failed" | "canceled") => RefundStatus::Failed {
-            reason: refund
-                .failure_reason
-                .unwrap_or_else(|| "refused by Stripe".to_owned()),
-        },
-        Some(_) => RefundStatus::Pending, // pending, requires_action
-    };
-    ProviderRefund {
-        reference: refund.id,
-        amount: refund.amount,
-        status,
-        refund_id: refund.metadata.get("refund_id").cloned(),
-    }
-}
-
-fn body_error(e: serde_json::Error) -> InboundError {
-    InboundError::Body(e.to_string())
-}
-
 #[async_trait]
 impl PaymentProvider for StripeProvider {
     fn name(&self) -> &'static str {
@@ -730,61 +350,6 @@ impl PaymentProvider for StripeProvider {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<InboundEvent, InboundError> {
-        let secret = self
-            .config
-            .webhook_secret
-            .as_ref()
-            .ok_or(InboundError::NotConfigured)?;
-        let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
-        let tolerance = i64::try_from(self.config.webhook_tolerance.as_secs()).unwrap_or(300);
-        signature::verify(
-            header,
-            body,
-            secret.expose_secret(),
-            now.timestamp(),
-            tolerance,
-        )
-        .map_err(|e| InboundError::Signature(e.to_string()))?;
-        let event: Event = serde_json::from_slice(body).map_err(body_error)?;
-        let object = event.data.object;
-        let subject = match event.kind.as_str() {
-            "checkout.session.completed"
-            | "checkout.session.expired"
-            | "checkout.session.async_payment_succeeded"
-            | "checkout.session.async_payment_failed" => {
-                let session: Session = serde_json::from_value(object).map_err(body_error)?;
-                Some(Subject::Payment {
-                    payment_id: session
-                        .metadata
-                        .get("payment_id")
-                        .cloned()
-                        .or(session.client_reference_id),
-                    reference: session.id,
-                })
-            }
-            "payment_intent.succeeded"
-            | "payment_intent.payment_failed"
-            | "payment_intent.canceled"
-            | "payment_intent.requires_action" => {
-                let intent: PaymentIntent = serde_json::from_value(object).map_err(body_error)?;
-                Some(Subject::Payment {
-                    payment_id: intent.metadata.get("payment_id").cloned(),
-                    reference: intent.id,
-                })
-            }
-            "charge.refunded" | "charge.refund.updated" => {
-                let charge: Charge = serde_json::from_value(object).map_err(body_error)?;
-                charge.payment_intent.map(|pi| Subject::Refunds {
-                    payment_id: charge.metadata.get("payment_id").cloned(),
-                    payment_reference: pi,
-                })
-            }
-            _ => None,
-        };
-        Ok(InboundEvent {
-            id: event.id,
-            event_type: event.kind,
-            subject,
-        })
+        webhook::parse(&self.config, headers, body, now)
     }
 }
