@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::events::outbox;
+use crate::inbound::service as inbound;
 use crate::orders;
 use crate::platform::http::error::Result;
 use crate::platform::http::idempotency;
-use crate::providers::inbound;
 use crate::state::AppState;
 
 const SWEEP_BATCH: u64 = 100;

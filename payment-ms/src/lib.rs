@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub mod clock;
 pub mod config;
 pub mod events;
+pub mod inbound;
 pub mod jobs;
 pub mod orders;
 pub mod payments;
@@ -41,9 +42,22 @@ use webhooks::dispatcher::Dispatcher;
 use webhooks::fan_out::FanOut;
 use webhooks::ssrf::Guard;
 
-/// The router, without a socket: tests can drive it with `oneshot`.
+/// The router, without a socket: tests can drive it with `oneshot`. Every context's routes:
+/// the mock provider's page and inbound provider webhooks at the root, the API for the gateway
+/// under `/internal/v1`.
 pub fn app(state: AppState) -> Router {
-    platform::http::router(state)
+    let api = Router::new()
+        .merge(providers::mock::page::router())
+        .merge(inbound::routes::router())
+        .nest(
+            "/internal/v1",
+            Router::new()
+                .merge(orders::routes::router())
+                .merge(payments::routes::router())
+                .merge(refunds::routes::router())
+                .merge(webhooks::routes::router()),
+        );
+    platform::http::router(api, state)
 }
 
 pub struct Application {
@@ -135,6 +149,11 @@ impl Application {
             core,
             config: Arc::new(config),
             providers,
+            mock_pages: Arc::new(payments.clone()),
+            gauges: Arc::new(vec![
+                Arc::new(payments.clone()),
+                Arc::new(webhooks::QueueGauges(payments.core.clone())),
+            ]),
             payments,
             refunds,
             mock,

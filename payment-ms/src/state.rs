@@ -6,9 +6,11 @@ use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::payments::service::Payments;
+use crate::platform::metrics::Gauges;
 use crate::platform::{Core, db};
 use crate::providers::Providers;
 use crate::providers::mock::MockProvider;
+use crate::providers::mock::page::PageCheckouts;
 use crate::refunds::service::Refunds;
 use crate::webhooks::ssrf::Guard;
 
@@ -21,12 +23,15 @@ pub struct AppState {
     pub providers: Providers,
     pub payments: Payments,
     pub refunds: Refunds,
-    /// The mock provider itself, for its hosted page.
+    /// The mock provider itself, for its hosted page, and where the page reads payments.
     pub mock: Arc<MockProvider>,
+    pub mock_pages: Arc<dyn PageCheckouts>,
     /// Wakes this replica's webhook dispatcher when deliveries are committed.
     pub webhooks_due: Arc<Notify>,
     /// The SSRF guard for partner URLs.
     pub guard: Guard,
+    /// What `/metrics` reads from the database, context by context.
+    pub gauges: Arc<Vec<Arc<dyn Gauges>>>,
     /// Whether the database is known to be unreachable.
     pub outage: db::Outage,
 }

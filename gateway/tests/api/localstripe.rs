@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use payment_ms::providers::entities::provider_events;
+use payment_ms::inbound::entities::provider_events;
 use payment_ms::providers::stripe::Mode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use secrecy::SecretString;

@@ -3,7 +3,7 @@
 //! Stripe's dashboard, and Stripe's errors.
 
 use payment_ms::providers::stripe::Mode;
-use payment_ms::{providers::entities::provider_events, refunds::entities::refunds};
+use payment_ms::{inbound::entities::provider_events, refunds::entities::refunds};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 

@@ -1,10 +1,13 @@
-//! Expiring checkouts that were never paid.
+//! Expiring checkouts that were never paid, and the payments gauge.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sea_orm::DbErr;
 
 use super::model::{PaymentError, PaymentStatus};
 use super::service::Payments;
 use super::store;
+use crate::platform::metrics::Gauges;
 
 impl Payments {
     /// Expires pending payments past their time at `at`, after asking the provider, so a
@@ -27,5 +30,21 @@ impl Payments {
             }
         }
         Ok(expired)
+    }
+}
+
+/// `payments{status}`: how many payments are in each status.
+#[async_trait]
+impl Gauges for Payments {
+    async fn refresh(&self) -> Result<(), DbErr> {
+        let counts = store::count_by_status(&self.core.db).await?;
+        for known in PaymentStatus::ALL {
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == known.as_str())
+                .map_or(0, |(_, n)| *n);
+            metrics::gauge!("payments", "status" => known.as_str()).set(n as f64);
+        }
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use shared::api::PaymentOut;
 use super::entities::payments;
 use crate::orders::model::OrderError;
 use crate::platform::Fault;
-use crate::providers::{ProviderError, ProviderState, ProviderStatus};
+use crate::providers::{PaymentRef, ProviderError, ProviderState, ProviderStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentStatus {
@@ -90,6 +90,20 @@ impl From<ProviderError> for PaymentError {
         match e {
             ProviderError::Db(e) => e.into(),
             other => PaymentError::Provider(other),
+        }
+    }
+}
+
+impl payments::Model {
+    /// The payment as its provider sees it.
+    pub fn provider_ref(&self) -> PaymentRef<'_> {
+        PaymentRef {
+            id: &self.id,
+            amount: self.amount,
+            currency: &self.currency,
+            provider_reference: self.provider_reference.as_deref(),
+            provider_payment_reference: self.provider_payment_reference.as_deref(),
+            expires_at: self.expires_at,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseTransaction, DbErr};
 use serde::Deserialize;
 use shared::api::{CheckoutIn, PaymentOut};
 use shared::{FieldError, ids};
@@ -23,8 +23,10 @@ use crate::orders;
 use crate::platform::db::after;
 use crate::platform::pagination::{Page, PageRequest};
 use crate::platform::{Actor, BeforeCommit, Core, Fault, validate};
+use crate::providers::mock::{self, page::PageCheckout, page::PageCheckouts};
 use crate::providers::{
-    CheckoutRequest, CloseReason, PaymentProvider, ProviderState, ProviderStatus, Providers,
+    CheckoutLine, CheckoutRequest, CloseReason, Payable, PaymentProvider, ProviderState,
+    ProviderStatus, Providers,
 };
 
 /// The payments context, with what it needs: the platform, the providers, and how long a
@@ -65,6 +67,21 @@ pub struct ListPaymentsQuery {
 }
 
 impl Payments {
+    /// The lines of the order a payment pays, as a checkout shows them.
+    async fn lines_of(&self, order_id: &str) -> Result<Vec<CheckoutLine>, DbErr> {
+        Ok(orders::store::load_items(&self.core.db, order_id)
+            .await?
+            .into_iter()
+            .map(|i| CheckoutLine {
+                sku: i.sku,
+                name: i.name,
+                quantity: i.quantity,
+                unit_price: i.unit_price,
+                line_total: i.line_total,
+            })
+            .collect())
+    }
+
     /// The provider a payment was made with.
     pub fn provider_of(&self, name: &str) -> Result<Arc<dyn PaymentProvider>, Fault> {
         self.providers.get(name).ok_or_else(|| {
@@ -134,17 +151,17 @@ impl Payments {
             }
         }
 
-        let items = orders::store::load_items(&core.db, &order.id).await?;
+        let lines = self.lines_of(&order.id).await?;
         let at = core.now();
         let payment_id = ids::new_id(ids::PAYMENT);
         let expires_at = after(at, self.payment_ttl).min(order.expires_at);
         let started = provider
             .start_checkout(&CheckoutRequest {
                 payment_id: &payment_id,
-                order_id: &order.id,
+                payable: Payable::Order(&order.id),
                 amount: order.total_amount,
                 currency: &order.currency,
-                items: &items,
+                lines: &lines,
                 success_url: &input.success_url,
                 cancel_url: &input.cancel_url,
                 expires_at,
@@ -178,7 +195,10 @@ impl Payments {
         let locked = orders::store::lock(&txn, &order.id).await?;
         if let Err(refusal) = orders::service::ensure_payable(&locked, at) {
             drop(txn);
-            if let Err(e) = provider.close(&payment, CloseReason::Canceled).await {
+            if let Err(e) = provider
+                .close(payment.provider_ref(), CloseReason::Canceled)
+                .await
+            {
                 tracing::warn!(error = %e, payment_id = %payment.id, "could not close an unused checkout");
             }
             return Err(refusal.into());
@@ -305,9 +325,11 @@ impl Payments {
             return Ok(Applied::unmoved(payment.clone()));
         }
         let provider = self.provider_of(&payment.provider)?;
-        let mut status = provider.fetch_status(payment).await?;
+        let mut status = provider.fetch_status(payment.provider_ref()).await?;
         if status.status == ProviderStatus::Pending && at >= payment.expires_at {
-            status = provider.close(payment, CloseReason::Expired).await?;
+            status = provider
+                .close(payment.provider_ref(), CloseReason::Expired)
+                .await?;
         }
         self.apply(payment, status).await
     }
@@ -320,7 +342,7 @@ impl Payments {
         reason: CloseReason,
     ) -> Result<Applied, PaymentError> {
         let provider = self.provider_of(&payment.provider)?;
-        let status = provider.close(payment, reason).await?;
+        let status = provider.close(payment.provider_ref(), reason).await?;
         self.apply(payment, status).await
     }
 
@@ -379,6 +401,34 @@ impl Payments {
             payment: current,
             moved: true,
         })
+    }
+}
+
+/// The mock provider's page shows this context's payments with that provider.
+#[async_trait]
+impl PageCheckouts for Payments {
+    async fn find(&self, payment_id: &str) -> Result<Option<PageCheckout>, DbErr> {
+        Ok(store::find(&self.core.db, payment_id)
+            .await?
+            .filter(|p| p.provider == mock::NAME)
+            .map(|p| PageCheckout {
+                pending: p.status == PaymentStatus::Pending.as_str(),
+                id: p.id,
+                amount: p.amount,
+                currency: p.currency,
+                provider_reference: p.provider_reference,
+                provider_payment_reference: p.provider_payment_reference,
+                expires_at: p.expires_at,
+                success_url: p.success_url,
+                cancel_url: p.cancel_url,
+            }))
+    }
+
+    async fn lines(&self, payment_id: &str) -> Result<Vec<CheckoutLine>, DbErr> {
+        let Some(payment) = store::find(&self.core.db, payment_id).await? else {
+            return Ok(Vec::new());
+        };
+        self.lines_of(&payment.order_id).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Payments in the database.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
     Select,
@@ -174,4 +175,16 @@ pub async fn record_refunded<C: ConnectionTrait>(
         .exec(txn)
         .await?;
     Ok(())
+}
+
+/// How many payments are in each status.
+pub async fn count_by_status<C: ConnectionTrait>(db: &C) -> Result<Vec<(String, i64)>, DbErr> {
+    payments::Entity::find()
+        .select_only()
+        .column(payments::Column::Status)
+        .column_as(Expr::col(payments::Column::Id).count(), "n")
+        .group_by(payments::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await
 }

@@ -11,21 +11,62 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 use shared::api::NextAction;
 
-use crate::{orders::entities::order_items, payments::entities::payments};
-
-pub mod entities;
-pub mod inbound;
 pub mod mock;
-pub mod routes;
 pub mod stripe;
+
+/// What a payment pays for: an order today (an invoice, later). Providers keep it in their
+/// metadata and know nothing else of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payable<'a> {
+    Order(&'a str),
+}
+
+impl Payable<'_> {
+    pub fn id(&self) -> &str {
+        match self {
+            Payable::Order(id) => id,
+        }
+    }
+
+    /// The name it is kept under in a provider's metadata.
+    pub fn metadata_name(&self) -> &'static str {
+        match self {
+            Payable::Order(_) => "order_id",
+        }
+    }
+}
+
+/// A line of what is paid for, as a checkout page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutLine {
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub line_total: i64,
+}
+
+/// A payment as a provider sees it: our id, what is due, the provider's own references, and
+/// until when it may be paid.
+#[derive(Debug, Clone, Copy)]
+pub struct PaymentRef<'a> {
+    pub id: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    /// The provider's checkout (a Stripe session or PaymentIntent, a mock session).
+    pub provider_reference: Option<&'a str>,
+    /// The money movement behind the checkout, once known (Stripe's PaymentIntent).
+    pub provider_payment_reference: Option<&'a str>,
+    pub expires_at: DateTime<Utc>,
+}
 
 /// What a provider needs to show the buyer a checkout.
 pub struct CheckoutRequest<'a> {
     pub payment_id: &'a str,
-    pub order_id: &'a str,
+    pub payable: Payable<'a>,
     pub amount: i64,
     pub currency: &'a str,
-    pub items: &'a [order_items::Model],
+    pub lines: &'a [CheckoutLine],
     pub success_url: &'a str,
     pub cancel_url: &'a str,
     pub expires_at: DateTime<Utc>,
@@ -81,7 +122,7 @@ pub enum CloseReason {
 /// `refund_id` must not refund twice.
 pub struct RefundRequest<'a> {
     pub refund_id: &'a str,
-    pub payment: &'a payments::Model,
+    pub payment: PaymentRef<'a>,
     pub amount: i64,
     pub reason: Option<&'a str>,
 }
@@ -162,15 +203,14 @@ pub trait PaymentProvider: Send + Sync {
         request: &CheckoutRequest<'_>,
     ) -> Result<ProviderCheckout, ProviderError>;
 
-    async fn fetch_status(&self, payment: &payments::Model)
-    -> Result<ProviderState, ProviderError>;
+    async fn fetch_status(&self, payment: PaymentRef<'_>) -> Result<ProviderState, ProviderError>;
 
     /// Closes an open checkout so it can no longer be paid, and answers the resulting state:
     /// `Canceled`/`Expired`, or whatever the payment had already become (a buyer may have paid
     /// a moment before).
     async fn close(
         &self,
-        payment: &payments::Model,
+        payment: PaymentRef<'_>,
         reason: CloseReason,
     ) -> Result<ProviderState, ProviderError>;
 
@@ -181,7 +221,7 @@ pub trait PaymentProvider: Send + Sync {
     /// the provider's dashboard).
     async fn list_refunds(
         &self,
-        payment: &payments::Model,
+        payment: PaymentRef<'_>,
     ) -> Result<Vec<ProviderRefund>, ProviderError>;
 
     /// Verifies and reads an inbound webhook. `now` is the receiving time (for the tolerance

@@ -25,7 +25,7 @@ impl Refunds {
         resend_before: DateTime<Utc>,
     ) -> Result<(), RefundError> {
         let provider = self.payments.provider_of(&payment.provider)?;
-        let held = provider.list_refunds(payment).await?;
+        let held = provider.list_refunds(payment.provider_ref()).await?;
         let ours = store::of_payment(&self.payments.core.db, &payment.id).await?;
         for found in &held {
             let mine = ours.iter().find(|r| {

@@ -98,7 +98,7 @@ impl Refunds {
         let answer = provider
             .refund(&RefundRequest {
                 refund_id: &refund.id,
-                payment,
+                payment: payment.provider_ref(),
                 amount: refund.amount,
                 reason: refund.reason.as_deref(),
             })

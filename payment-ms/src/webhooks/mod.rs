@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::events::entities::events;
+use crate::platform::Core;
+use crate::platform::metrics::Gauges;
 
 pub mod deliveries;
 pub mod dispatcher;
@@ -46,6 +48,19 @@ pub mod status {
     pub const FAILED: &str = "failed";
     pub const CANCELED: &str = "canceled";
     pub const ALL: &[&str] = &shared::api::DELIVERY_STATUSES;
+}
+
+/// `webhook_deliveries_pending`, and `webhook_queue_depth`: those due now.
+pub struct QueueGauges(pub Core);
+
+#[async_trait::async_trait]
+impl Gauges for QueueGauges {
+    async fn refresh(&self) -> Result<(), sea_orm::DbErr> {
+        let (pending, due) = dispatcher::queue::depth(&self.0.db, self.0.now()).await?;
+        metrics::gauge!("webhook_deliveries_pending").set(pending as f64);
+        metrics::gauge!("webhook_queue_depth").set(due as f64);
+        Ok(())
+    }
 }
 
 /// The body partners receive: `{id, type, created_at, data}`. The same bytes on every attempt.

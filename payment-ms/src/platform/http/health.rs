@@ -32,8 +32,11 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
 /// Metrics, with the gauges that are read from the database when scraped: payments by status,
 /// the webhook queue, and the connection pool.
 async fn metrics(State(state): State<AppState>) -> axum::response::Response {
-    if let Err(e) = crate::platform::metrics::refresh_gauges(&state).await {
-        tracing::warn!(error = %e, "could not read the gauges for /metrics");
+    for gauges in state.gauges.iter() {
+        if let Err(e) = gauges.refresh().await {
+            tracing::warn!(error = %e, "could not read the gauges for /metrics");
+        }
     }
+    crate::platform::metrics::pool(&state.core.db, state.config.database_max_connections);
     shared::metrics::render().await
 }

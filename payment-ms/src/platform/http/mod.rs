@@ -20,7 +20,9 @@ pub mod extract;
 mod health;
 pub mod idempotency;
 
-pub fn router(state: AppState) -> Router {
+/// The service's router: `api` (every context's routes that need the database) behind the
+/// database guard, beside health and metrics, with the layers every request goes through.
+pub fn router(api: Router<AppState>, state: AppState) -> Router {
     let limits = Limits {
         service: "payment-ms",
         request_timeout: state.config.request_timeout,
@@ -29,21 +31,10 @@ pub fn router(state: AppState) -> Router {
         admission: None,
     };
     // Everything that needs the database; health and metrics answer for themselves.
-    let with_database = Router::new()
-        .merge(crate::providers::mock::page::router())
-        .merge(crate::providers::routes::router())
-        .nest(
-            "/internal/v1",
-            Router::new()
-                .merge(crate::orders::routes::router())
-                .merge(crate::payments::routes::router())
-                .merge(crate::refunds::routes::router())
-                .merge(crate::webhooks::routes::router()),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            database_guard,
-        ));
+    let with_database = api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        database_guard,
+    ));
     let router = Router::new()
         .merge(health::router())
         .merge(with_database)

@@ -12,17 +12,14 @@ use sea_orm::{
 use url::Url;
 
 use super::{
-    CheckoutRequest, CloseReason, PaymentProvider, ProviderCheckout, ProviderError, ProviderRefund,
-    ProviderState, ProviderStatus, RefundRequest, RefundStatus,
+    CheckoutRequest, CloseReason, PaymentProvider, PaymentRef, ProviderCheckout, ProviderError,
+    ProviderRefund, ProviderState, ProviderStatus, RefundRequest, RefundStatus,
 };
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::platform::db::begin_write;
-use crate::{
-    payments::entities::payments, providers::mock::entities::mock_refunds,
-    providers::mock::entities::mock_sessions,
-};
+use crate::{providers::mock::entities::mock_refunds, providers::mock::entities::mock_sessions};
 
 pub const NAME: &str = "mock";
 
@@ -97,7 +94,7 @@ impl MockProvider {
     /// payment has not reached its expiry time.
     pub async fn act(
         &self,
-        payment: &payments::Model,
+        payment: PaymentRef<'_>,
         action: BuyerAction,
         at: DateTime<Utc>,
     ) -> Result<bool, ProviderError> {
@@ -108,7 +105,7 @@ impl MockProvider {
             BuyerAction::Pay => status::PAID,
             BuyerAction::Decline => status::DECLINED,
         };
-        self.transition(&payment.id, to).await
+        self.transition(payment.id, to).await
     }
 }
 
@@ -152,34 +149,31 @@ impl PaymentProvider for MockProvider {
         })
     }
 
-    async fn fetch_status(
-        &self,
-        payment: &payments::Model,
-    ) -> Result<ProviderState, ProviderError> {
-        Ok(Self::to_status(&self.session(&payment.id).await?).into())
+    async fn fetch_status(&self, payment: PaymentRef<'_>) -> Result<ProviderState, ProviderError> {
+        Ok(Self::to_status(&self.session(payment.id).await?).into())
     }
 
     async fn close(
         &self,
-        payment: &payments::Model,
+        payment: PaymentRef<'_>,
         reason: CloseReason,
     ) -> Result<ProviderState, ProviderError> {
         let to = match reason {
             CloseReason::Canceled => status::CANCELED,
             CloseReason::Expired => status::EXPIRED,
         };
-        self.transition(&payment.id, to).await?;
+        self.transition(payment.id, to).await?;
         self.fetch_status(payment).await
     }
 
     /// Refunds from the session's paid amount, as a real provider would: never more than was
     /// paid, and once per refund id.
     async fn refund(&self, request: &RefundRequest<'_>) -> Result<ProviderRefund, ProviderError> {
-        let payment_id = &request.payment.id;
+        let payment_id = request.payment.id;
         let txn = begin_write(&self.db).await?;
         let inserted = mock_refunds::Entity::insert(mock_refunds::ActiveModel {
             id: Set(request.refund_id.to_owned()),
-            payment_id: Set(payment_id.clone()),
+            payment_id: Set(payment_id.to_owned()),
             amount: Set(request.amount),
             created_at: Set(self.clock.now()),
         })
@@ -226,10 +220,10 @@ impl PaymentProvider for MockProvider {
 
     async fn list_refunds(
         &self,
-        payment: &payments::Model,
+        payment: PaymentRef<'_>,
     ) -> Result<Vec<ProviderRefund>, ProviderError> {
         Ok(mock_refunds::Entity::find()
-            .filter(mock_refunds::Column::PaymentId.eq(&payment.id))
+            .filter(mock_refunds::Column::PaymentId.eq(payment.id))
             .order_by_asc(mock_refunds::Column::Id)
             .all(&self.db)
             .await?

@@ -6,27 +6,28 @@
 //! only from the page itself (`Sec-Fetch-Site`, or `Origin` for browsers without it), so a
 //! cross-site form cannot press Pay for a buyer.
 
+use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use sea_orm::DbErr;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use shared::ids;
 use shared::money::Currency;
 
 use crate::AppState;
-use crate::orders::store::load_items;
-use crate::payments::model::PaymentStatus;
 
 use crate::platform::http::error::{Error, Result};
-use crate::providers::mock::{self, BuyerAction};
-use crate::providers::with_payment_id;
-use crate::providers::{PaymentProvider, ProviderError, ProviderStatus};
-use crate::{orders::entities::order_items, payments::entities::payments};
+use crate::providers::mock::BuyerAction;
+use crate::providers::{
+    CheckoutLine, PaymentProvider, PaymentRef, ProviderError, ProviderStatus, with_payment_id,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,15 +60,50 @@ struct ActionForm {
     action: String,
 }
 
-async fn find(state: &AppState, payment_id: &str) -> Result<Option<payments::Model>> {
+/// A payment with the mock provider, as its page shows it.
+#[derive(Debug, Clone)]
+pub struct PageCheckout {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub provider_reference: Option<String>,
+    pub provider_payment_reference: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    /// Whether the payment is still waiting to be paid on our side.
+    pub pending: bool,
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+impl PageCheckout {
+    fn provider_ref(&self) -> PaymentRef<'_> {
+        PaymentRef {
+            id: &self.id,
+            amount: self.amount,
+            currency: &self.currency,
+            provider_reference: self.provider_reference.as_deref(),
+            provider_payment_reference: self.provider_payment_reference.as_deref(),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// Where the page reads the payments it shows (the payments context provides it): the page
+/// knows no table but the mock provider's own.
+#[async_trait]
+pub trait PageCheckouts: Send + Sync {
+    /// The payment `payment_id` if it is one with the mock provider.
+    async fn find(&self, payment_id: &str) -> Result<Option<PageCheckout>, DbErr>;
+
+    /// The lines of what the payment pays for.
+    async fn lines(&self, payment_id: &str) -> Result<Vec<CheckoutLine>, DbErr>;
+}
+
+async fn find(state: &AppState, payment_id: &str) -> Result<Option<PageCheckout>> {
     if !ids::is_valid(ids::PAYMENT, payment_id) {
         return Ok(None);
     }
-    use sea_orm::EntityTrait;
-    Ok(payments::Entity::find_by_id(payment_id)
-        .one(&state.core.db)
-        .await?
-        .filter(|p| p.provider == mock::NAME))
+    Ok(state.mock_pages.find(payment_id).await?)
 }
 
 async fn show(State(state): State<AppState>, Path(payment_id): Path<String>) -> Result<Response> {
@@ -76,11 +112,11 @@ async fn show(State(state): State<AppState>, Path(payment_id): Path<String>) -> 
     };
     let provider_status = state
         .mock
-        .fetch_status(&payment)
+        .fetch_status(payment.provider_ref())
         .await
         .map_err(provider_error)?
         .status;
-    let open = payment.status == PaymentStatus::Pending.as_str()
+    let open = payment.pending
         && provider_status == ProviderStatus::Pending
         && state.core.now() < payment.expires_at;
     if !open {
@@ -93,7 +129,7 @@ async fn show(State(state): State<AppState>, Path(payment_id): Path<String>) -> 
         };
         return Ok(page(StatusCode::OK, "Checkout closed", &message, &[]));
     }
-    let items = load_items(&state.core.db, &payment.order_id).await?;
+    let items = state.mock_pages.lines(&payment.id).await?;
     // The form's answer redirects to the shop: CSP's form-action must allow its two pages.
     let targets = [&payment.success_url, &payment.cancel_url].map(|u| origin_of(u));
     Ok(page(
@@ -134,10 +170,10 @@ async fn act(
     let Some(payment) = find(&state, &payment_id).await? else {
         return Ok(unknown());
     };
-    let accepted = payment.status == PaymentStatus::Pending.as_str()
+    let accepted = payment.pending
         && state
             .mock
-            .act(&payment, action, state.core.now())
+            .act(payment.provider_ref(), action, state.core.now())
             .await
             .map_err(provider_error)?;
     if !accepted {
@@ -213,7 +249,7 @@ fn origin_of(url: &str) -> Option<String> {
     origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
-fn checkout_body(payment: &payments::Model, items: &[order_items::Model]) -> String {
+fn checkout_body(payment: &PageCheckout, items: &[CheckoutLine]) -> String {
     let currency = Currency::parse(&payment.currency);
     let money = |minor: i64| match currency {
         Some(c) => c.format(minor),

@@ -21,10 +21,10 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::{
-    CheckoutRequest, CloseReason, InboundError, InboundEvent, PaymentProvider, ProviderCheckout,
-    ProviderError, ProviderRefund, ProviderState, ProviderStatus, RefundRequest, with_payment_id,
+    CheckoutRequest, CloseReason, InboundError, InboundEvent, PaymentProvider, PaymentRef,
+    ProviderCheckout, ProviderError, ProviderRefund, ProviderState, ProviderStatus, RefundRequest,
+    with_payment_id,
 };
-use crate::payments::entities::payments;
 use client::{CallError, form};
 use mapping::{intent_state, refund_of, session_state};
 use wire::{List, PaymentIntent, Refund, Session};
@@ -107,6 +107,10 @@ impl StripeProvider {
             .to_string();
         let success_url = with_payment_id(request.success_url, request.payment_id);
         let cancel_url = with_payment_id(request.cancel_url, request.payment_id);
+        let payable = request.payable;
+        let payable_key = format!("metadata[{}]", payable.metadata_name());
+        let intent_payable_key =
+            format!("payment_intent_data[metadata][{}]", payable.metadata_name());
         let mut body = form(&[
             ("mode", "payment"),
             ("client_reference_id", request.payment_id),
@@ -114,14 +118,14 @@ impl StripeProvider {
             ("cancel_url", &cancel_url),
             ("expires_at", &expires_at),
             ("metadata[payment_id]", request.payment_id),
-            ("metadata[order_id]", request.order_id),
+            (&payable_key, payable.id()),
             (
                 "payment_intent_data[metadata][payment_id]",
                 request.payment_id,
             ),
-            ("payment_intent_data[metadata][order_id]", request.order_id),
+            (&intent_payable_key, payable.id()),
         ]);
-        for (i, item) in request.items.iter().enumerate() {
+        for (i, item) in request.lines.iter().enumerate() {
             let key = |k: &str| format!("line_items[{i}]{k}");
             body.push((key("[quantity]"), item.quantity.to_string()));
             body.push((key("[price_data][currency]"), request.currency.to_owned()));
@@ -157,12 +161,13 @@ impl StripeProvider {
         request: &CheckoutRequest<'_>,
     ) -> Result<ProviderCheckout, ProviderError> {
         let amount = request.amount.to_string();
+        let payable_key = format!("metadata[{}]", request.payable.metadata_name());
         let mut body = form(&[
             ("amount", &amount),
             ("currency", request.currency),
             ("payment_method_types[0]", "card"),
             ("metadata[payment_id]", request.payment_id),
-            ("metadata[order_id]", request.order_id),
+            (&payable_key, request.payable.id()),
         ]);
         if let Some(method) = request.payment_method {
             body.extend(form(&[("payment_method", method), ("confirm", "true")]));
@@ -208,9 +213,9 @@ impl StripeProvider {
     }
 
     /// The PaymentIntent behind a payment: recorded once it was paid, or asked of its session.
-    async fn intent_id(&self, payment: &payments::Model) -> Result<String, ProviderError> {
-        if let Some(id) = &payment.provider_payment_reference {
-            return Ok(id.clone());
+    async fn intent_id(&self, payment: PaymentRef<'_>) -> Result<String, ProviderError> {
+        if let Some(id) = payment.provider_payment_reference {
+            return Ok(id.to_owned());
         }
         let reference = reference(payment)?;
         if reference.starts_with("pi_") {
@@ -227,8 +232,8 @@ impl StripeProvider {
     }
 }
 
-fn reference(payment: &payments::Model) -> Result<&str, ProviderError> {
-    payment.provider_reference.as_deref().ok_or_else(|| {
+fn reference(payment: PaymentRef<'_>) -> Result<&str, ProviderError> {
+    payment.provider_reference.ok_or_else(|| {
         ProviderError::Unavailable(format!("payment {} has no Stripe reference", payment.id))
     })
 }
@@ -250,10 +255,7 @@ impl PaymentProvider for StripeProvider {
         }
     }
 
-    async fn fetch_status(
-        &self,
-        payment: &payments::Model,
-    ) -> Result<ProviderState, ProviderError> {
+    async fn fetch_status(&self, payment: PaymentRef<'_>) -> Result<ProviderState, ProviderError> {
         let reference = reference(payment)?;
         if reference.starts_with("cs_") {
             session_state(&self.session(reference).await?, payment.amount)
@@ -264,7 +266,7 @@ impl PaymentProvider for StripeProvider {
 
     async fn close(
         &self,
-        payment: &payments::Model,
+        payment: PaymentRef<'_>,
         reason: CloseReason,
     ) -> Result<ProviderState, ProviderError> {
         let reference = reference(payment)?;
@@ -311,7 +313,7 @@ impl PaymentProvider for StripeProvider {
             ("payment_intent", &intent),
             ("amount", &amount),
             ("metadata[refund_id]", request.refund_id),
-            ("metadata[payment_id]", &request.payment.id),
+            ("metadata[payment_id]", request.payment.id),
         ]);
         if let Some(reason) = request.reason {
             if STRIPE_REFUND_REASONS.contains(&reason) {
@@ -332,7 +334,7 @@ impl PaymentProvider for StripeProvider {
 
     async fn list_refunds(
         &self,
-        payment: &payments::Model,
+        payment: PaymentRef<'_>,
     ) -> Result<Vec<ProviderRefund>, ProviderError> {
         let intent = self.intent_id(payment).await?;
         let list: List<Refund> = self

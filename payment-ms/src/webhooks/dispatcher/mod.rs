@@ -33,11 +33,13 @@ use crate::AppState;
 use crate::platform::http::error::Result;
 use crate::{events::entities::events, webhooks::entities::partners};
 
+mod holdings;
 pub mod queue;
 pub mod recorder;
 pub mod schedule;
 pub mod sender;
 
+use holdings::Holdings;
 pub use sender::{EXCERPT_BYTES, MAX_RETRY_AFTER};
 
 use queue::Claimed;
@@ -85,76 +87,6 @@ struct Job {
     claimed_at: Instant,
     event: events::Model,
     partner: Arc<partners::Model>,
-}
-
-/// What this worker holds of each partner, and how much it may: at most its room in flight
-/// (the configured cap, or one while it is failing), and as many again claimed and waiting.
-/// A waiting delivery then waits for one round of the partner's requests at most, which ends
-/// within the timeout, so it is sent well within its lease.
-#[derive(Default)]
-struct Holdings {
-    partners: HashMap<String, Held>,
-}
-
-#[derive(Default)]
-struct Held {
-    /// Claimed, waiting or in flight.
-    claimed: usize,
-    in_flight: usize,
-    /// Its room as last seen.
-    room: usize,
-}
-
-impl Holdings {
-    /// A claimed delivery of `partner` joins the waiting ones.
-    fn take(&mut self, partner: &partners::Model, room: usize) {
-        let held = self.partners.entry(partner.id.clone()).or_default();
-        held.claimed += 1;
-        held.room = room;
-    }
-
-    /// Whether a waiting delivery of this partner may be sent now.
-    fn may_send(&self, partner_id: &str) -> bool {
-        self.partners
-            .get(partner_id)
-            .is_some_and(|held| held.in_flight < held.room)
-    }
-
-    fn sending(&mut self, partner_id: &str) {
-        if let Some(held) = self.partners.get_mut(partner_id) {
-            held.in_flight += 1;
-        }
-    }
-
-    /// A delivery of this partner was sent (`sent`) or given back.
-    fn done(&mut self, partner_id: &str, sent: bool) {
-        if let Some(held) = self.partners.get_mut(partner_id) {
-            held.claimed = held.claimed.saturating_sub(1);
-            if sent {
-                held.in_flight = held.in_flight.saturating_sub(1);
-            }
-            if held.claimed == 0 {
-                self.partners.remove(partner_id);
-            }
-        }
-    }
-
-    /// Whether a partner the last claim left out has room enough again to be worth a claim:
-    /// a quarter of what it may hold (one, for a partner being probed).
-    fn worth_claiming(&self, partner_id: &str) -> bool {
-        self.partners.get(partner_id).is_none_or(|held| {
-            let quota = 2 * held.room;
-            quota.saturating_sub(held.claimed) >= (quota / 4).max(1)
-        })
-    }
-
-    /// What each partner this worker holds may still claim; others may claim twice their room.
-    fn free(&self) -> HashMap<String, usize> {
-        self.partners
-            .iter()
-            .map(|(id, held)| (id.clone(), (2 * held.room).saturating_sub(held.claimed)))
-            .collect()
-    }
 }
 
 impl Dispatcher {

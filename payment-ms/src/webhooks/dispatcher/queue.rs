@@ -464,3 +464,18 @@ impl Bound {
         Statement::from_sql_and_values(self.backend, self.sql, self.values)
     }
 }
+
+/// How many deliveries are pending, and how many of them are due at `at`.
+pub async fn depth(db: &DatabaseConnection, at: DateTime<Utc>) -> Result<(u64, u64), DbErr> {
+    use sea_orm::{EntityTrait, PaginatorTrait, QueryFilter};
+    let pending = deliveries::Entity::find()
+        .filter(deliveries::Column::Status.eq(status::PENDING))
+        .count(db)
+        .await?;
+    let due = deliveries::Entity::find()
+        .filter(deliveries::Column::Status.eq(status::PENDING))
+        .filter(deliveries::Column::NextAttemptAt.lte(at))
+        .count(db)
+        .await?;
+    Ok((pending, due))
+}

@@ -23,7 +23,7 @@ use crate::payments::model::PaymentStatus;
 
 use crate::platform::http::error::Result;
 use crate::providers::{InboundError, Subject};
-use crate::{payments::entities::payments, providers::entities::provider_events};
+use crate::{inbound::entities::provider_events, payments::entities::payments};
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Receipt {

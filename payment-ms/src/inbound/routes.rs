@@ -6,8 +6,8 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 
 use crate::AppState;
+use crate::inbound::service::{self, Receipt};
 use crate::platform::http::error::Result;
-use crate::providers::inbound::{self, Receipt};
 
 /// Provider events are small, but a few carry whole objects: more room than the API's bodies.
 const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
@@ -27,6 +27,6 @@ async fn receive(
     body: Bytes,
 ) -> Result<Json<Receipt>> {
     Ok(Json(
-        inbound::receive(&state, &provider, &headers, &body).await?,
+        service::receive(&state, &provider, &headers, &body).await?,
     ))
 }
