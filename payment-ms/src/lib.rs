@@ -32,6 +32,7 @@ pub use state::AppState;
 
 use clock::{Clock, SystemClock};
 use events::Outbox;
+use inbound::service::Inbound;
 use payments::service::Payments;
 use platform::Core;
 use providers::mock::MockProvider;
@@ -40,6 +41,7 @@ use providers::{PaymentProvider, Providers};
 use refunds::service::Refunds;
 use webhooks::dispatcher::Dispatcher;
 use webhooks::fan_out::FanOut;
+use webhooks::partners::Partners;
 use webhooks::ssrf::Guard;
 
 /// The router, without a socket: tests can drive it with `oneshot`. Every context's routes:
@@ -144,6 +146,22 @@ impl Application {
             payments: payments.clone(),
             request_timeout: config.request_timeout,
         };
+        let partners = Partners {
+            core: core.clone(),
+            guard: guard.clone(),
+            config: Arc::new(config.webhooks.clone()),
+            due: webhooks_due.clone(),
+        };
+        partners
+            .sync_n8n()
+            .await
+            .context("configuring the n8n hook")?;
+        let inbound = Inbound {
+            core: core.clone(),
+            providers: providers.clone(),
+            payments: payments.clone(),
+            refunds: refunds.clone(),
+        };
         let state = AppState {
             outage: platform::db::Outage::new(&url),
             core,
@@ -156,13 +174,12 @@ impl Application {
             ]),
             payments,
             refunds,
+            partners,
+            inbound,
             mock,
             webhooks_due,
             guard,
         };
-        webhooks::partners::sync_n8n(&state)
-            .await
-            .map_err(|e| anyhow::anyhow!("configuring the n8n hook: {e}"))?;
         Ok(Application { listener, state })
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::inbound::service::Inbound;
 use crate::payments::service::Payments;
 use crate::platform::metrics::Gauges;
 use crate::platform::{Core, db};
@@ -12,6 +13,7 @@ use crate::providers::Providers;
 use crate::providers::mock::MockProvider;
 use crate::providers::mock::page::PageCheckouts;
 use crate::refunds::service::Refunds;
+use crate::webhooks::partners::Partners;
 use crate::webhooks::ssrf::Guard;
 
 /// Everything a handler needs; cheap to clone.
@@ -23,6 +25,8 @@ pub struct AppState {
     pub providers: Providers,
     pub payments: Payments,
     pub refunds: Refunds,
+    pub partners: Partners,
+    pub inbound: Inbound,
     /// The mock provider itself, for its hosted page, and where the page reads payments.
     pub mock: Arc<MockProvider>,
     pub mock_pages: Arc<dyn PageCheckouts>,

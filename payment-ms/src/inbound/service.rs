@@ -14,16 +14,53 @@
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
-use shared::Problem;
 
-use crate::AppState;
-use crate::payments::model::PaymentStatus;
+use super::entities::provider_events;
+use crate::payments::entities::payments;
+use crate::payments::model::{PaymentError, PaymentStatus};
+use crate::payments::service::Payments;
+use crate::platform::{Core, Fault};
+use crate::providers::{InboundError, Providers, Subject};
+use crate::refunds::model::RefundError;
+use crate::refunds::service::Refunds;
 
-use crate::platform::http::error::Result;
-use crate::providers::{InboundError, Subject};
-use crate::{inbound::entities::provider_events, payments::entities::payments};
+/// Inbound provider webhooks, with what handling them needs.
+#[derive(Clone)]
+pub struct Inbound {
+    pub core: Core,
+    pub providers: Providers,
+    pub payments: Payments,
+    pub refunds: Refunds,
+}
+
+/// Why a provider's webhook was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum InboundFailure {
+    #[error("no provider {0}")]
+    UnknownProvider(String),
+    /// The provider refused it as its own (signature, body, or no webhooks configured).
+    #[error(transparent)]
+    Refused(InboundError),
+    /// A copy of the event is being handled.
+    #[error("a copy of this event is being handled")]
+    InProgress,
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    #[error(transparent)]
+    Refund(#[from] RefundError),
+    #[error(transparent)]
+    Fault(#[from] Fault),
+}
+
+impl From<DbErr> for InboundFailure {
+    fn from(e: DbErr) -> Self {
+        InboundFailure::Fault(e.into())
+    }
+}
+
+type Result<T, E = InboundFailure> = std::result::Result<T, E>;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Receipt {
@@ -32,83 +69,188 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
-pub async fn receive(
-    state: &AppState,
-    provider_name: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Receipt> {
-    let provider = state
-        .providers
-        .get(provider_name)
-        .ok_or_else(|| Problem::not_found(format!("provider {provider_name}")))?;
-    let event = provider
-        .parse_webhook(headers, body, state.core.now())
-        .map_err(|e| match e {
-            InboundError::Signature(reason) => {
-                tracing::warn!(provider = provider_name, %reason, "refused a provider webhook");
-                Problem::bad_request(
-                    "invalid_signature",
-                    format!("The webhook signature does not verify: {reason}"),
-                )
+impl Inbound {
+    pub async fn receive(
+        &self,
+        provider_name: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Receipt> {
+        let provider = self
+            .providers
+            .get(provider_name)
+            .ok_or_else(|| InboundFailure::UnknownProvider(provider_name.to_owned()))?;
+        let event = provider
+            .parse_webhook(headers, body, self.core.now())
+            .map_err(|e| {
+                if let InboundError::Signature(reason) = &e {
+                    tracing::warn!(provider = provider_name, %reason, "refused a provider webhook");
+                }
+                InboundFailure::Refused(e)
+            })?;
+        let claimed_at = match self
+            .claim(provider_name, &event.id, &event.event_type)
+            .await?
+        {
+            Claim::Taken(at) => at,
+            Claim::Handled => {
+                return Ok(Receipt {
+                    received: true,
+                    duplicate: true,
+                });
             }
-            InboundError::Body(reason) => Problem::bad_request(
-                "invalid_body",
-                format!("The webhook body is not an event: {reason}"),
-            ),
-            // Not a fault of ours to retry (a 5xx would be, for the sender and the alerts):
-            // this endpoint does not exist here, as for an unknown provider.
-            InboundError::NotConfigured => {
-                Problem::not_found(format!("a webhook endpoint for provider {provider_name}"))
+            Claim::InProgress => {
+                return Err(InboundFailure::InProgress);
             }
-        })?;
-    let claimed_at = match claim(state, provider_name, &event.id, &event.event_type).await? {
-        Claim::Taken(at) => at,
-        Claim::Handled => {
-            return Ok(Receipt {
-                received: true,
-                duplicate: true,
-            });
-        }
-        Claim::InProgress => {
-            return Err(Problem::conflict(
-                "event_in_progress",
-                "A copy of this event is being handled; retry later",
+        };
+        if let Err(e) = self.handle(provider_name, &event).await {
+            // Given up, so the provider's retry is handled in full.
+            let released = our_claim(
+                provider_events::Entity::delete_many(),
+                provider_name,
+                &event.id,
+                claimed_at,
             )
-            .into());
+            .filter(provider_events::Column::State.eq(HANDLING))
+            .exec(&self.core.db)
+            .await;
+            if let Err(release) = released {
+                tracing::warn!(error = %release, event_id = %event.id, "could not release a provider event's claim; it is taken over later");
+            }
+            return Err(e);
         }
-    };
-    if let Err(e) = handle(state, provider_name, &event).await {
-        // Given up, so the provider's retry is handled in full.
-        let released = our_claim(
-            provider_events::Entity::delete_many(),
+        our_claim(
+            provider_events::Entity::update_many(),
             provider_name,
             &event.id,
             claimed_at,
         )
-        .filter(provider_events::Column::State.eq(HANDLING))
-        .exec(&state.core.db)
-        .await;
-        if let Err(release) = released {
-            tracing::warn!(error = %release, event_id = %event.id, "could not release a provider event's claim; it is taken over later");
-        }
-        return Err(e);
+        .col_expr(provider_events::Column::State, HANDLED.into())
+        .exec(&self.core.db)
+        .await?;
+        tracing::info!(provider = provider_name, event_id = %event.id, event_type = %event.event_type,
+            "provider webhook handled");
+        Ok(Receipt {
+            received: true,
+            duplicate: false,
+        })
     }
-    our_claim(
-        provider_events::Entity::update_many(),
-        provider_name,
-        &event.id,
-        claimed_at,
-    )
-    .col_expr(provider_events::Column::State, HANDLED.into())
-    .exec(&state.core.db)
-    .await?;
-    tracing::info!(provider = provider_name, event_id = %event.id, event_type = %event.event_type,
-        "provider webhook handled");
-    Ok(Receipt {
-        received: true,
-        duplicate: false,
-    })
+
+    /// Claims an event for handling: the first request inserts its row, and a later one finds it
+    /// handled, in progress, or abandoned (then takes it over).
+    async fn claim(&self, provider_name: &str, event_id: &str, event_type: &str) -> Result<Claim> {
+        let at = self.core.now();
+        let inserted = provider_events::Entity::insert(provider_events::ActiveModel {
+            provider: Set(provider_name.to_owned()),
+            event_id: Set(event_id.to_owned()),
+            event_type: Set(event_type.chars().take(100).collect()),
+            received_at: Set(at),
+            state: Set(HANDLING.to_owned()),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                provider_events::Column::Provider,
+                provider_events::Column::EventId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&self.core.db)
+        .await?;
+        if inserted == 1 {
+            return Ok(Claim::Taken(at));
+        }
+        let Some(existing) =
+            provider_events::Entity::find_by_id((provider_name.to_owned(), event_id.to_owned()))
+                .one(&self.core.db)
+                .await?
+        else {
+            // Its handling failed and was given up just now: the sender's retry comes later.
+            return Ok(Claim::InProgress);
+        };
+        if existing.state == HANDLED {
+            return Ok(Claim::Handled);
+        }
+        if crate::platform::db::after(existing.received_at, CLAIM_TIMEOUT) > at {
+            return Ok(Claim::InProgress);
+        }
+        let taken = our_claim(
+            provider_events::Entity::update_many(),
+            provider_name,
+            event_id,
+            existing.received_at,
+        )
+        .col_expr(provider_events::Column::ReceivedAt, at.into())
+        .filter(provider_events::Column::State.eq(HANDLING))
+        .exec(&self.core.db)
+        .await?;
+        Ok(if taken.rows_affected == 1 {
+            Claim::Taken(at)
+        } else {
+            Claim::InProgress
+        })
+    }
+
+    /// What a verified event asks for: the payment it names refreshed from the provider, or its
+    /// refunds reconciled.
+    async fn handle(
+        &self,
+        provider_name: &str,
+        event: &crate::providers::InboundEvent,
+    ) -> Result<()> {
+        match &event.subject {
+            None => {}
+            Some(Subject::Payment {
+                payment_id,
+                reference,
+            }) => {
+                if let Some(payment) = self
+                    .find(provider_name, payment_id.as_deref(), reference)
+                    .await?
+                {
+                    if payment.status == PaymentStatus::Pending.as_str() {
+                        self.payments.refresh(&payment, self.core.now()).await?;
+                    }
+                } else {
+                    tracing::info!(event_id = %event.id, %reference, "provider event for no payment of ours");
+                }
+            }
+            Some(Subject::Refunds {
+                payment_id,
+                payment_reference,
+            }) => {
+                if let Some(payment) = self
+                    .find(provider_name, payment_id.as_deref(), payment_reference)
+                    .await?
+                {
+                    self.refunds.sync(&payment, self.core.now()).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Our payment named by an event: by our id (from the metadata we gave the provider), or by
+    /// the provider's references.
+    async fn find(
+        &self,
+        provider_name: &str,
+        payment_id: Option<&str>,
+        reference: &str,
+    ) -> Result<Option<payments::Model>> {
+        let by_reference = Condition::any()
+            .add(payments::Column::ProviderReference.eq(reference))
+            .add(payments::Column::ProviderPaymentReference.eq(reference));
+        let mut condition = Condition::any().add(by_reference);
+        if let Some(id) = payment_id.filter(|id| shared::ids::is_valid(shared::ids::PAYMENT, id)) {
+            condition = condition.add(payments::Column::Id.eq(id));
+        }
+        Ok(payments::Entity::find()
+            .filter(payments::Column::Provider.eq(provider_name))
+            .filter(condition)
+            .one(&self.core.db)
+            .await?)
+    }
 }
 
 const HANDLING: &str = "handling";
@@ -124,66 +266,6 @@ enum Claim {
     InProgress,
 }
 
-/// Claims an event for handling: the first request inserts its row, and a later one finds it
-/// handled, in progress, or abandoned (then takes it over).
-async fn claim(
-    state: &AppState,
-    provider_name: &str,
-    event_id: &str,
-    event_type: &str,
-) -> Result<Claim> {
-    let at = state.core.now();
-    let inserted = provider_events::Entity::insert(provider_events::ActiveModel {
-        provider: Set(provider_name.to_owned()),
-        event_id: Set(event_id.to_owned()),
-        event_type: Set(event_type.chars().take(100).collect()),
-        received_at: Set(at),
-        state: Set(HANDLING.to_owned()),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            provider_events::Column::Provider,
-            provider_events::Column::EventId,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .exec_without_returning(&state.core.db)
-    .await?;
-    if inserted == 1 {
-        return Ok(Claim::Taken(at));
-    }
-    let Some(existing) =
-        provider_events::Entity::find_by_id((provider_name.to_owned(), event_id.to_owned()))
-            .one(&state.core.db)
-            .await?
-    else {
-        // Its handling failed and was given up just now: the sender's retry comes later.
-        return Ok(Claim::InProgress);
-    };
-    if existing.state == HANDLED {
-        return Ok(Claim::Handled);
-    }
-    if crate::platform::db::after(existing.received_at, CLAIM_TIMEOUT) > at {
-        return Ok(Claim::InProgress);
-    }
-    let taken = our_claim(
-        provider_events::Entity::update_many(),
-        provider_name,
-        event_id,
-        existing.received_at,
-    )
-    .col_expr(provider_events::Column::ReceivedAt, at.into())
-    .filter(provider_events::Column::State.eq(HANDLING))
-    .exec(&state.core.db)
-    .await?;
-    Ok(if taken.rows_affected == 1 {
-        Claim::Taken(at)
-    } else {
-        Claim::InProgress
-    })
-}
-
 /// `query` narrowed to the row of `event_id` as claimed at `at` (a claim taken over since is
 /// another's).
 fn our_claim<Q: QueryFilter>(query: Q, provider: &str, event_id: &str, at: DateTime<Utc>) -> Q {
@@ -191,70 +273,6 @@ fn our_claim<Q: QueryFilter>(query: Q, provider: &str, event_id: &str, at: DateT
         .filter(provider_events::Column::Provider.eq(provider))
         .filter(provider_events::Column::EventId.eq(event_id))
         .filter(provider_events::Column::ReceivedAt.eq(at))
-}
-
-/// What a verified event asks for: the payment it names refreshed from the provider, or its
-/// refunds reconciled.
-async fn handle(
-    state: &AppState,
-    provider_name: &str,
-    event: &crate::providers::InboundEvent,
-) -> Result<()> {
-    match &event.subject {
-        None => {}
-        Some(Subject::Payment {
-            payment_id,
-            reference,
-        }) => {
-            if let Some(payment) =
-                find(state, provider_name, payment_id.as_deref(), reference).await?
-            {
-                if payment.status == PaymentStatus::Pending.as_str() {
-                    state.payments.refresh(&payment, state.core.now()).await?;
-                }
-            } else {
-                tracing::info!(event_id = %event.id, %reference, "provider event for no payment of ours");
-            }
-        }
-        Some(Subject::Refunds {
-            payment_id,
-            payment_reference,
-        }) => {
-            if let Some(payment) = find(
-                state,
-                provider_name,
-                payment_id.as_deref(),
-                payment_reference,
-            )
-            .await?
-            {
-                state.refunds.sync(&payment, state.core.now()).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Our payment named by an event: by our id (from the metadata we gave the provider), or by
-/// the provider's references.
-async fn find(
-    state: &AppState,
-    provider_name: &str,
-    payment_id: Option<&str>,
-    reference: &str,
-) -> Result<Option<payments::Model>> {
-    let by_reference = Condition::any()
-        .add(payments::Column::ProviderReference.eq(reference))
-        .add(payments::Column::ProviderPaymentReference.eq(reference));
-    let mut condition = Condition::any().add(by_reference);
-    if let Some(id) = payment_id.filter(|id| shared::ids::is_valid(shared::ids::PAYMENT, id)) {
-        condition = condition.add(payments::Column::Id.eq(id));
-    }
-    Ok(payments::Entity::find()
-        .filter(payments::Column::Provider.eq(provider_name))
-        .filter(condition)
-        .one(&state.core.db)
-        .await?)
 }
 
 /// Providers stop retrying an event after days (Stripe: 3); its id need not be kept longer.

@@ -9,17 +9,14 @@ use sea_orm::{
     QuerySelect,
 };
 use shared::api::{AttemptOut, DeliveryOut, RecoverIn, RecoverOut, ResendIn};
-use shared::{FieldError, Problem, ids};
+use shared::{FieldError, ids};
 
 use super::entities::{deliveries, delivery_attempts};
 use super::fan_out::new_delivery;
-use super::partners::{ListQuery, find};
+use super::partners::{ListQuery, Partners, Result, WebhookError, find};
 use super::status;
-use crate::AppState;
 use crate::events::entities::events;
 use crate::platform::BeforeCommit;
-use crate::platform::db::begin_write;
-use crate::platform::http::error::Result;
 use crate::platform::pagination::{Page, PageRequest};
 use crate::platform::validate;
 
@@ -45,72 +42,13 @@ fn delivery_out(d: deliveries::Model, event_type: String) -> DeliveryOut {
 fn check_status(status: &Option<String>) -> Result<()> {
     match status {
         Some(s) if !status::ALL.contains(&s.as_str()) => {
-            Err(Problem::validation(vec![FieldError::new(
+            Err(WebhookError::Invalid(vec![FieldError::new(
                 "status",
                 format!("must be one of {}", status::ALL.join(", ")),
-            )])
-            .into())
+            )]))
         }
         _ => Ok(()),
     }
-}
-
-/// Deliveries, newest first: of one partner, of one event, or both.
-pub async fn list_deliveries(
-    state: &AppState,
-    partner_id: Option<&str>,
-    query: ListQuery,
-) -> Result<Page<DeliveryOut>> {
-    if let Some(id) = partner_id {
-        find(&state.core.db, id).await?;
-    }
-    check_status(&query.status)?;
-    let mut errors = Vec::new();
-    validate::query_id(
-        &mut errors,
-        "event_id",
-        ids::EVENT,
-        query.event_id.as_deref(),
-    );
-    validate::finish(errors).map_err(Problem::validation)?;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::DELIVERY)
-        .map_err(Problem::validation)?;
-    let mut select = deliveries::Entity::find();
-    if let Some(id) = partner_id {
-        select = select.filter(deliveries::Column::PartnerId.eq(id));
-    }
-    if let Some(event_id) = &query.event_id {
-        select = select.filter(deliveries::Column::EventId.eq(event_id));
-    }
-    if let Some(status) = &query.status {
-        select = select.filter(deliveries::Column::Status.eq(status));
-    }
-    let rows = page
-        .fetch(select, deliveries::Column::Id, &state.core.db)
-        .await?;
-    let event_ids: HashSet<&str> = rows.iter().map(|d| d.event_id.as_str()).collect();
-    let types: HashMap<String, String> = if event_ids.is_empty() {
-        HashMap::new()
-    } else {
-        events::Entity::find()
-            .select_only()
-            .column(events::Column::Id)
-            .column(events::Column::EventType)
-            .filter(events::Column::Id.is_in(event_ids))
-            .into_tuple::<(String, String)>()
-            .all(&state.core.db)
-            .await?
-            .into_iter()
-            .collect()
-    };
-    Ok(page.page(
-        rows,
-        |d| &d.id,
-        |d| {
-            let event_type = types.get(&d.event_id).cloned().unwrap_or_default();
-            delivery_out(d, event_type)
-        },
-    ))
 }
 
 /// The type of one event.
@@ -122,116 +60,167 @@ async fn event_type_of(db: &DatabaseConnection, event_id: &str) -> Result<String
         .unwrap_or_default())
 }
 
-/// One delivery with every attempt.
-pub async fn get_delivery(
-    state: &AppState,
-    partner_id: &str,
-    delivery_id: &str,
-) -> Result<DeliveryOut> {
-    let not_found = || Problem::not_found(format!("delivery {delivery_id}"));
-    let delivery = deliveries::Entity::find_by_id(delivery_id)
-        .one(&state.core.db)
-        .await?
-        .filter(|d| d.partner_id == partner_id)
-        .ok_or_else(not_found)?;
-    let attempts = delivery_attempts::Entity::find()
-        .filter(delivery_attempts::Column::DeliveryId.eq(delivery_id))
-        .order_by_asc(delivery_attempts::Column::Attempt)
-        .all(&state.core.db)
-        .await?;
-    let event_type = event_type_of(&state.core.db, &delivery.event_id).await?;
-    let mut out = delivery_out(delivery, event_type);
-    out.attempt_log = Some(
-        attempts
-            .into_iter()
-            .map(|a| AttemptOut {
-                attempt: a.attempt,
-                started_at: a.started_at,
-                latency_ms: a.latency_ms,
-                status_code: a.status_code,
-                response_excerpt: a.response_excerpt,
-                error: a.error,
-            })
-            .collect(),
-    );
-    Ok(out)
-}
-
-/// Sends one event to one partner again, as a new delivery with its own schedule.
-pub async fn resend(
-    state: &AppState,
-    partner_id: &str,
-    input: ResendIn,
-    then: &dyn BeforeCommit<DeliveryOut>,
-) -> Result<DeliveryOut> {
-    let partner = find(&state.core.db, partner_id).await?;
-    if !partner.active {
-        return Err(Problem::conflict(
-            "partner_disabled",
-            "Enable the partner before resending to it",
-        )
-        .into());
-    }
-    if !ids::is_valid(ids::EVENT, &input.event_id) {
-        return Err(Problem::validation(vec![FieldError::new(
+impl Partners {
+    /// Deliveries, newest first: of one partner, of one event, or both.
+    pub async fn list_deliveries(
+        &self,
+        partner_id: Option<&str>,
+        query: ListQuery,
+    ) -> Result<Page<DeliveryOut>> {
+        if let Some(id) = partner_id {
+            find(&self.core.db, id).await?;
+        }
+        check_status(&query.status)?;
+        let mut errors = Vec::new();
+        validate::query_id(
+            &mut errors,
             "event_id",
-            "must be an event id: evt_ followed by 32 hex digits",
-        )])
-        .into());
+            ids::EVENT,
+            query.event_id.as_deref(),
+        );
+        validate::finish(errors).map_err(WebhookError::Invalid)?;
+        let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::DELIVERY)
+            .map_err(WebhookError::Invalid)?;
+        let mut select = deliveries::Entity::find();
+        if let Some(id) = partner_id {
+            select = select.filter(deliveries::Column::PartnerId.eq(id));
+        }
+        if let Some(event_id) = &query.event_id {
+            select = select.filter(deliveries::Column::EventId.eq(event_id));
+        }
+        if let Some(status) = &query.status {
+            select = select.filter(deliveries::Column::Status.eq(status));
+        }
+        let rows = page
+            .fetch(select, deliveries::Column::Id, &self.core.db)
+            .await?;
+        let event_ids: HashSet<&str> = rows.iter().map(|d| d.event_id.as_str()).collect();
+        let types: HashMap<String, String> = if event_ids.is_empty() {
+            HashMap::new()
+        } else {
+            events::Entity::find()
+                .select_only()
+                .column(events::Column::Id)
+                .column(events::Column::EventType)
+                .filter(events::Column::Id.is_in(event_ids))
+                .into_tuple::<(String, String)>()
+                .all(&self.core.db)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        Ok(page.page(
+            rows,
+            |d| &d.id,
+            |d| {
+                let event_type = types.get(&d.event_id).cloned().unwrap_or_default();
+                delivery_out(d, event_type)
+            },
+        ))
     }
-    let event = events::Entity::find_by_id(&input.event_id)
-        .one(&state.core.db)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("event {}", input.event_id)))?;
-    let txn = begin_write(&state.core.db).await?;
-    let delivery = new_delivery(&input.event_id, partner_id, state.core.now())
-        .insert(&txn)
-        .await?;
-    let out = delivery_out(delivery, event.event_type);
-    then.before_commit(&txn, &out).await?;
-    txn.commit().await?;
-    state.webhooks_due.notify_one();
-    Ok(out)
-}
 
-/// Puts every failed or canceled delivery of a partner since a time back in the queue, each
-/// with a fresh round of the retry schedule.
-pub async fn recover(state: &AppState, partner_id: &str, input: RecoverIn) -> Result<RecoverOut> {
-    let partner = find(&state.core.db, partner_id).await?;
-    if !partner.active {
-        return Err(Problem::conflict(
-            "partner_disabled",
-            "Enable the partner before recovering its deliveries",
-        )
-        .into());
+    /// One delivery with every attempt.
+    pub async fn get_delivery(&self, partner_id: &str, delivery_id: &str) -> Result<DeliveryOut> {
+        let not_found = || WebhookError::NotFound(format!("delivery {delivery_id}"));
+        let delivery = deliveries::Entity::find_by_id(delivery_id)
+            .one(&self.core.db)
+            .await?
+            .filter(|d| d.partner_id == partner_id)
+            .ok_or_else(not_found)?;
+        let attempts = delivery_attempts::Entity::find()
+            .filter(delivery_attempts::Column::DeliveryId.eq(delivery_id))
+            .order_by_asc(delivery_attempts::Column::Attempt)
+            .all(&self.core.db)
+            .await?;
+        let event_type = event_type_of(&self.core.db, &delivery.event_id).await?;
+        let mut out = delivery_out(delivery, event_type);
+        out.attempt_log = Some(
+            attempts
+                .into_iter()
+                .map(|a| AttemptOut {
+                    attempt: a.attempt,
+                    started_at: a.started_at,
+                    latency_ms: a.latency_ms,
+                    status_code: a.status_code,
+                    response_excerpt: a.response_excerpt,
+                    error: a.error,
+                })
+                .collect(),
+        );
+        Ok(out)
     }
-    let at = state.core.now();
-    let txn = begin_write(&state.core.db).await?;
-    let res = deliveries::Entity::update_many()
-        .col_expr(deliveries::Column::Status, status::PENDING.into())
-        .col_expr(
-            deliveries::Column::RoundStart,
-            sea_orm::sea_query::Expr::col(deliveries::Column::Attempts),
-        )
-        .col_expr(deliveries::Column::NextAttemptAt, at.into())
-        .col_expr(
-            deliveries::Column::LockedUntil,
-            Option::<DateTime<Utc>>::None.into(),
-        )
-        .col_expr(
-            deliveries::Column::CompletedAt,
-            Option::<DateTime<Utc>>::None.into(),
-        )
-        .col_expr(deliveries::Column::UnrecordedClaims, 0.into())
-        .col_expr(deliveries::Column::UpdatedAt, at.into())
-        .filter(deliveries::Column::PartnerId.eq(partner_id))
-        .filter(deliveries::Column::Status.is_in([status::FAILED, status::CANCELED]))
-        .filter(deliveries::Column::CreatedAt.gte(input.since))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    state.webhooks_due.notify_one();
-    Ok(RecoverOut {
-        recovered: res.rows_affected,
-    })
+
+    /// Sends one event to one partner again, as a new delivery with its own schedule.
+    pub async fn resend(
+        &self,
+        partner_id: &str,
+        input: ResendIn,
+        then: &dyn BeforeCommit<DeliveryOut>,
+    ) -> Result<DeliveryOut> {
+        let partner = find(&self.core.db, partner_id).await?;
+        if !partner.active {
+            return Err(WebhookError::Disabled(
+                "Enable the partner before resending to it",
+            ));
+        }
+        if !ids::is_valid(ids::EVENT, &input.event_id) {
+            return Err(WebhookError::Invalid(vec![FieldError::new(
+                "event_id",
+                "must be an event id: evt_ followed by 32 hex digits",
+            )]));
+        }
+        let event = events::Entity::find_by_id(&input.event_id)
+            .one(&self.core.db)
+            .await?
+            .ok_or_else(|| WebhookError::NotFound(format!("event {}", input.event_id)))?;
+        let txn = self.core.begin().await?;
+        let delivery = new_delivery(&input.event_id, partner_id, self.core.now())
+            .insert(&txn)
+            .await?;
+        let out = delivery_out(delivery, event.event_type);
+        then.before_commit(&txn, &out).await?;
+        txn.commit().await?;
+        self.due.notify_one();
+        Ok(out)
+    }
+
+    /// Puts every failed or canceled delivery of a partner since a time back in the queue, each
+    /// with a fresh round of the retry schedule.
+    pub async fn recover(&self, partner_id: &str, input: RecoverIn) -> Result<RecoverOut> {
+        let partner = find(&self.core.db, partner_id).await?;
+        if !partner.active {
+            return Err(WebhookError::Disabled(
+                "Enable the partner before recovering its deliveries",
+            ));
+        }
+        let at = self.core.now();
+        let txn = self.core.begin().await?;
+        let res = deliveries::Entity::update_many()
+            .col_expr(deliveries::Column::Status, status::PENDING.into())
+            .col_expr(
+                deliveries::Column::RoundStart,
+                sea_orm::sea_query::Expr::col(deliveries::Column::Attempts),
+            )
+            .col_expr(deliveries::Column::NextAttemptAt, at.into())
+            .col_expr(
+                deliveries::Column::LockedUntil,
+                Option::<DateTime<Utc>>::None.into(),
+            )
+            .col_expr(
+                deliveries::Column::CompletedAt,
+                Option::<DateTime<Utc>>::None.into(),
+            )
+            .col_expr(deliveries::Column::UnrecordedClaims, 0.into())
+            .col_expr(deliveries::Column::UpdatedAt, at.into())
+            .filter(deliveries::Column::PartnerId.eq(partner_id))
+            .filter(deliveries::Column::Status.is_in([status::FAILED, status::CANCELED]))
+            .filter(deliveries::Column::CreatedAt.gte(input.since))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        self.due.notify_one();
+        Ok(RecoverOut {
+            recovered: res.rows_affected,
+        })
+    }
 }

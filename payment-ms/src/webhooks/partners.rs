@@ -1,29 +1,30 @@
 //! The partner registry and the delivery log, for admins: register, list, update, delete,
 //! rotate a secret; list deliveries and their attempts; resend an event; recover failures.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 use serde::Deserialize;
 use shared::signing::WebhookSecret;
-use shared::{FieldError, Problem, ids};
+use shared::{FieldError, ids};
+use tokio::sync::Notify;
 
 pub use shared::api::{
     AttemptOut, DeliveryOut, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret, RecoverIn,
     RecoverOut, ResendIn, RotateIn,
 };
 
+use super::ssrf::Guard;
 use super::{is_valid_filter, status};
-use crate::AppState;
-use crate::config::MAX_SECRET_GRACE;
+use crate::config::{MAX_SECRET_GRACE, WebhookConfig};
 use crate::events::{Event, Outbox};
-use crate::platform::BeforeCommit;
-use crate::platform::db::{after, begin_write};
-use crate::platform::http::error::Result;
+use crate::platform::db::after;
 use crate::platform::pagination::{Page, PageRequest};
-use crate::platform::validate;
+use crate::platform::{BeforeCommit, Core, Fault, validate};
 use crate::{
     webhooks::entities::deliveries, webhooks::entities::delivery_attempts,
     webhooks::entities::partners,
@@ -37,6 +38,45 @@ const PARTNER_CREATION_LOCK: i64 = 0x7061_7274_6e65_7273; // "partners"
 
 /// The id of the built-in partner configured by `N8N_WEBHOOK_URL`.
 pub const N8N_PARTNER_ID: &str = "ptn_00000000000000000000000000000000";
+
+/// The partner registry and its delivery log, with what they need: the platform, the SSRF
+/// guard, the webhook settings, and the dispatcher's wake-up.
+#[derive(Clone)]
+pub struct Partners {
+    pub core: Core,
+    pub guard: Guard,
+    pub config: Arc<WebhookConfig>,
+    /// Wakes the dispatcher when deliveries are queued outside the outbox (resend, recover).
+    pub due: Arc<Notify>,
+}
+
+/// Why a partner or delivery use case did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// What was not found: `partner …`, `delivery …`, `event …`.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The partner is configured by N8N_WEBHOOK_URL, not through the API.
+    #[error("the partner is built in")]
+    Builtin,
+    #[error("{0} partners are registered, the most allowed")]
+    LimitReached(u64),
+    /// The partner is disabled; the detail says what to enable it for.
+    #[error("{0}")]
+    Disabled(&'static str),
+    #[error(transparent)]
+    Fault(#[from] Fault),
+}
+
+impl From<DbErr> for WebhookError {
+    fn from(e: DbErr) -> Self {
+        WebhookError::Fault(e.into())
+    }
+}
+
+pub(super) type Result<T, E = WebhookError> = std::result::Result<T, E>;
 
 impl From<partners::Model> for PartnerOut {
     fn from(p: partners::Model) -> Self {
@@ -59,7 +99,7 @@ impl From<partners::Model> for PartnerOut {
 }
 
 /// The URL's shape, then where it leads (the SSRF guard, after DNS).
-async fn check_partner_url(state: &AppState, errors: &mut Vec<FieldError>, url: &str) {
+async fn check_partner_url(guard: &Guard, errors: &mut Vec<FieldError>, url: &str) {
     let before = errors.len();
     validate::url(errors, "url", url);
     if errors.len() > before {
@@ -70,7 +110,7 @@ async fn check_partner_url(state: &AppState, errors: &mut Vec<FieldError>, url: 
     let Ok(parsed) = url::Url::parse(url) else {
         return;
     };
-    if let Err(refusal) = state.guard.check_url(&parsed).await {
+    if let Err(refusal) = guard.check_url(&parsed).await {
         errors.push(FieldError::new("url", refusal.to_string()));
     }
 }
@@ -123,79 +163,6 @@ pub fn new_partner(
     }
 }
 
-pub async fn create_partner(
-    state: &AppState,
-    input: PartnerIn,
-    then: &dyn BeforeCommit<PartnerWithSecret>,
-) -> Result<PartnerWithSecret> {
-    let filters = input.event_types.unwrap_or_else(|| vec!["*".to_owned()]);
-    let mut errors = Vec::new();
-    validate::text(&mut errors, "name", &input.name, 255);
-    check_filters(&mut errors, &filters);
-    check_partner_url(state, &mut errors, &input.url).await;
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors).into());
-    }
-    let mut partner = new_partner(input.name.trim(), &input.url, &filters, state.core.now());
-    partner.active = input.active.unwrap_or(true);
-    let secret = partner.secret.clone();
-    let txn = begin_write(&state.core.db).await?;
-    // Counted under a lock that creations take in turn (SQLite's write lock is one already),
-    // so two creations at once cannot both pass the limit.
-    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        txn.execute_unprepared(&format!(
-            "SELECT pg_advisory_xact_lock({PARTNER_CREATION_LOCK})"
-        ))
-        .await?;
-    }
-    let max = state.config.webhooks.max_partners;
-    if partners::Entity::find().count(&txn).await? >= max {
-        return Err(Problem::conflict(
-            "partner_limit_reached",
-            format!(
-                "{max} partners are registered, the most WEBHOOK_MAX_PARTNERS allows; delete one first"
-            ),
-        )
-        .into());
-    }
-    partners::ActiveModel::from(partner.clone())
-        .insert(&txn)
-        .await?;
-    let out = PartnerWithSecret {
-        partner: partner.into(),
-        secret,
-    };
-    then.before_commit(&txn, &out).await?;
-    txn.commit().await?;
-    Ok(out)
-}
-
-pub(super) async fn find(db: &DatabaseConnection, id: &str) -> Result<partners::Model> {
-    let not_found = || Problem::not_found(format!("partner {id}"));
-    if !ids::is_valid(ids::PARTNER, id) {
-        return Err(not_found().into());
-    }
-    Ok(partners::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(not_found)?)
-}
-
-fn not_builtin(partner: &partners::Model) -> Result<()> {
-    if partner.builtin {
-        return Err(Problem::conflict(
-            "partner_builtin",
-            "This partner is configured by N8N_WEBHOOK_URL and N8N_WEBHOOK_SECRET",
-        )
-        .into());
-    }
-    Ok(())
-}
-
-pub async fn get_partner(state: &AppState, id: &str) -> Result<PartnerOut> {
-    Ok(find(&state.core.db, id).await?.into())
-}
-
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     pub limit: Option<u64>,
@@ -204,117 +171,177 @@ pub struct ListQuery {
     pub event_id: Option<String>,
 }
 
-pub async fn list_partners(state: &AppState, query: ListQuery) -> Result<Page<PartnerOut>> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::PARTNER)
-        .map_err(Problem::validation)?;
-    let select = partners::Entity::find();
-    let rows = page
-        .fetch(select, partners::Column::Id, &state.core.db)
-        .await?;
-    Ok(page.page(rows, |p| &p.id, PartnerOut::from))
+pub(super) async fn find(db: &DatabaseConnection, id: &str) -> Result<partners::Model> {
+    let not_found = || WebhookError::NotFound(format!("partner {id}"));
+    if !ids::is_valid(ids::PARTNER, id) {
+        return Err(not_found());
+    }
+    partners::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(not_found)
 }
 
-pub async fn update_partner(state: &AppState, id: &str, patch: PartnerPatch) -> Result<PartnerOut> {
-    let partner = find(&state.core.db, id).await?;
-    not_builtin(&partner)?;
-    let mut errors = Vec::new();
-    if let Some(name) = &patch.name {
-        validate::text(&mut errors, "name", name, 255);
+fn not_builtin(partner: &partners::Model) -> Result<()> {
+    if partner.builtin {
+        return Err(WebhookError::Builtin);
     }
-    if let Some(filters) = &patch.event_types {
-        check_filters(&mut errors, filters);
-    }
-    if let Some(url) = &patch.url {
-        check_partner_url(state, &mut errors, url).await;
-    }
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors).into());
-    }
-    let mut model = partners::ActiveModel::from(partner);
-    if let Some(name) = patch.name {
-        model.name = Set(name.trim().to_owned());
-    }
-    if let Some(url) = patch.url {
-        model.url = Set(url);
-    }
-    if let Some(filters) = patch.event_types {
-        model.event_types = Set(serde_json::json!(filters));
-    }
-    if let Some(active) = patch.active {
-        model.active = Set(active);
-        if active {
-            // Turning a partner back on forgets why it was off.
-            model.disabled_reason = Set(None);
-            model.consecutive_failures = Set(0);
-            model.failing_attempts = Set(0);
-            model.backoff_until = Set(None);
-        } else {
-            model.disabled_reason = Set(Some("disabled by an admin".to_owned()));
-        }
-    }
-    model.updated_at = Set(state.core.now());
-    Ok(model.update(&state.core.db).await?.into())
-}
-
-pub async fn delete_partner(state: &AppState, id: &str) -> Result<()> {
-    let partner = find(&state.core.db, id).await?;
-    not_builtin(&partner)?;
-    let txn = begin_write(&state.core.db).await?;
-    // Attempts go with their deliveries (ON DELETE CASCADE), deliveries with their partner.
-    let ids: Vec<String> = deliveries::Entity::find()
-        .filter(deliveries::Column::PartnerId.eq(id))
-        .select_only()
-        .column(deliveries::Column::Id)
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    for chunk in ids.chunks(500) {
-        delivery_attempts::Entity::delete_many()
-            .filter(delivery_attempts::Column::DeliveryId.is_in(chunk.to_vec()))
-            .exec(&txn)
-            .await?;
-    }
-    deliveries::Entity::delete_many()
-        .filter(deliveries::Column::PartnerId.eq(id))
-        .exec(&txn)
-        .await?;
-    partners::Entity::delete_by_id(id).exec(&txn).await?;
-    txn.commit().await?;
     Ok(())
 }
 
-/// Issues a new secret. Until the grace period ends, both sign every request, so a partner can
-/// switch without missing an event.
-pub async fn rotate_secret(
-    state: &AppState,
-    id: &str,
-    input: RotateIn,
-) -> Result<PartnerWithSecret> {
-    let partner = find(&state.core.db, id).await?;
-    not_builtin(&partner)?;
-    let grace = match input.grace_seconds.map(std::time::Duration::from_secs) {
-        Some(grace) if grace > MAX_SECRET_GRACE => {
-            return Err(Problem::validation(vec![FieldError::new(
-                "grace_seconds",
-                format!("must be at most {} (7 days)", MAX_SECRET_GRACE.as_secs()),
-            )])
-            .into());
+impl Partners {
+    pub async fn create_partner(
+        &self,
+        input: PartnerIn,
+        then: &dyn BeforeCommit<PartnerWithSecret>,
+    ) -> Result<PartnerWithSecret> {
+        let filters = input.event_types.unwrap_or_else(|| vec!["*".to_owned()]);
+        let mut errors = Vec::new();
+        validate::text(&mut errors, "name", &input.name, 255);
+        check_filters(&mut errors, &filters);
+        check_partner_url(&self.guard, &mut errors, &input.url).await;
+        if !errors.is_empty() {
+            return Err(WebhookError::Invalid(errors));
         }
-        Some(grace) => grace,
-        None => state.config.webhooks.secret_grace,
-    };
-    let at = state.core.now();
-    let secret = WebhookSecret::generate();
-    let mut model = partners::ActiveModel::from(partner.clone());
-    model.previous_secret = Set(Some(partner.secret));
-    model.previous_secret_expires_at = Set(Some(after(at, grace)));
-    model.secret = Set(secret.clone());
-    model.updated_at = Set(at);
-    let updated = model.update(&state.core.db).await?;
-    Ok(PartnerWithSecret {
-        partner: updated.into(),
-        secret,
-    })
+        let mut partner = new_partner(input.name.trim(), &input.url, &filters, self.core.now());
+        partner.active = input.active.unwrap_or(true);
+        let secret = partner.secret.clone();
+        let txn = self.core.begin().await?;
+        // Counted under a lock that creations take in turn (SQLite's write lock is one already),
+        // so two creations at once cannot both pass the limit.
+        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            txn.execute_unprepared(&format!(
+                "SELECT pg_advisory_xact_lock({PARTNER_CREATION_LOCK})"
+            ))
+            .await?;
+        }
+        let max = self.config.max_partners;
+        if partners::Entity::find().count(&txn).await? >= max {
+            return Err(WebhookError::LimitReached(max));
+        }
+        partners::ActiveModel::from(partner.clone())
+            .insert(&txn)
+            .await?;
+        let out = PartnerWithSecret {
+            partner: partner.into(),
+            secret,
+        };
+        then.before_commit(&txn, &out).await?;
+        txn.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn get_partner(&self, id: &str) -> Result<PartnerOut> {
+        Ok(find(&self.core.db, id).await?.into())
+    }
+
+    pub async fn list_partners(&self, query: ListQuery) -> Result<Page<PartnerOut>> {
+        let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::PARTNER)
+            .map_err(WebhookError::Invalid)?;
+        let select = partners::Entity::find();
+        let rows = page
+            .fetch(select, partners::Column::Id, &self.core.db)
+            .await?;
+        Ok(page.page(rows, |p| &p.id, PartnerOut::from))
+    }
+
+    pub async fn update_partner(&self, id: &str, patch: PartnerPatch) -> Result<PartnerOut> {
+        let partner = find(&self.core.db, id).await?;
+        not_builtin(&partner)?;
+        let mut errors = Vec::new();
+        if let Some(name) = &patch.name {
+            validate::text(&mut errors, "name", name, 255);
+        }
+        if let Some(filters) = &patch.event_types {
+            check_filters(&mut errors, filters);
+        }
+        if let Some(url) = &patch.url {
+            check_partner_url(&self.guard, &mut errors, url).await;
+        }
+        if !errors.is_empty() {
+            return Err(WebhookError::Invalid(errors));
+        }
+        let mut model = partners::ActiveModel::from(partner);
+        if let Some(name) = patch.name {
+            model.name = Set(name.trim().to_owned());
+        }
+        if let Some(url) = patch.url {
+            model.url = Set(url);
+        }
+        if let Some(filters) = patch.event_types {
+            model.event_types = Set(serde_json::json!(filters));
+        }
+        if let Some(active) = patch.active {
+            model.active = Set(active);
+            if active {
+                // Turning a partner back on forgets why it was off.
+                model.disabled_reason = Set(None);
+                model.consecutive_failures = Set(0);
+                model.failing_attempts = Set(0);
+                model.backoff_until = Set(None);
+            } else {
+                model.disabled_reason = Set(Some("disabled by an admin".to_owned()));
+            }
+        }
+        model.updated_at = Set(self.core.now());
+        Ok(model.update(&self.core.db).await?.into())
+    }
+
+    pub async fn delete_partner(&self, id: &str) -> Result<()> {
+        let partner = find(&self.core.db, id).await?;
+        not_builtin(&partner)?;
+        let txn = self.core.begin().await?;
+        // Attempts go with their deliveries (ON DELETE CASCADE), deliveries with their partner.
+        let ids: Vec<String> = deliveries::Entity::find()
+            .filter(deliveries::Column::PartnerId.eq(id))
+            .select_only()
+            .column(deliveries::Column::Id)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        for chunk in ids.chunks(500) {
+            delivery_attempts::Entity::delete_many()
+                .filter(delivery_attempts::Column::DeliveryId.is_in(chunk.to_vec()))
+                .exec(&txn)
+                .await?;
+        }
+        deliveries::Entity::delete_many()
+            .filter(deliveries::Column::PartnerId.eq(id))
+            .exec(&txn)
+            .await?;
+        partners::Entity::delete_by_id(id).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Issues a new secret. Until the grace period ends, both sign every request, so a partner can
+    /// switch without missing an event.
+    pub async fn rotate_secret(&self, id: &str, input: RotateIn) -> Result<PartnerWithSecret> {
+        let partner = find(&self.core.db, id).await?;
+        not_builtin(&partner)?;
+        let grace = match input.grace_seconds.map(std::time::Duration::from_secs) {
+            Some(grace) if grace > MAX_SECRET_GRACE => {
+                return Err(WebhookError::Invalid(vec![FieldError::new(
+                    "grace_seconds",
+                    format!("must be at most {} (7 days)", MAX_SECRET_GRACE.as_secs()),
+                )]));
+            }
+            Some(grace) => grace,
+            None => self.config.secret_grace,
+        };
+        let at = self.core.now();
+        let secret = WebhookSecret::generate();
+        let mut model = partners::ActiveModel::from(partner.clone());
+        model.previous_secret = Set(Some(partner.secret));
+        model.previous_secret_expires_at = Set(Some(after(at, grace)));
+        model.secret = Set(secret.clone());
+        model.updated_at = Set(at);
+        let updated = model.update(&self.core.db).await?;
+        Ok(PartnerWithSecret {
+            partner: updated.into(),
+            secret,
+        })
+    }
 }
 
 /// The secrets that sign a request at `at`: the current one, and the previous one during its
@@ -339,7 +366,7 @@ pub async fn disable(
     partner: &partners::Model,
     reason: &str,
     at: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<(), DbErr> {
     let res = partners::Entity::update_many()
         .col_expr(partners::Column::Active, false.into())
         .col_expr(
@@ -373,56 +400,58 @@ pub async fn disable(
     let current = partners::Entity::find_by_id(&partner.id)
         .one(txn)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("partner {}", partner.id)))?;
+        .ok_or_else(|| DbErr::RecordNotFound(format!("partner {}", partner.id)))?;
     tracing::warn!(partner_id = %partner.id, reason, "partner disabled");
     let out = PartnerOut::from(current);
     outbox.record(txn, Event::PartnerDisabled(&out), at).await?;
     Ok(())
 }
 
-/// Makes the `N8N_WEBHOOK_URL` partner match the configuration at start.
-pub async fn sync_n8n(state: &AppState) -> Result<()> {
-    use secrecy::ExposeSecret;
-    let at = state.core.now();
-    let existing = partners::Entity::find_by_id(N8N_PARTNER_ID)
-        .one(&state.core.db)
-        .await?;
-    match (&state.config.webhooks.n8n, existing) {
-        (Some(hook), existing) => {
-            let model = partners::ActiveModel {
-                id: Set(N8N_PARTNER_ID.to_owned()),
-                name: Set("n8n".to_owned()),
-                url: Set(hook.url.to_string()),
-                event_types: Set(serde_json::json!(["*"])),
-                active: Set(true),
-                builtin: Set(true),
-                secret: Set(hook.secret.expose_secret().to_owned()),
-                previous_secret: Set(None),
-                previous_secret_expires_at: Set(None),
-                consecutive_failures: Set(0),
-                disabled_reason: Set(None),
-                failing_attempts: Set(0),
-                backoff_until: Set(None),
-                created_at: Set(existing.as_ref().map_or(at, |e| e.created_at)),
-                updated_at: Set(at),
-            };
-            if existing.is_some() {
-                model.update(&state.core.db).await?;
-            } else {
-                model.insert(&state.core.db).await?;
+impl Partners {
+    /// Makes the `N8N_WEBHOOK_URL` partner match the configuration at start.
+    pub async fn sync_n8n(&self) -> Result<(), DbErr> {
+        use secrecy::ExposeSecret;
+        let at = self.core.now();
+        let existing = partners::Entity::find_by_id(N8N_PARTNER_ID)
+            .one(&self.core.db)
+            .await?;
+        match (&self.config.n8n, existing) {
+            (Some(hook), existing) => {
+                let model = partners::ActiveModel {
+                    id: Set(N8N_PARTNER_ID.to_owned()),
+                    name: Set("n8n".to_owned()),
+                    url: Set(hook.url.to_string()),
+                    event_types: Set(serde_json::json!(["*"])),
+                    active: Set(true),
+                    builtin: Set(true),
+                    secret: Set(hook.secret.expose_secret().to_owned()),
+                    previous_secret: Set(None),
+                    previous_secret_expires_at: Set(None),
+                    consecutive_failures: Set(0),
+                    disabled_reason: Set(None),
+                    failing_attempts: Set(0),
+                    backoff_until: Set(None),
+                    created_at: Set(existing.as_ref().map_or(at, |e| e.created_at)),
+                    updated_at: Set(at),
+                };
+                if existing.is_some() {
+                    model.update(&self.core.db).await?;
+                } else {
+                    model.insert(&self.core.db).await?;
+                }
+                if let Err(refusal) = self.guard.check_url(&hook.url).await {
+                    tracing::warn!(%refusal, "N8N_WEBHOOK_URL is refused by the SSRF guard; allow it with WEBHOOK_ALLOWED_CIDRS");
+                }
             }
-            if let Err(refusal) = state.guard.check_url(&hook.url).await {
-                tracing::warn!(%refusal, "N8N_WEBHOOK_URL is refused by the SSRF guard; allow it with WEBHOOK_ALLOWED_CIDRS");
+            (None, Some(existing)) if existing.active => {
+                let mut model = partners::ActiveModel::from(existing);
+                model.active = Set(false);
+                model.disabled_reason = Set(Some("N8N_WEBHOOK_URL is not set".to_owned()));
+                model.updated_at = Set(at);
+                model.update(&self.core.db).await?;
             }
+            (None, _) => {}
         }
-        (None, Some(existing)) if existing.active => {
-            let mut model = partners::ActiveModel::from(existing);
-            model.active = Set(false);
-            model.disabled_reason = Set(Some("N8N_WEBHOOK_URL is not set".to_owned()));
-            model.updated_at = Set(at);
-            model.update(&state.core.db).await?;
-        }
-        (None, _) => {}
+        Ok(())
     }
-    Ok(())
 }

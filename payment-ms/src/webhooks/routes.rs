@@ -11,16 +11,38 @@ use shared::{FieldError, Problem};
 use crate::AppState;
 use crate::platform::Actor;
 use crate::platform::http::caller::allow;
-use crate::platform::http::error::Result;
+use crate::platform::http::error::{Error, Result};
 use crate::platform::http::extract::{IdempotencyKey, Json as Body, Query};
 use crate::platform::http::idempotency;
 use crate::platform::http::idempotent;
 use crate::platform::pagination::Page;
-use crate::webhooks::deliveries;
 use crate::webhooks::partners::{
-    self as api, DeliveryOut, ListQuery, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret,
-    RecoverIn, RecoverOut, ResendIn, RotateIn,
+    DeliveryOut, ListQuery, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret, RecoverIn,
+    RecoverOut, ResendIn, RotateIn, WebhookError,
 };
+
+impl From<WebhookError> for Error {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::Invalid(errors) => Problem::validation(errors).into(),
+            WebhookError::NotFound(what) => Problem::not_found(what).into(),
+            WebhookError::Builtin => Problem::conflict(
+                "partner_builtin",
+                "This partner is configured by N8N_WEBHOOK_URL and N8N_WEBHOOK_SECRET",
+            )
+            .into(),
+            WebhookError::LimitReached(max) => Problem::conflict(
+                "partner_limit_reached",
+                format!(
+                    "{max} partners are registered, the most WEBHOOK_MAX_PARTNERS allows; delete one first"
+                ),
+            )
+            .into(),
+            WebhookError::Disabled(detail) => Problem::conflict("partner_disabled", detail).into(),
+            WebhookError::Fault(fault) => fault.into(),
+        }
+    }
+}
 
 /// Every route here is for admins.
 fn admin(actor: &Actor) -> std::result::Result<(), Problem> {
@@ -50,7 +72,7 @@ async fn create(
     let (state, actor) = (&state, &actor);
     idempotency::run(request, |then| async move {
         admin(actor)?;
-        api::create_partner(state, value, &then).await
+        Ok(state.partners.create_partner(value, &then).await?)
     })
     .await
 }
@@ -61,7 +83,7 @@ async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<PartnerOut>>> {
     admin(&actor)?;
-    Ok(Json(api::list_partners(&state, query).await?))
+    Ok(Json(state.partners.list_partners(query).await?))
 }
 
 async fn read(
@@ -70,7 +92,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Json<PartnerOut>> {
     admin(&actor)?;
-    Ok(Json(api::get_partner(&state, &id).await?))
+    Ok(Json(state.partners.get_partner(&id).await?))
 }
 
 async fn update(
@@ -80,7 +102,7 @@ async fn update(
     Body { value, .. }: Body<PartnerPatch>,
 ) -> Result<Json<PartnerOut>> {
     admin(&actor)?;
-    Ok(Json(api::update_partner(&state, &id, value).await?))
+    Ok(Json(state.partners.update_partner(&id, value).await?))
 }
 
 async fn remove(
@@ -89,7 +111,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<Response> {
     admin(&actor)?;
-    api::delete_partner(&state, &id).await?;
+    state.partners.delete_partner(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -111,7 +133,7 @@ async fn rotate(
 ) -> Result<Json<PartnerWithSecret>> {
     admin(&actor)?;
     let input: RotateIn = optional_body(&raw)?;
-    Ok(Json(api::rotate_secret(&state, &id, input).await?))
+    Ok(Json(state.partners.rotate_secret(&id, input).await?))
 }
 
 async fn deliveries(
@@ -122,7 +144,7 @@ async fn deliveries(
 ) -> Result<Json<Page<DeliveryOut>>> {
     admin(&actor)?;
     Ok(Json(
-        deliveries::list_deliveries(&state, Some(&id), query).await?,
+        state.partners.list_deliveries(Some(&id), query).await?,
     ))
 }
 
@@ -132,9 +154,7 @@ async fn delivery(
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Json<DeliveryOut>> {
     admin(&actor)?;
-    Ok(Json(
-        deliveries::get_delivery(&state, &id, &delivery_id).await?,
-    ))
+    Ok(Json(state.partners.get_delivery(&id, &delivery_id).await?))
 }
 
 async fn resend(
@@ -149,7 +169,7 @@ async fn resend(
     let (state, actor) = (&state, &actor);
     idempotency::run(request, |then| async move {
         admin(actor)?;
-        deliveries::resend(state, &id, value, &then).await
+        Ok(state.partners.resend(&id, value, &then).await?)
     })
     .await
 }
@@ -161,7 +181,7 @@ async fn recover(
     Body { value, .. }: Body<RecoverIn>,
 ) -> Result<Json<RecoverOut>> {
     admin(&actor)?;
-    Ok(Json(deliveries::recover(&state, &id, value).await?))
+    Ok(Json(state.partners.recover(&id, value).await?))
 }
 
 async fn event_deliveries(
@@ -172,7 +192,5 @@ async fn event_deliveries(
 ) -> Result<Json<Page<DeliveryOut>>> {
     admin(&actor)?;
     query.event_id = Some(event_id);
-    Ok(Json(
-        deliveries::list_deliveries(&state, None, query).await?,
-    ))
+    Ok(Json(state.partners.list_deliveries(None, query).await?))
 }
