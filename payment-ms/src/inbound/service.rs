@@ -208,7 +208,7 @@ impl Inbound {
                     .find(provider_name, payment_id.as_deref(), reference)
                     .await?
                 {
-                    if payment.status == PaymentStatus::Pending.as_str() {
+                    if payment.status == PaymentStatus::Pending {
                         self.payments.refresh(&payment, self.core.now()).await?;
                     }
                 } else {

@@ -9,7 +9,7 @@ pub mod orders {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
         pub user_id: String,
-        pub status: String,
+        pub status: crate::orders::model::OrderStatus,
         pub currency: String,
         pub total_amount: i64,
         pub reference: Option<String>,
@@ -20,7 +20,16 @@ pub mod orders {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(has_many = "super::order_items::Entity")]
+        Items,
+    }
+
+    impl Related<super::order_items::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Items.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }
@@ -43,7 +52,20 @@ pub mod order_items {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::orders::Entity",
+            from = "Column::OrderId",
+            to = "super::orders::Column::Id"
+        )]
+        Order,
+    }
+
+    impl Related<super::orders::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Order.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }

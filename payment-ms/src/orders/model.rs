@@ -1,5 +1,6 @@
 //! An order: its statuses, its validation and totals, its public view, and what can go wrong.
 
+use sea_orm::entity::prelude::*;
 use shared::FieldError;
 use shared::api::{CreateOrderIn, OrderItemOut, OrderOut};
 use shared::money::{self, Currency, MAX_AMOUNT};
@@ -10,7 +11,12 @@ use crate::platform::{Fault, validate};
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 1_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
 pub enum OrderStatus {
     Pending,
     Paid,
@@ -43,6 +49,8 @@ impl OrderStatus {
     }
 }
 
+crate::platform::status_text!(OrderStatus);
+
 /// Why an order use case did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
@@ -70,7 +78,7 @@ pub fn order_out(order: orders::Model, items: Vec<order_items::Model>) -> OrderO
     OrderOut {
         id: order.id,
         user_id: order.user_id,
-        status: order.status,
+        status: order.status.as_str().to_owned(),
         amount: order.total_amount,
         currency: order.currency,
         reference: order.reference,

@@ -59,7 +59,7 @@ pub async fn create_order(
     let order = orders::Model {
         id: ids::new_id(ids::ORDER),
         user_id: input.user_id.trim().to_owned(),
-        status: OrderStatus::Pending.as_str().to_owned(),
+        status: OrderStatus::Pending,
         currency: currency.code(),
         total_amount: total,
         reference: input.reference,
@@ -178,7 +178,7 @@ pub async fn cancel_order<C: Checkouts>(
     order_id: &str,
 ) -> Result<OrderOut, CloseError<C::Error>> {
     let order = find_visible(core, actor, order_id).await?;
-    if order.status != OrderStatus::Pending.as_str() {
+    if order.status != OrderStatus::Pending {
         return Err(OrderError::NotCancelable(format!(
             "The order is {}; only a pending order can be canceled",
             order.status
@@ -186,7 +186,7 @@ pub async fn cancel_order<C: Checkouts>(
         .into());
     }
     let (current, _) = close_order(core, checkouts, &order, OrderStatus::Canceled).await?;
-    if current.status != OrderStatus::Canceled.as_str() {
+    if current.status != OrderStatus::Canceled {
         return Err(OrderError::NotCancelable(format!(
             "The order became {} before it could be canceled",
             current.status
@@ -228,7 +228,7 @@ pub fn ensure_payable(
     order: &orders::Model,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), OrderError> {
-    if order.status != OrderStatus::Pending.as_str() {
+    if order.status != OrderStatus::Pending {
         return Err(OrderError::NotPayable(format!(
             "The order is {}; only a pending order can be paid",
             order.status

@@ -1,11 +1,9 @@
 //! Orders in the database.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    LoaderTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use shared::api::OrderOut;
 use shared::ids;
@@ -74,7 +72,11 @@ pub async fn load_items<C: ConnectionTrait>(
 }
 
 pub async fn load_out<C: ConnectionTrait>(db: &C, order: orders::Model) -> Result<OrderOut, DbErr> {
-    let items = load_items(db, &order.id).await?;
+    let items = order
+        .find_related(order_items::Entity)
+        .order_by_asc(order_items::Column::Position)
+        .all(db)
+        .await?;
     Ok(order_out(order, items))
 }
 
@@ -94,27 +96,16 @@ pub async fn list<C: ConnectionTrait>(
         select = select.filter(orders::Column::Status.eq(status.as_str()));
     }
     let rows = page.fetch(select, orders::Column::Id, db).await?;
-    let ids: Vec<String> = rows.iter().map(|o| o.id.clone()).collect();
-    let mut items_by_order: HashMap<String, Vec<order_items::Model>> = HashMap::new();
-    if !ids.is_empty() {
-        for item in order_items::Entity::find()
-            .filter(order_items::Column::OrderId.is_in(ids))
-            .order_by_asc(order_items::Column::Position)
-            .all(db)
-            .await?
-        {
-            items_by_order
-                .entry(item.order_id.clone())
-                .or_default()
-                .push(item);
-        }
-    }
+    let items = rows
+        .load_many(
+            order_items::Entity::find().order_by_asc(order_items::Column::Position),
+            db,
+        )
+        .await?;
     Ok(rows
         .into_iter()
-        .map(|o| {
-            let items = items_by_order.remove(&o.id).unwrap_or_default();
-            order_out(o, items)
-        })
+        .zip(items)
+        .map(|(order, items)| order_out(order, items))
         .collect())
 }
 
@@ -125,7 +116,7 @@ pub async fn due_to_expire<C: ConnectionTrait>(
     batch: u64,
 ) -> Result<Vec<orders::Model>, DbErr> {
     orders::Entity::find()
-        .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+        .filter(orders::Column::Status.eq(OrderStatus::Pending))
         .filter(orders::Column::ExpiresAt.lte(at))
         .limit(batch)
         .all(db)
@@ -143,7 +134,7 @@ pub async fn move_order(
     at: DateTime<Utc>,
 ) -> Result<(orders::Model, bool), DbErr> {
     let res = orders::Entity::update_many()
-        .col_expr(orders::Column::Status, to.as_str().into())
+        .col_expr(orders::Column::Status, to.into())
         .col_expr(orders::Column::UpdatedAt, at.into())
         .filter(orders::Column::Id.eq(order_id))
         .filter(orders::Column::Status.eq(from.as_str()))

@@ -13,7 +13,7 @@ pub mod payments {
         pub provider: String,
         pub provider_reference: Option<String>,
         pub checkout_url: Option<String>,
-        pub status: String,
+        pub status: crate::payments::model::PaymentStatus,
         pub amount: i64,
         pub amount_refunded: i64,
         pub currency: String,
@@ -28,8 +28,16 @@ pub mod payments {
         pub next_action: Option<Json>,
     }
 
+    /// The order a payment pays.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "crate::orders::entities::orders::Entity",
+            from = "Column::OrderId",
+            to = "crate::orders::entities::orders::Column::Id"
+        )]
+        Order,
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }

@@ -18,8 +18,7 @@ impl Payments {
         for payment in &store::due_to_expire(&self.core.db, at, batch).await? {
             match self.refresh(payment, at).await {
                 Ok(applied)
-                    if applied.moved
-                        && applied.payment.status == PaymentStatus::Expired.as_str() =>
+                    if applied.moved && applied.payment.status == PaymentStatus::Expired =>
                 {
                     expired += 1
                 }

@@ -1,5 +1,6 @@
 //! A payment: its statuses, its public view, and what can go wrong.
 
+use sea_orm::entity::prelude::*;
 use shared::FieldError;
 use shared::api::PaymentOut;
 
@@ -8,7 +9,12 @@ use crate::orders::model::OrderError;
 use crate::platform::Fault;
 use crate::providers::{PaymentRef, ProviderError, ProviderState, ProviderStatus};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
 pub enum PaymentStatus {
     Pending,
     Succeeded,
@@ -46,14 +52,13 @@ impl PaymentStatus {
         Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
-    /// Whether a payment in status `s` has money that can still be refunded.
-    pub fn is_refundable(s: &str) -> bool {
-        matches!(
-            Self::parse(s),
-            Some(Self::Succeeded | Self::PartiallyRefunded)
-        )
+    /// Whether a payment in this status has money that can still be refunded.
+    pub fn is_refundable(self) -> bool {
+        matches!(self, Self::Succeeded | Self::PartiallyRefunded)
     }
 }
+
+crate::platform::status_text!(PaymentStatus);
 
 /// Why a payment use case did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +121,7 @@ impl From<payments::Model> for PaymentOut {
             user_id: p.user_id,
             provider: p.provider,
             provider_reference: p.provider_reference,
-            status: p.status,
+            status: p.status.as_str().to_owned(),
             amount: p.amount,
             amount_refunded: p.amount_refunded,
             currency: p.currency,

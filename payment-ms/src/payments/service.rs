@@ -146,7 +146,7 @@ impl Payments {
                 .close_payment(earlier, CloseReason::Canceled)
                 .await?
                 .payment;
-            if closed.status == PaymentStatus::Succeeded.as_str() {
+            if closed.status == PaymentStatus::Succeeded {
                 return Err(PaymentError::JustPaid(closed.id));
             }
         }
@@ -176,7 +176,7 @@ impl Payments {
             provider: provider.name().to_owned(),
             provider_reference: started.reference,
             checkout_url: started.checkout_url,
-            status: PaymentStatus::Pending.as_str().to_owned(),
+            status: PaymentStatus::Pending,
             amount: order.total_amount,
             amount_refunded: 0,
             currency: order.currency.clone(),
@@ -295,7 +295,7 @@ impl Payments {
         id: &str,
     ) -> Result<PaymentOut, PaymentError> {
         let payment = self.find_visible(actor, id).await?;
-        if payment.status != PaymentStatus::Pending.as_str() {
+        if payment.status != PaymentStatus::Pending {
             return Err(PaymentError::NotCancelable(format!(
                 "The payment is {}; only a pending payment can be canceled",
                 payment.status
@@ -305,7 +305,7 @@ impl Payments {
             .close_payment(&payment, CloseReason::Canceled)
             .await?
             .payment;
-        if current.status != PaymentStatus::Canceled.as_str() {
+        if current.status != PaymentStatus::Canceled {
             return Err(PaymentError::NotCancelable(format!(
                 "The payment became {} before it could be canceled",
                 current.status
@@ -321,7 +321,7 @@ impl Payments {
         payment: &payments::Model,
         at: DateTime<Utc>,
     ) -> Result<Applied, PaymentError> {
-        if payment.status != PaymentStatus::Pending.as_str() {
+        if payment.status != PaymentStatus::Pending {
             return Ok(Applied::unmoved(payment.clone()));
         }
         let provider = self.provider_of(&payment.provider)?;
@@ -412,7 +412,7 @@ impl PageCheckouts for Payments {
             .await?
             .filter(|p| p.provider == mock::NAME)
             .map(|p| PageCheckout {
-                pending: p.status == PaymentStatus::Pending.as_str(),
+                pending: p.status == PaymentStatus::Pending,
                 id: p.id,
                 amount: p.amount,
                 currency: p.currency,

@@ -76,7 +76,7 @@ pub async fn pending_of_order<C: ConnectionTrait>(
         .all(db)
         .await?
         .into_iter()
-        .filter(|p| p.status == PaymentStatus::Pending.as_str())
+        .filter(|p| p.status == PaymentStatus::Pending)
         .collect())
 }
 
@@ -109,7 +109,7 @@ pub async fn due_to_expire<C: ConnectionTrait>(
     batch: u64,
 ) -> Result<Vec<payments::Model>, DbErr> {
     payments::Entity::find()
-        .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()))
+        .filter(payments::Column::Status.eq(PaymentStatus::Pending))
         .filter(payments::Column::ExpiresAt.lte(at))
         .limit(batch)
         .all(db)
@@ -130,7 +130,7 @@ pub async fn record_state<C: ConnectionTrait>(
     let mut update = payments::Entity::update_many()
         .col_expr(payments::Column::UpdatedAt, at.into())
         .filter(payments::Column::Id.eq(payment_id))
-        .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()));
+        .filter(payments::Column::Status.eq(PaymentStatus::Pending));
     if let Some(reference) = &provider_state.payment_reference {
         update = update.col_expr(
             payments::Column::ProviderPaymentReference,
@@ -146,7 +146,7 @@ pub async fn record_state<C: ConnectionTrait>(
     update = update.col_expr(payments::Column::NextAction, next_action.into());
     if let Some((to, failure_reason)) = &to {
         update = update
-            .col_expr(payments::Column::Status, to.as_str().into())
+            .col_expr(payments::Column::Status, (*to).into())
             .col_expr(
                 payments::Column::FailureReason,
                 failure_reason.clone().into(),
@@ -169,7 +169,7 @@ pub async fn record_refunded<C: ConnectionTrait>(
             payments::Column::AmountRefunded,
             payment.amount_refunded.into(),
         )
-        .col_expr(payments::Column::Status, payment.status.clone().into())
+        .col_expr(payments::Column::Status, payment.status.into())
         .col_expr(payments::Column::UpdatedAt, payment.updated_at.into())
         .filter(payments::Column::Id.eq(&payment.id))
         .exec(txn)

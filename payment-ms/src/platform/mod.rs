@@ -11,6 +11,30 @@ use shared::internal::Role;
 use crate::clock::Clock;
 use crate::events::Outbox;
 
+/// A status kept as text: shown as its text, and equal to it (`order.status == "paid"`).
+macro_rules! status_text {
+    ($status:ty) => {
+        impl std::fmt::Display for $status {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $status {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<str> for $status {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+    };
+}
+pub(crate) use status_text;
+
 pub mod db;
 pub mod entities;
 pub mod http;

@@ -14,7 +14,7 @@ pub mod refunds {
         pub provider_reference: Option<String>,
         pub amount: i64,
         pub currency: String,
-        pub status: String,
+        pub status: crate::refunds::model::RefundState,
         pub reason: Option<String>,
         pub failure_reason: Option<String>,
         pub idempotency_key: Option<String>,
@@ -23,8 +23,22 @@ pub mod refunds {
         pub updated_at: DateTimeUtc,
     }
 
+    /// The payment a refund gives back.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "crate::payments::entities::payments::Entity",
+            from = "Column::PaymentId",
+            to = "crate::payments::entities::payments::Column::Id"
+        )]
+        Payment,
+    }
+
+    impl Related<crate::payments::entities::payments::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Payment.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }

@@ -1,16 +1,22 @@
 //! A refund: its states, its public view, the checks on a request, and what can go wrong.
 
+use sea_orm::entity::prelude::*;
 use shared::FieldError;
 use shared::api::{RefundIn, RefundOut};
 
 use super::entities::refunds;
-use crate::payments::model::PaymentError;
+use crate::payments::model::{PaymentError, PaymentStatus};
 use crate::platform::{Fault, validate};
 use crate::providers::ProviderError;
 
 pub const MAX_REASON_LEN: usize = 500;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
 pub enum RefundState {
     Pending,
     Succeeded,
@@ -27,6 +33,8 @@ impl RefundState {
     }
 }
 
+crate::platform::status_text!(RefundState);
+
 /// Why a refund use case did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum RefundError {
@@ -36,7 +44,7 @@ pub enum RefundError {
     #[error(transparent)]
     Payment(#[from] PaymentError),
     #[error("the payment is {0}; only a succeeded payment can be refunded")]
-    NotRefundable(String),
+    NotRefundable(PaymentStatus),
     #[error("nothing remains to refund")]
     FullyRefunded,
     #[error("at most {remaining} can still be refunded; {asked} was asked")]
@@ -82,7 +90,7 @@ impl From<refunds::Model> for RefundOut {
             provider_reference: r.provider_reference,
             amount: r.amount,
             currency: r.currency,
-            status: r.status,
+            status: r.status.as_str().to_owned(),
             reason: r.reason,
             failure_reason: r.failure_reason,
             created_at: r.created_at,

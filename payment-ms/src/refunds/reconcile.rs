@@ -33,7 +33,7 @@ impl Refunds {
                     || r.provider_reference.as_deref() == Some(found.reference.as_str())
             });
             match mine {
-                Some(refund) if refund.status == RefundState::Pending.as_str() => {
+                Some(refund) if refund.status == RefundState::Pending => {
                     self.settle(refund, found, &Nothing).await?;
                 }
                 Some(_) => {}
@@ -50,7 +50,7 @@ impl Refunds {
                 f.refund_id.as_deref() == Some(refund.id.as_str())
                     || refund.provider_reference.as_deref() == Some(f.reference.as_str())
             });
-            if refund.status == RefundState::Pending.as_str()
+            if refund.status == RefundState::Pending
                 && !at_provider
                 && refund.updated_at < resend_before
             {
@@ -83,7 +83,7 @@ impl Refunds {
                 provider_reference: Set(Some(found.reference.clone())),
                 amount: Set(found.amount),
                 currency: Set(payment.currency.clone()),
-                status: Set(RefundState::Pending.as_str().to_owned()),
+                status: Set(RefundState::Pending),
                 reason: Set(Some("refunded at the provider".to_owned())),
                 failure_reason: Set(None),
                 idempotency_key: Set(None),

@@ -67,7 +67,7 @@ impl Refunds {
         let refund = self
             .reserve(&payment, &command.input, command.key, actor)
             .await?;
-        if refund.status != RefundState::Pending.as_str() {
+        if refund.status != RefundState::Pending {
             return Ok(refund.into()); // settled by an earlier request with this key
         }
         match self.send(&payment, &refund, then).await? {
@@ -140,7 +140,7 @@ impl Refunds {
         // The payment's row lock serializes reservations of one payment (SQLite's write lock
         // already does): what we read below cannot change until we commit.
         let locked = payment_store::lock(&txn, &payment.id).await?;
-        if !PaymentStatus::is_refundable(&locked.status) {
+        if !locked.status.is_refundable() {
             return Err(RefundError::NotRefundable(locked.status));
         }
         let remaining = locked
@@ -167,7 +167,7 @@ impl Refunds {
                 provider_reference: Set(None),
                 amount: Set(amount),
                 currency: Set(locked.currency.clone()),
-                status: Set(RefundState::Pending.as_str().to_owned()),
+                status: Set(RefundState::Pending),
                 reason: Set(input.reason.clone()),
                 failure_reason: Set(None),
                 idempotency_key: Set(key),
@@ -227,8 +227,8 @@ impl Refunds {
         let mut current = payment.clone();
         current.amount_refunded = refunded;
         current.updated_at = at;
-        if PaymentStatus::is_refundable(&payment.status) {
-            current.status = status.as_str().to_owned();
+        if payment.status.is_refundable() {
+            current.status = status;
         }
         payment_store::record_refunded(txn, &current).await?;
         let payment_out = PaymentOut::from(current);

@@ -43,10 +43,7 @@ pub async fn of_payment<C: ConnectionTrait>(
 pub async fn held<C: ConnectionTrait>(db: &C, payment_id: &str) -> Result<i64, DbErr> {
     Ok(refunds::Entity::find()
         .filter(refunds::Column::PaymentId.eq(payment_id))
-        .filter(refunds::Column::Status.is_in([
-            RefundState::Pending.as_str(),
-            RefundState::Succeeded.as_str(),
-        ]))
+        .filter(refunds::Column::Status.is_in([RefundState::Pending, RefundState::Succeeded]))
         .all(db)
         .await?
         .iter()
@@ -94,7 +91,7 @@ pub async fn settle<C: ConnectionTrait>(
     let mut update = refunds::Entity::update_many()
         .col_expr(refunds::Column::UpdatedAt, at.into())
         .filter(refunds::Column::Id.eq(refund_id))
-        .filter(refunds::Column::Status.eq(RefundState::Pending.as_str()));
+        .filter(refunds::Column::Status.eq(RefundState::Pending));
     if let Some(reference) = &reference {
         update = update.col_expr(refunds::Column::ProviderReference, reference.clone().into());
     }
@@ -107,7 +104,7 @@ pub async fn settle<C: ConnectionTrait>(
         }
     };
     if let Some(to) = to {
-        update = update.col_expr(refunds::Column::Status, to.as_str().into());
+        update = update.col_expr(refunds::Column::Status, to.into());
     }
     let moved = update.exec(txn).await?.rows_affected == 1;
     let current = find(txn, refund_id)
@@ -132,7 +129,7 @@ pub async fn pending_before<C: ConnectionTrait>(
     batch: u64,
 ) -> Result<Vec<refunds::Model>, DbErr> {
     refunds::Entity::find()
-        .filter(refunds::Column::Status.eq(RefundState::Pending.as_str()))
+        .filter(refunds::Column::Status.eq(RefundState::Pending))
         .filter(refunds::Column::UpdatedAt.lte(before))
         .order_by_asc(refunds::Column::UpdatedAt)
         .limit(batch)
