@@ -1,6 +1,7 @@
-//! Where every piece of code gets the time. Production runs on the system clock; tests and the
-//! dev tools use a [`ManualClock`] they set and advance, so time-dependent behaviour (expiry,
-//! retries, back-off) is driven instead of waited for.
+//! Where every piece of code gets the time. Production runs on the system clock; tests use a
+//! [`ManualClock`] they set and advance, or a [`ShiftedClock`] (the system clock, moved forward
+//! when they say), so time-dependent behaviour (expiry, retries, back-off) is driven instead of
+//! waited for, and no test edits a row's times.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,33 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system clock moved forward by what [`advance`](Self::advance) added: time still flows
+/// (for the webhook dispatcher's retries), and a test can jump past an expiry.
+#[derive(Debug, Clone, Default)]
+pub struct ShiftedClock {
+    ahead: Arc<Mutex<Duration>>,
+}
+
+impl ShiftedClock {
+    pub fn advance(&self, by: Duration) {
+        let mut ahead = self
+            .ahead
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *ahead += by;
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let ahead = *self
+            .ahead
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        truncate(Utc::now() + ahead)
+    }
+}
+
 /// Both databases keep microseconds: a time read back must equal the time written, and
 /// compare the same in SQL and in Rust.
 fn truncate(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -82,6 +110,17 @@ mod tests {
         assert_eq!(clock.now() - start, Duration::minutes(31));
         clock.set(start);
         assert_eq!(clock.now(), start);
+    }
+
+    #[test]
+    fn a_shifted_clock_runs_ahead_by_what_it_was_told() {
+        let clock = ShiftedClock::default();
+        clock.advance(Duration::hours(25));
+        let ahead = clock.now() - SystemClock.now();
+        assert!(
+            ahead > Duration::hours(24) && ahead <= Duration::hours(25),
+            "{ahead}"
+        );
     }
 
     #[test]

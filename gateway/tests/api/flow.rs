@@ -18,14 +18,10 @@ crate::db_tests!(
     a_canceled_order_cannot_be_paid,
 );
 
-async fn set_payment_expired(app: &TestApp, payment_id: &str) {
-    let past = app.ms.core.now() - chrono::Duration::seconds(1);
-    payments::Entity::update_many()
-        .col_expr(payments::Column::ExpiresAt, past.into())
-        .filter(payments::Column::Id.eq(payment_id))
-        .exec(&app.db)
-        .await
-        .unwrap();
+/// Moves payment-ms's clock past the payment's expiry (and not the order's).
+fn pass_payment_expiry(app: &TestApp) {
+    let ttl = chrono::Duration::from_std(app.ms.config.payment_ttl).unwrap();
+    app.clock.advance(ttl + chrono::Duration::seconds(1));
 }
 
 async fn pays_through_the_hosted_page(backend: Backend) {
@@ -189,7 +185,7 @@ async fn a_payment_past_its_time_expires_on_verify(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (order, payment) = app.order_and_payment("alice").await;
     let payment_id = payment["id"].as_str().unwrap();
-    set_payment_expired(&app, payment_id).await;
+    pass_payment_expiry(&app);
 
     let page = app
         .client
@@ -255,7 +251,7 @@ async fn the_sweep_records_a_payment_made_at_the_last_moment(backend: Backend) {
     let (order, payment) = app.order_and_payment("alice").await;
     let payment_id = payment["id"].as_str().unwrap();
     assert_eq!(app.press(payment_id, "pay").await.status(), 303);
-    set_payment_expired(&app, payment_id).await;
+    pass_payment_expiry(&app);
 
     // The buyer paid but never came back; the sweep asks the provider before expiring.
     let sweep = payment_ms::jobs::expire_due(&app.ms, app.ms.core.now(), 100)

@@ -2,9 +2,11 @@
 //! PostgreSQL database when `TEST_DATABASE_URL` is set), and a gateway in front of it, both on
 //! port 0.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::config::JwtConfig;
+use payment_ms::clock::ShiftedClock;
 use payment_ms::events::entities::events;
 use reqwest::{Client, Response};
 use sea_orm::{
@@ -138,6 +140,8 @@ pub struct TestApp {
     pub client: Client,
     pub db: DatabaseConnection,
     pub ms: payment_ms::AppState,
+    /// payment-ms's clock: a test moves it forward past an expiry instead of editing rows.
+    pub clock: ShiftedClock,
     pub jwt: JwtConfig,
     shutdown: CancellationToken,
     _db: TestDb,
@@ -204,7 +208,8 @@ impl TestApp {
         let mut ms_config = payment_ms::Config::from_source(&env).expect("payment-ms config");
         ms_config.public_base_url = url::Url::parse(&payment_ms_url).expect("url");
         adjust_payment_ms(&mut ms_config);
-        let ms = payment_ms::Application::with_listener(ms_config, listener)
+        let clock = ShiftedClock::default();
+        let ms = payment_ms::Application::with_clock(ms_config, listener, Arc::new(clock.clone()))
             .await
             .expect("payment-ms starts");
         let ms_state = ms.state().clone();
@@ -234,6 +239,7 @@ impl TestApp {
                 .expect("client"),
             db,
             ms: ms_state,
+            clock,
             jwt,
             shutdown,
             _db: test_db,

@@ -8,6 +8,12 @@ use shared::money::{self, Currency, MAX_AMOUNT};
 use super::entities::{order_items, orders};
 use crate::platform::{Fault, validate};
 
+crate::platform::typed_id!(
+    /// An order's id.
+    OrderId,
+    shared::ids::ORDER
+);
+
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 1_000_000;
 

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use shared::Problem;
 use shared::api::{CreateOrderIn, OrderOut};
 
-use super::model::OrderError;
+use super::model::{OrderError, OrderId};
 use super::service::{self, CloseError, ListOrdersQuery};
 use crate::AppState;
 use crate::platform::Actor;
@@ -77,11 +77,17 @@ async fn list(
     ))
 }
 
+/// The order id in a path: another shape names no order.
+pub fn order_id(raw: String) -> Result<OrderId, OrderError> {
+    OrderId::parse(&raw).ok_or(OrderError::NotFound(raw))
+}
+
 async fn read(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<OrderOut>> {
+    let id = order_id(id)?;
     Ok(Json(service::get_order(&state.core, &actor, &id).await?))
 }
 
@@ -90,6 +96,7 @@ async fn cancel(
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<OrderOut>> {
+    let id = order_id(id)?;
     Ok(Json(
         service::cancel_order(&state.core, state.checkouts(), &actor, &id).await?,
     ))

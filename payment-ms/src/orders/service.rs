@@ -10,7 +10,7 @@ use shared::api::{CreateOrderIn, OrderOut};
 use shared::{FieldError, ids};
 
 use super::entities::{order_items, orders};
-use super::model::{OrderError, OrderStatus, order_out, validate};
+use super::model::{OrderError, OrderId, OrderStatus, order_out, validate};
 use super::store;
 use crate::events::Event;
 use crate::platform::db::after;
@@ -100,14 +100,18 @@ pub async fn create_order(
 pub async fn find_visible(
     core: &Core,
     actor: &Actor,
-    order_id: &str,
+    order_id: &OrderId,
 ) -> Result<orders::Model, OrderError> {
-    store::find_visible(&core.db, actor, order_id)
+    store::find_visible(&core.db, actor, order_id.as_str())
         .await?
-        .ok_or_else(|| OrderError::NotFound(order_id.to_owned()))
+        .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
 }
 
-pub async fn get_order(core: &Core, actor: &Actor, order_id: &str) -> Result<OrderOut, OrderError> {
+pub async fn get_order(
+    core: &Core,
+    actor: &Actor,
+    order_id: &OrderId,
+) -> Result<OrderOut, OrderError> {
     let order = find_visible(core, actor, order_id).await?;
     Ok(store::load_out(&core.db, order).await?)
 }
@@ -175,7 +179,7 @@ pub async fn cancel_order<C: Checkouts>(
     core: &Core,
     checkouts: &C,
     actor: &Actor,
-    order_id: &str,
+    order_id: &OrderId,
 ) -> Result<OrderOut, CloseError<C::Error>> {
     let order = find_visible(core, actor, order_id).await?;
     if order.status != OrderStatus::Pending {

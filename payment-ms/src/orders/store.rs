@@ -6,7 +6,6 @@ use sea_orm::{
     LoaderTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use shared::api::OrderOut;
-use shared::ids;
 
 use super::entities::{order_items, orders};
 use super::model::{OrderStatus, order_out};
@@ -30,9 +29,6 @@ pub async fn find_visible<C: ConnectionTrait>(
     actor: &Actor,
     order_id: &str,
 ) -> Result<Option<orders::Model>, DbErr> {
-    if !ids::is_valid(ids::ORDER, order_id) {
-        return Ok(None);
-    }
     visible_to(actor)
         .filter(orders::Column::Id.eq(order_id))
         .one(db)

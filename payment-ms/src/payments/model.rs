@@ -9,6 +9,12 @@ use crate::orders::model::OrderError;
 use crate::platform::Fault;
 use crate::providers::{PaymentRef, ProviderError, ProviderState, ProviderStatus};
 
+crate::platform::typed_id!(
+    /// A payment's id.
+    PaymentId,
+    shared::ids::PAYMENT
+);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
 #[sea_orm(
     rs_type = "String",

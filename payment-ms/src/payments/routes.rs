@@ -8,9 +8,10 @@ use axum::{Json, Router};
 use shared::Problem;
 use shared::api::{CheckoutIn, PaymentOut};
 
-use super::model::PaymentError;
+use super::model::{PaymentError, PaymentId};
 use super::service::ListPaymentsQuery;
 use crate::AppState;
+use crate::orders::routes::order_id;
 use crate::platform::Actor;
 use crate::platform::http::error::{Error, Result};
 use crate::platform::http::extract::{IdempotencyKey, Json as Body, Query};
@@ -48,6 +49,11 @@ impl From<PaymentError> for Error {
             PaymentError::Fault(fault) => fault.into(),
         }
     }
+}
+
+/// The payment id in a path: another shape names no payment.
+pub fn payment_id(raw: String) -> Result<PaymentId, PaymentError> {
+    PaymentId::parse(&raw).ok_or(PaymentError::NotFound(raw))
 }
 
 /// The answer to a provider's failure: its refusal (422), or a 502 to retry.
@@ -94,6 +100,7 @@ async fn checkout(
     let request = idempotent(&state, &actor, key, &uri, &raw);
     let (state, actor) = (&state, &actor);
     idempotency::run(request, |then| async move {
+        let id = order_id(id)?;
         Ok(state.payments.checkout(actor, &id, value, &then).await?)
     })
     .await
@@ -112,6 +119,7 @@ async fn read(
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentOut>> {
+    let id = payment_id(id)?;
     Ok(Json(state.payments.get_payment(&actor, &id).await?))
 }
 
@@ -120,6 +128,7 @@ async fn verify(
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentOut>> {
+    let id = payment_id(id)?;
     Ok(Json(state.payments.verify_payment(&actor, &id).await?))
 }
 
@@ -128,5 +137,6 @@ async fn cancel(
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentOut>> {
+    let id = payment_id(id)?;
     Ok(Json(state.payments.cancel_payment(&actor, &id).await?))
 }

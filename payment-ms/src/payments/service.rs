@@ -16,10 +16,11 @@ use shared::api::{CheckoutIn, PaymentOut};
 use shared::{FieldError, ids};
 
 use super::entities::payments;
-use super::model::{PaymentError, PaymentStatus, changes_nothing};
+use super::model::{PaymentError, PaymentId, PaymentStatus, changes_nothing};
 use super::store;
 use crate::events::Event;
 use crate::orders;
+use crate::orders::model::OrderId;
 use crate::platform::db::after;
 use crate::platform::pagination::{Page, PageRequest};
 use crate::platform::{Actor, BeforeCommit, Core, Fault, validate};
@@ -98,7 +99,7 @@ impl Payments {
     pub async fn checkout(
         &self,
         actor: &Actor,
-        order_id: &str,
+        order_id: &OrderId,
         input: CheckoutIn,
         then: &dyn BeforeCommit<PaymentOut>,
     ) -> Result<PaymentOut, PaymentError> {
@@ -227,14 +228,18 @@ impl Payments {
     pub async fn find_visible(
         &self,
         actor: &Actor,
-        payment_id: &str,
+        payment_id: &PaymentId,
     ) -> Result<payments::Model, PaymentError> {
-        store::find_visible(&self.core.db, actor, payment_id)
+        store::find_visible(&self.core.db, actor, payment_id.as_str())
             .await?
-            .ok_or_else(|| PaymentError::NotFound(payment_id.to_owned()))
+            .ok_or_else(|| PaymentError::NotFound(payment_id.to_string()))
     }
 
-    pub async fn get_payment(&self, actor: &Actor, id: &str) -> Result<PaymentOut, PaymentError> {
+    pub async fn get_payment(
+        &self,
+        actor: &Actor,
+        id: &PaymentId,
+    ) -> Result<PaymentOut, PaymentError> {
         Ok(self.find_visible(actor, id).await?.into())
     }
 
@@ -279,7 +284,7 @@ impl Payments {
     pub async fn verify_payment(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &PaymentId,
     ) -> Result<PaymentOut, PaymentError> {
         let payment = self.find_visible(actor, id).await?;
         Ok(self
@@ -292,7 +297,7 @@ impl Payments {
     pub async fn cancel_payment(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &PaymentId,
     ) -> Result<PaymentOut, PaymentError> {
         let payment = self.find_visible(actor, id).await?;
         if payment.status != PaymentStatus::Pending {

@@ -6,7 +6,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
     Select,
 };
-use shared::ids;
 
 use super::entities::payments;
 use super::model::PaymentStatus;
@@ -30,9 +29,6 @@ pub async fn find_visible<C: ConnectionTrait>(
     actor: &Actor,
     payment_id: &str,
 ) -> Result<Option<payments::Model>, DbErr> {
-    if !ids::is_valid(ids::PAYMENT, payment_id) {
-        return Ok(None);
-    }
     visible_to(actor)
         .filter(payments::Column::Id.eq(payment_id))
         .one(db)

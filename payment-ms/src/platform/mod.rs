@@ -35,6 +35,34 @@ macro_rules! status_text {
 }
 pub(crate) use status_text;
 
+/// The id of one kind of resource (a prefix and 32 hex digits, `ord_…`), parsed at the edge: a
+/// use case never gets a malformed id, nor one of another kind.
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The id in `text`, if it is one of this kind.
+            pub fn parse(text: &str) -> Option<Self> {
+                shared::ids::is_valid($prefix, text).then(|| Self(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+pub(crate) use typed_id;
+
 pub mod db;
 pub mod entities;
 pub mod http;

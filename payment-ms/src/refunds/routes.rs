@@ -11,7 +11,7 @@ use shared::api::{RefundIn, RefundOut};
 use super::model::RefundError;
 use super::service::{ListRefundsQuery, RefundPayment};
 use crate::AppState;
-use crate::payments::routes::{provider_problem, unavailable_problem};
+use crate::payments::routes::{payment_id, provider_problem, unavailable_problem};
 use crate::platform::Actor;
 use crate::platform::http::caller::allow;
 use crate::platform::http::error::{Error, Result};
@@ -69,18 +69,19 @@ async fn refund(
     actor: Actor,
     key: IdempotencyKey,
     uri: Uri,
-    Path(payment_id): Path<String>,
+    Path(payment_id_text): Path<String>,
     Body { value, raw }: Body<RefundIn>,
 ) -> Response {
-    let command = RefundPayment {
-        payment_id,
-        input: value,
-        key: key.0.clone(),
-    };
+    let key_value = key.0.clone();
     let request = idempotent(&state, &actor, key, &uri, &raw);
     let (state, actor) = (&state, &actor);
     idempotency::run(request, |then| async move {
         allow(actor.is_admin(), "Refunds need the admin role")?;
+        let command = RefundPayment {
+            payment_id: payment_id(payment_id_text)?,
+            input: value,
+            key: key_value,
+        };
         Ok(state.refunds.create_refund(actor, command, &then).await?)
     })
     .await
@@ -92,5 +93,6 @@ async fn list(
     Path(id): Path<String>,
     Query(query): Query<ListRefundsQuery>,
 ) -> Result<Json<Page<RefundOut>>> {
+    let id = payment_id(id)?;
     Ok(Json(state.refunds.list_refunds(&actor, &id, query).await?))
 }

@@ -22,7 +22,7 @@ use super::model::{RefundError, RefundState, check};
 use super::store;
 use crate::events::Event;
 use crate::payments::entities::payments;
-use crate::payments::model::PaymentStatus;
+use crate::payments::model::{PaymentId, PaymentStatus};
 use crate::payments::service::Payments;
 use crate::payments::store as payment_store;
 use crate::platform::pagination::{Page, PageRequest};
@@ -40,7 +40,7 @@ pub struct Refunds {
 /// A refund to make: on which payment, how much (all that remains when `None`), why, and the
 /// Idempotency-Key that makes a retry find the same refund.
 pub struct RefundPayment {
-    pub payment_id: String,
+    pub payment_id: PaymentId,
     pub input: RefundIn,
     pub key: Option<String>,
 }
@@ -245,7 +245,7 @@ impl Refunds {
     pub async fn list_refunds(
         &self,
         actor: &Actor,
-        payment_id: &str,
+        payment_id: &PaymentId,
         query: ListRefundsQuery,
     ) -> Result<Page<RefundOut>, RefundError> {
         let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::REFUND)

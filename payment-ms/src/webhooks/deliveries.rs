@@ -13,7 +13,7 @@ use shared::{FieldError, ids};
 
 use super::entities::{deliveries, delivery_attempts};
 use super::fan_out::new_delivery;
-use super::partners::{ListQuery, Partners, Result, WebhookError, find};
+use super::partners::{DeliveryId, ListQuery, PartnerId, Partners, Result, WebhookError, find};
 use super::status;
 use crate::events::entities::events;
 use crate::platform::BeforeCommit;
@@ -64,7 +64,7 @@ impl Partners {
     /// Deliveries, newest first: of one partner, of one event, or both.
     pub async fn list_deliveries(
         &self,
-        partner_id: Option<&str>,
+        partner_id: Option<&PartnerId>,
         query: ListQuery,
     ) -> Result<Page<DeliveryOut>> {
         if let Some(id) = partner_id {
@@ -83,7 +83,7 @@ impl Partners {
             .map_err(WebhookError::Invalid)?;
         let mut select = deliveries::Entity::find();
         if let Some(id) = partner_id {
-            select = select.filter(deliveries::Column::PartnerId.eq(id));
+            select = select.filter(deliveries::Column::PartnerId.eq(id.as_str()));
         }
         if let Some(event_id) = &query.event_id {
             select = select.filter(deliveries::Column::EventId.eq(event_id));
@@ -120,12 +120,17 @@ impl Partners {
     }
 
     /// One delivery with every attempt.
-    pub async fn get_delivery(&self, partner_id: &str, delivery_id: &str) -> Result<DeliveryOut> {
+    pub async fn get_delivery(
+        &self,
+        partner_id: &PartnerId,
+        delivery_id: &DeliveryId,
+    ) -> Result<DeliveryOut> {
         let not_found = || WebhookError::NotFound(format!("delivery {delivery_id}"));
+        let delivery_id = delivery_id.as_str();
         let delivery = deliveries::Entity::find_by_id(delivery_id)
             .one(&self.core.db)
             .await?
-            .filter(|d| d.partner_id == partner_id)
+            .filter(|d| d.partner_id == partner_id.as_str())
             .ok_or_else(not_found)?;
         let attempts = delivery_attempts::Entity::find()
             .filter(delivery_attempts::Column::DeliveryId.eq(delivery_id))
@@ -153,7 +158,7 @@ impl Partners {
     /// Sends one event to one partner again, as a new delivery with its own schedule.
     pub async fn resend(
         &self,
-        partner_id: &str,
+        partner_id: &PartnerId,
         input: ResendIn,
         then: &dyn BeforeCommit<DeliveryOut>,
     ) -> Result<DeliveryOut> {
@@ -174,7 +179,7 @@ impl Partners {
             .await?
             .ok_or_else(|| WebhookError::NotFound(format!("event {}", input.event_id)))?;
         let txn = self.core.begin().await?;
-        let delivery = new_delivery(&input.event_id, partner_id, self.core.now())
+        let delivery = new_delivery(&input.event_id, partner_id.as_str(), self.core.now())
             .insert(&txn)
             .await?;
         let out = delivery_out(delivery, event.event_type);
@@ -186,7 +191,7 @@ impl Partners {
 
     /// Puts every failed or canceled delivery of a partner since a time back in the queue, each
     /// with a fresh round of the retry schedule.
-    pub async fn recover(&self, partner_id: &str, input: RecoverIn) -> Result<RecoverOut> {
+    pub async fn recover(&self, partner_id: &PartnerId, input: RecoverIn) -> Result<RecoverOut> {
         let partner = find(&self.core.db, partner_id).await?;
         if !partner.active {
             return Err(WebhookError::Disabled(
@@ -212,7 +217,7 @@ impl Partners {
             )
             .col_expr(deliveries::Column::UnrecordedClaims, 0.into())
             .col_expr(deliveries::Column::UpdatedAt, at.into())
-            .filter(deliveries::Column::PartnerId.eq(partner_id))
+            .filter(deliveries::Column::PartnerId.eq(partner_id.as_str()))
             .filter(deliveries::Column::Status.is_in([status::FAILED, status::CANCELED]))
             .filter(deliveries::Column::CreatedAt.gte(input.since))
             .exec(&txn)

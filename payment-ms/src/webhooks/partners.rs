@@ -30,6 +30,18 @@ use crate::{
     webhooks::entities::partners,
 };
 
+crate::platform::typed_id!(
+    /// A partner's id.
+    PartnerId,
+    ids::PARTNER
+);
+
+crate::platform::typed_id!(
+    /// A delivery's id.
+    DeliveryId,
+    ids::DELIVERY
+);
+
 /// The most filters a partner's `event_types` may hold.
 const MAX_FILTERS: usize = 100;
 
@@ -171,12 +183,9 @@ pub struct ListQuery {
     pub event_id: Option<String>,
 }
 
-pub(super) async fn find(db: &DatabaseConnection, id: &str) -> Result<partners::Model> {
+pub(super) async fn find(db: &DatabaseConnection, id: &PartnerId) -> Result<partners::Model> {
     let not_found = || WebhookError::NotFound(format!("partner {id}"));
-    if !ids::is_valid(ids::PARTNER, id) {
-        return Err(not_found());
-    }
-    partners::Entity::find_by_id(id)
+    partners::Entity::find_by_id(id.as_str())
         .one(db)
         .await?
         .ok_or_else(not_found)
@@ -231,7 +240,7 @@ impl Partners {
         Ok(out)
     }
 
-    pub async fn get_partner(&self, id: &str) -> Result<PartnerOut> {
+    pub async fn get_partner(&self, id: &PartnerId) -> Result<PartnerOut> {
         Ok(find(&self.core.db, id).await?.into())
     }
 
@@ -245,7 +254,7 @@ impl Partners {
         Ok(page.page(rows, |p| &p.id, PartnerOut::from))
     }
 
-    pub async fn update_partner(&self, id: &str, patch: PartnerPatch) -> Result<PartnerOut> {
+    pub async fn update_partner(&self, id: &PartnerId, patch: PartnerPatch) -> Result<PartnerOut> {
         let partner = find(&self.core.db, id).await?;
         not_builtin(&partner)?;
         let mut errors = Vec::new();
@@ -287,8 +296,9 @@ impl Partners {
         Ok(model.update(&self.core.db).await?.into())
     }
 
-    pub async fn delete_partner(&self, id: &str) -> Result<()> {
+    pub async fn delete_partner(&self, id: &PartnerId) -> Result<()> {
         let partner = find(&self.core.db, id).await?;
+        let id = id.as_str();
         not_builtin(&partner)?;
         let txn = self.core.begin().await?;
         // Attempts go with their deliveries (ON DELETE CASCADE), deliveries with their partner.
@@ -316,7 +326,11 @@ impl Partners {
 
     /// Issues a new secret. Until the grace period ends, both sign every request, so a partner can
     /// switch without missing an event.
-    pub async fn rotate_secret(&self, id: &str, input: RotateIn) -> Result<PartnerWithSecret> {
+    pub async fn rotate_secret(
+        &self,
+        id: &PartnerId,
+        input: RotateIn,
+    ) -> Result<PartnerWithSecret> {
         let partner = find(&self.core.db, id).await?;
         not_builtin(&partner)?;
         let grace = match input.grace_seconds.map(std::time::Duration::from_secs) {

@@ -17,8 +17,8 @@ use crate::platform::http::idempotency;
 use crate::platform::http::idempotent;
 use crate::platform::pagination::Page;
 use crate::webhooks::partners::{
-    DeliveryOut, ListQuery, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret, RecoverIn,
-    RecoverOut, ResendIn, RotateIn, WebhookError,
+    DeliveryId, DeliveryOut, ListQuery, PartnerId, PartnerIn, PartnerOut, PartnerPatch,
+    PartnerWithSecret, RecoverIn, RecoverOut, ResendIn, RotateIn, WebhookError,
 };
 
 impl From<WebhookError> for Error {
@@ -42,6 +42,11 @@ impl From<WebhookError> for Error {
             WebhookError::Fault(fault) => fault.into(),
         }
     }
+}
+
+/// The partner id in a path: another shape names no partner.
+fn partner_id(raw: String) -> Result<PartnerId, WebhookError> {
+    PartnerId::parse(&raw).ok_or_else(|| WebhookError::NotFound(format!("partner {raw}")))
 }
 
 /// Every route here is for admins.
@@ -92,6 +97,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Json<PartnerOut>> {
     admin(&actor)?;
+    let id = partner_id(id)?;
     Ok(Json(state.partners.get_partner(&id).await?))
 }
 
@@ -102,6 +108,7 @@ async fn update(
     Body { value, .. }: Body<PartnerPatch>,
 ) -> Result<Json<PartnerOut>> {
     admin(&actor)?;
+    let id = partner_id(id)?;
     Ok(Json(state.partners.update_partner(&id, value).await?))
 }
 
@@ -111,6 +118,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<Response> {
     admin(&actor)?;
+    let id = partner_id(id)?;
     state.partners.delete_partner(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -133,6 +141,7 @@ async fn rotate(
 ) -> Result<Json<PartnerWithSecret>> {
     admin(&actor)?;
     let input: RotateIn = optional_body(&raw)?;
+    let id = partner_id(id)?;
     Ok(Json(state.partners.rotate_secret(&id, input).await?))
 }
 
@@ -143,6 +152,7 @@ async fn deliveries(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<DeliveryOut>>> {
     admin(&actor)?;
+    let id = partner_id(id)?;
     Ok(Json(
         state.partners.list_deliveries(Some(&id), query).await?,
     ))
@@ -154,7 +164,11 @@ async fn delivery(
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Json<DeliveryOut>> {
     admin(&actor)?;
-    Ok(Json(state.partners.get_delivery(&id, &delivery_id).await?))
+    let id = partner_id(id)?;
+    // Another shape names no delivery: one that is not found.
+    let delivery = DeliveryId::parse(&delivery_id)
+        .ok_or_else(|| WebhookError::NotFound(format!("delivery {delivery_id}")))?;
+    Ok(Json(state.partners.get_delivery(&id, &delivery).await?))
 }
 
 async fn resend(
@@ -169,6 +183,7 @@ async fn resend(
     let (state, actor) = (&state, &actor);
     idempotency::run(request, |then| async move {
         admin(actor)?;
+        let id = partner_id(id)?;
         Ok(state.partners.resend(&id, value, &then).await?)
     })
     .await
@@ -181,6 +196,7 @@ async fn recover(
     Body { value, .. }: Body<RecoverIn>,
 ) -> Result<Json<RecoverOut>> {
     admin(&actor)?;
+    let id = partner_id(id)?;
     Ok(Json(state.partners.recover(&id, value).await?))
 }
 
