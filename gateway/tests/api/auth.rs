@@ -4,9 +4,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, INTERNAL_TOKEN, TestApp, order_body, problem};
+use testkit::helpers::{Backend, INTERNAL_TOKEN, TestApp, order_body, problem};
 
-crate::db_tests!(
+testkit::db_tests!(
     requests_without_a_valid_token_are_401,
     a_user_without_a_role_cannot_create_orders,
     other_users_resources_do_not_exist_for_them,
@@ -57,7 +57,7 @@ async fn requests_without_a_valid_token_are_401(backend: Backend) {
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &expired,
-        &jsonwebtoken::EncodingKey::from_secret(crate::helpers::JWT_SECRET.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(testkit::helpers::JWT_SECRET.as_bytes()),
     )
     .unwrap();
     let (status, body) = status_with(&app, Some(&token)).await;
@@ -84,7 +84,7 @@ async fn requests_without_a_valid_token_are_401(backend: Backend) {
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &json!({"exp": now + 600}),
-        &jsonwebtoken::EncodingKey::from_secret(crate::helpers::JWT_SECRET.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(testkit::helpers::JWT_SECRET.as_bytes()),
     )
     .unwrap();
     assert_eq!(status_with(&app, Some(&token)).await.0, 401);
@@ -164,7 +164,7 @@ async fn other_users_resources_do_not_exist_for_them(backend: Backend) {
         format!("/api/v1/payments/{payment_id}/verify"),
         format!("/api/v1/payments/{payment_id}/cancel"),
     ] {
-        let body = crate::helpers::checkout_body();
+        let body = testkit::helpers::checkout_body();
         let response = app.post(&path, &bob, &body, None).await;
         assert_eq!(response.status(), 404, "{path}");
     }
@@ -211,7 +211,7 @@ async fn other_users_resources_do_not_exist_for_them(backend: Backend) {
         .post(
             &format!("/api/v1/orders/{order_id}/checkout"),
             &app.token("root", &["admin"]),
-            &crate::helpers::checkout_body(),
+            &testkit::helpers::checkout_body(),
             None,
         )
         .await;

@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestDb, problem};
+use testkit::helpers::{Backend, TestApp, TestDb, problem};
 
-crate::db_tests!(
+testkit::db_tests!(
     a_provider_without_webhooks_has_no_webhook_endpoint,
     a_rotation_body_may_be_null,
     replicas_sweeping_together_count_what_each_expired,
@@ -77,7 +77,7 @@ async fn replicas_sweeping_together_count_what_each_expired(backend: Backend) {
         app.order_and_payment("alice").await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let env = crate::helpers::test_env(&url);
+    let env = testkit::helpers::test_env(&url);
     let mut config = payment_ms::Config::from_source(&env).unwrap();
     config.addr = "127.0.0.1:0".parse().unwrap();
     let other = payment_ms::Application::build(config).await.unwrap();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{Backend, TestApp, test_env};
+use testkit::helpers::{Backend, TestApp, test_env};
 
 /// Waits until the server closes the connection; how long that took.
 async fn closed_after(mut stream: TcpStream, limit: Duration) -> Option<Duration> {

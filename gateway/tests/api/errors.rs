@@ -6,9 +6,9 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
-use crate::helpers::{Backend, TestApp, problem};
+use testkit::helpers::{Backend, TestApp, problem};
 
-crate::db_tests!(
+testkit::db_tests!(
     framework_errors_are_problems_too,
     request_ids_are_kept_or_made,
     health_and_readiness,

@@ -11,7 +11,7 @@ use gateway::config::JwtKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp};
+use testkit::helpers::{Backend, TestApp};
 
 const RSA1_KEY: &str = include_str!("../fixtures/rsa-1.key.pem");
 const RSA1_PUB: &str = include_str!("../fixtures/rsa-1.pub.pem");

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp};
+use testkit::helpers::{Backend, TestApp};
 
 /// `UPDATE_OPENAPI=1 cargo test -p gateway openapi` rewrites the committed copy.
 #[test]

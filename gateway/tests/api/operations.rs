@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::helpers::{Backend, TestApp, problem};
+use testkit::helpers::{Backend, TestApp, problem};
 
 #[tokio::test]
 async fn a_user_over_the_limit_gets_429_and_others_do_not() {
@@ -123,7 +123,7 @@ async fn service_callers_have_their_own_limit() {
             .post(
                 "/api/v1/orders",
                 &service,
-                &crate::helpers::order_body("alice"),
+                &testkit::helpers::order_body("alice"),
                 None,
             )
             .await;
@@ -134,7 +134,7 @@ async fn service_callers_have_their_own_limit() {
         .post(
             "/api/v1/orders",
             &service,
-            &crate::helpers::order_body("alice"),
+            &testkit::helpers::order_body("alice"),
             None,
         )
         .await;
@@ -564,7 +564,7 @@ async fn logs_of_a_full_flow_hold_no_secrets() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let receiver = crate::receiver::Receiver::start().await;
+    let receiver = testkit::receiver::Receiver::start().await;
     let partner: Value = app
         .post(
             "/api/v1/partners",
@@ -609,8 +609,8 @@ async fn logs_of_a_full_flow_hold_no_secrets() {
         app.token("alice", &[]),
         app.service_token(),
         app.admin_token(),
-        crate::helpers::JWT_SECRET.to_owned(),
-        crate::helpers::INTERNAL_TOKEN.to_owned(),
+        testkit::helpers::JWT_SECRET.to_owned(),
+        testkit::helpers::INTERNAL_TOKEN.to_owned(),
         partner["secret"].as_str().unwrap().to_owned(),
         "eyJhbGciOiJIUzI1NiJ9".to_owned(),
         "whsec_".to_owned(),
@@ -655,7 +655,7 @@ async fn an_event_is_logged_only_once_committed() {
         .post(
             "/api/v1/orders",
             &token,
-            &crate::helpers::order_body("alice"),
+            &testkit::helpers::order_body("alice"),
             Some("key-1"),
         )
         .await;
@@ -684,7 +684,7 @@ async fn an_event_is_logged_only_once_committed() {
 #[tokio::test]
 async fn metrics_show_requests_payments_and_webhooks() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let receiver = crate::receiver::Receiver::start().await;
+    let receiver = testkit::receiver::Receiver::start().await;
     app.post(
         "/api/v1/partners",
         &app.admin_token(),

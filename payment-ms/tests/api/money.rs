@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, problem};
+use testkit::helpers::{Backend, TestApp, problem};
 
-crate::db_tests!(
+testkit::db_tests!(
     totals_are_sums_of_integer_minor_units,
     a_browser_cannot_set_the_amount,
     out_of_range_numbers_are_422_not_a_panic,
@@ -54,7 +54,7 @@ async fn a_browser_cannot_set_the_amount(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let order = app.create_order("alice").await;
     let order_id = order["id"].as_str().unwrap();
-    let mut body = crate::helpers::checkout_body();
+    let mut body = testkit::helpers::checkout_body();
     body["amount"] = json!(1);
     let response = app
         .post(
@@ -74,7 +74,7 @@ async fn a_browser_cannot_set_the_amount(backend: Backend) {
     assert_eq!(payment["amount"], 4848);
 
     // A service cannot smuggle a total either: it is computed from the lines.
-    let mut body = crate::helpers::order_body("alice");
+    let mut body = testkit::helpers::order_body("alice");
     body["total"] = json!(1);
     assert_eq!(create(&app, &body).await.status(), 422);
 }
@@ -143,7 +143,7 @@ async fn out_of_range_numbers_are_422_not_a_panic(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 422);
-    let mut bad_currency = crate::helpers::order_body("alice");
+    let mut bad_currency = testkit::helpers::order_body("alice");
     bad_currency["currency"] = "dollars".into();
     let problem = problem(create(&app, &bad_currency).await).await;
     assert_eq!(problem["errors"][0]["field"], "currency");

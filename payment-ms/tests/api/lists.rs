@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, problem};
+use testkit::helpers::{Backend, TestApp, problem};
 
-crate::db_tests!(orders_page_with_cursors, payments_are_listed_per_user);
+testkit::db_tests!(orders_page_with_cursors, payments_are_listed_per_user);
 
 async fn ids(response: reqwest::Response) -> (Vec<String>, Option<String>) {
     assert_eq!(response.status(), 200);

@@ -19,11 +19,11 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Backend, TestApp};
-use crate::receiver::{Receiver, Reply};
 use crate::webhooks::start_worker;
+use testkit::helpers::{Backend, TestApp};
+use testkit::receiver::{Receiver, Reply};
 
-crate::db_tests!(
+testkit::db_tests!(
     a_partner_that_never_answers_does_not_delay_the_others,
     a_partner_that_keeps_failing_is_backed_off_then_probed,
     whatever_a_partner_answers_is_recorded_once,

@@ -5,9 +5,9 @@ use payment_ms::{orders::entities::orders, payments::entities::payments};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, problem};
+use testkit::helpers::{Backend, TestApp, problem};
 
-crate::db_tests!(
+testkit::db_tests!(
     pays_through_the_hosted_page,
     decline_fails_the_payment,
     cancel_cancels_the_payment,

@@ -9,10 +9,10 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Backend, TestApp, TestDb, problem};
-use crate::receiver::{Receiver, Reply, python_verifies};
+use testkit::helpers::{Backend, TestApp, TestDb, problem};
+use testkit::receiver::{Receiver, Reply, python_verifies};
 
-crate::db_tests!(
+testkit::db_tests!(
     partners_get_the_signed_events_they_asked_for,
     partner_registration_is_admin_only_and_validated,
     failures_are_retried_until_the_partner_answers,
@@ -849,7 +849,7 @@ async fn two_replicas_never_send_an_attempt_twice() {
     let url = db.url.clone();
     let app = TestApp::spawn_on(db, |_| {}, |_| {}).await;
     // A second replica on the same database, with its own worker.
-    let env = crate::helpers::test_env(&url);
+    let env = testkit::helpers::test_env(&url);
     let mut config = payment_ms::Config::from_source(&env).unwrap();
     config.addr = "127.0.0.1:0".parse().unwrap();
     let second = payment_ms::Application::build(config).await.unwrap();
@@ -861,7 +861,7 @@ async fn two_replicas_never_send_an_attempt_twice() {
     const N: usize = 60;
     let token = app.service_token();
     let bodies: Vec<Value> = (0..N)
-        .map(|i| crate::helpers::order_body(&format!("user{i}")))
+        .map(|i| testkit::helpers::order_body(&format!("user{i}")))
         .collect();
     let creations = bodies
         .iter()

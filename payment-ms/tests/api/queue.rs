@@ -13,8 +13,8 @@ use payment_ms::{
 };
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel};
 
-use crate::db_tests;
-use crate::helpers::{Backend, TestApp};
+use testkit::db_tests;
+use testkit::helpers::{Backend, TestApp};
 
 db_tests!(
     each_partner_gets_its_oldest_due_deliveries_up_to_its_quota,

@@ -7,9 +7,9 @@ use payment_ms::{
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, order_body, problem};
+use testkit::helpers::{Backend, TestApp, order_body, problem};
 
-crate::db_tests!(
+testkit::db_tests!(
     control_characters_are_refused_in_every_text_of_an_order,
     control_characters_are_refused_in_refunds_partners_and_filters,
     currencies_that_are_not_money_are_refused,

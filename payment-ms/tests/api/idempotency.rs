@@ -4,9 +4,9 @@ use payment_ms::{orders::entities::orders, payments::entities::payments};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, checkout_body, order_body, problem};
+use testkit::helpers::{Backend, TestApp, checkout_body, order_body, problem};
 
-crate::db_tests!(
+testkit::db_tests!(
     concurrent_checkouts_with_one_key_make_one_payment,
     order_creation_replays_and_refuses_a_changed_body,
     keys_belong_to_their_user,

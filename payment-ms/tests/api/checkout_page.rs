@@ -6,9 +6,9 @@ use base64::Engine;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Backend, TestApp, checkout_body};
+use testkit::helpers::{Backend, TestApp, checkout_body};
 
-crate::db_tests!(
+testkit::db_tests!(
     the_page_cannot_be_framed_and_loads_only_its_own_style,
     a_cross_site_form_cannot_press_pay,
     long_names_and_large_amounts_are_written_for_people,
@@ -35,7 +35,7 @@ async fn open_checkout(app: &TestApp, body: serde_json::Value) -> String {
 
 async fn the_page_cannot_be_framed_and_loads_only_its_own_style(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let payment = open_checkout(&app, crate::helpers::order_body("alice")).await;
+    let payment = open_checkout(&app, testkit::helpers::order_body("alice")).await;
     let response = app
         .client
         .get(app.url(&format!("/checkout/{payment}")))
@@ -86,7 +86,7 @@ async fn the_page_cannot_be_framed_and_loads_only_its_own_style(backend: Backend
 
 async fn a_cross_site_form_cannot_press_pay(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let payment = open_checkout(&app, crate::helpers::order_body("alice")).await;
+    let payment = open_checkout(&app, testkit::helpers::order_body("alice")).await;
     let url = app.url(&format!("/checkout/{payment}"));
     let refused = [
         ("sec-fetch-site", "cross-site"),

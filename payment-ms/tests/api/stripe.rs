@@ -8,9 +8,9 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::contract::{Harness, Kind, checkout_with_method, spawn_stripe, stripe_config};
-use crate::db_tests;
 use crate::fake_stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
-use crate::helpers::{Backend, TestApp, problem};
+use testkit::db_tests;
+use testkit::helpers::{Backend, TestApp, problem};
 
 db_tests!(
     a_checkout_session_carries_the_order,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
 
-use crate::db_tests;
-use crate::helpers::{Backend, INTERNAL_TOKEN, TestApp, order_body};
+use testkit::db_tests;
+use testkit::helpers::{Backend, INTERNAL_TOKEN, TestApp, order_body};
 
 db_tests!(abandoned_requests_leave_no_transaction_behind);
 

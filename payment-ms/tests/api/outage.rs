@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Backend, TestApp, TestDb, order_body, problem};
+use testkit::helpers::{Backend, TestApp, TestDb, order_body, problem};
 
 /// A TCP forwarder in front of PostgreSQL that a test can pull out (the port closed, every
 /// connection through it cut) and put back on the same port.

@@ -11,32 +11,45 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::contract::{checkout_with_method, spawn_stripe, stripe_config};
-use crate::db_tests;
-use crate::helpers::{Backend, TestApp, problem};
+use testkit::helpers::{Backend, TestApp, problem};
 
 const KEY: &str = "sk_test_localstripe";
 const WEBHOOK_SECRET: &str = "whsec_localstripe_endpoint";
 
-db_tests!(
+/// As `db_tests!`, and reported as ignored (never as passed) when built without localstripe.
+macro_rules! localstripe_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(localstripe_tests), ignore = "needs localstripe: run the tests with scripts/test, which starts it")]
+                async fn $name() {
+                    super::$name(testkit::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(all(postgres_tests, localstripe_tests)), ignore = "needs PostgreSQL and localstripe: run the tests with scripts/test")]
+                async fn $name() {
+                    super::$name(testkit::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+localstripe_tests!(
     saved_cards_pay_decline_and_refund,
     a_signed_webhook_settles_a_payment_without_verify,
 );
 
-/// `None` (skipped) when localstripe is not running, except in CI, where it must be.
-fn localstripe() -> Option<String> {
-    match std::env::var("LOCALSTRIPE_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run localstripe and set LOCALSTRIPE_URL"
-            );
-            eprintln!(
-                "LOCALSTRIPE_URL is not set: skipping the localstripe test (scripts/test runs it)"
-            );
-            None
-        }
-    }
+/// Where localstripe listens; the tests were built for it, so it must be running.
+fn localstripe() -> String {
+    std::env::var("LOCALSTRIPE_URL").expect(
+        "built with LOCALSTRIPE_TESTS=1, so LOCALSTRIPE_URL must name a running localstripe",
+    )
 }
 
 async fn spawn(backend: Backend, base: &str) -> TestApp {
@@ -53,9 +66,7 @@ async fn checkout(app: &TestApp, method: &str) -> Value {
 }
 
 async fn saved_cards_pay_decline_and_refund(backend: Backend) {
-    let Some(base) = localstripe() else {
-        return;
-    };
+    let base = localstripe();
     let app = spawn(backend, &base).await;
     let paid = checkout(&app, "pm_card_visa").await;
     assert_eq!(paid["status"], "succeeded", "{paid}");
@@ -146,9 +157,7 @@ async fn saved_cards_pay_decline_and_refund(backend: Backend) {
 }
 
 async fn a_signed_webhook_settles_a_payment_without_verify(backend: Backend) {
-    let Some(base) = localstripe() else {
-        return;
-    };
+    let base = localstripe();
     let app = spawn(backend, &base).await;
     let http = reqwest::Client::new();
     // localstripe signs its events for this endpoint (through the gateway, as in production).

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::fake_stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
-use crate::helpers::{Backend, TestApp, checkout_body, problem};
+use testkit::helpers::{Backend, TestApp, checkout_body, problem};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -29,14 +29,14 @@ macro_rules! contract_tests {
             mod sqlite {
                 $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::super::$name(super::super::Kind::Mock, $crate::helpers::Backend::Sqlite).await
+                    super::super::$name(super::super::Kind::Mock, testkit::helpers::Backend::Sqlite).await
                 })*
             }
             mod postgres {
                 $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: build and run the tests with TEST_DATABASE_URL set (scripts/test does)")]
                 async fn $name() {
-                    super::super::$name(super::super::Kind::Mock, $crate::helpers::Backend::Postgres).await
+                    super::super::$name(super::super::Kind::Mock, testkit::helpers::Backend::Postgres).await
                 })*
             }
         }
@@ -44,14 +44,14 @@ macro_rules! contract_tests {
             mod sqlite {
                 $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::super::$name(super::super::Kind::Stripe, $crate::helpers::Backend::Sqlite).await
+                    super::super::$name(super::super::Kind::Stripe, testkit::helpers::Backend::Sqlite).await
                 })*
             }
             mod postgres {
                 $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: build and run the tests with TEST_DATABASE_URL set (scripts/test does)")]
                 async fn $name() {
-                    super::super::$name(super::super::Kind::Stripe, $crate::helpers::Backend::Postgres).await
+                    super::super::$name(super::super::Kind::Stripe, testkit::helpers::Backend::Postgres).await
                 })*
             }
         }

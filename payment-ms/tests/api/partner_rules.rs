@@ -4,9 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, problem};
+use testkit::helpers::{Backend, TestApp, problem};
 
-crate::db_tests!(
+testkit::db_tests!(
     urls_with_credentials_or_hidden_private_addresses_are_refused,
     the_rotation_grace_is_at_most_a_week,
     the_number_of_partners_is_bounded,

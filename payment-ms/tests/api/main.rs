@@ -1,0 +1,21 @@
+//! End-to-end tests of payment-ms: a real payment-ms (and the gateway in front, as clients
+//! reach it) per test, driven over HTTP as a frontend, an app backend and a partner would, on
+//! SQLite and (with TEST_DATABASE_URL) PostgreSQL: orders, checkout, payments, refunds,
+//! idempotency, the providers, partner webhooks and the delivery queue.
+
+mod cancellation;
+mod checkout_page;
+mod contract;
+mod fake_stripe;
+mod flow;
+mod hostile_input;
+mod idempotency;
+mod lists;
+mod localstripe;
+mod money;
+mod outage;
+mod partner_isolation;
+mod partner_rules;
+mod queue;
+mod stripe;
+mod webhooks;
