@@ -162,7 +162,7 @@ impl Application {
             payments: payments.clone(),
             refunds: refunds.clone(),
         };
-        let state = AppState {
+        let state = AppState::new(state::Services {
             outage: platform::db::Outage::new(&url),
             core,
             config: Arc::new(config),
@@ -179,7 +179,7 @@ impl Application {
             mock,
             webhooks_due,
             guard,
-        };
+        });
         Ok(Application { listener, state })
     }
 
@@ -220,7 +220,7 @@ impl Application {
         } {
             tracing::warn!(error = %e, "webhook dispatcher ended abnormally");
         }
-        state.core.db.close().await.ok();
+        state.core.db.clone().close().await.ok();
         served.context("serving HTTP")
     }
 }

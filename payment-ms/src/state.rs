@@ -16,9 +16,27 @@ use crate::refunds::service::Refunds;
 use crate::webhooks::partners::Partners;
 use crate::webhooks::ssrf::Guard;
 
-/// Everything a handler needs; cheap to clone.
+/// Everything a handler needs, shared: a clone is one reference count (every request's
+/// extractors and every webhook delivery clone it).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Services {
     /// The database, the outbox and the clock.
     pub core: Core,
     pub config: Arc<Config>,
@@ -40,7 +58,7 @@ pub struct AppState {
     pub outage: db::Outage,
 }
 
-impl AppState {
+impl Services {
     /// What closes an order's checkouts: its payments.
     pub fn checkouts(&self) -> &Payments {
         &self.payments
