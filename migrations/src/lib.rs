@@ -11,6 +11,7 @@ mod m20261122_000005_create_partners_and_deliveries;
 mod m20261122_000006_create_refunds_and_provider_events;
 mod m20261129_000007_add_partner_backoff;
 mod m20261129_000008_add_provider_event_claims;
+mod m20261129_000009_create_event_bus;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_create_refunds_and_provider_events::Migration),
             Box::new(m20261129_000007_add_partner_backoff::Migration),
             Box::new(m20261129_000008_add_provider_event_claims::Migration),
+            Box::new(m20261129_000009_create_event_bus::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::signing::WebhookSecret;
 use url::Url;
 
+use crate::platform::nats::NatsConfig;
 use crate::providers::stripe::{Mode, StripeConfig};
 
 use shared::config::{ConfigError, Env, Profile};
@@ -53,6 +54,9 @@ pub struct Config {
     pub mock_enabled: bool,
     /// Set when Stripe is configured.
     pub stripe: Option<StripeConfig>,
+    /// Set when `NATS_URL` is: events are relayed to JetStream and read from other services'
+    /// streams.
+    pub nats: Option<NatsConfig>,
 }
 
 /// Partner webhooks: the delivery worker and the SSRF guard.
@@ -294,6 +298,7 @@ impl Config {
             webhooks: WebhookConfig::from_source(env, profile)?,
             mock_enabled,
             stripe,
+            nats: NatsConfig::from_source(env)?,
         };
         // Checked last, so a malformed setting is named first.
         if profile == Profile::Prod && env.get("PAYMENT_PROVIDER").is_none() {

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod events;
 pub mod inbound;
+pub mod inbox;
 pub mod jobs;
 pub mod orders;
 pub mod payments;
@@ -32,7 +33,11 @@ pub use state::AppState;
 
 use clock::{Clock, SystemClock};
 use events::Outbox;
+use events::jetstream::Relay;
+use events::publications::{Publications, RelayGauges};
 use inbound::service::Inbound;
+use inbox::consumer::Consumers;
+use inbox::service::Inbox;
 use payments::service::Payments;
 use platform::Core;
 use providers::mock::MockProvider;
@@ -57,6 +62,7 @@ pub fn app(state: AppState) -> Router {
                 .merge(orders::routes::router())
                 .merge(payments::routes::router())
                 .merge(refunds::routes::router())
+                .merge(inbox::routes::router())
                 .merge(webhooks::routes::router()),
         );
     platform::http::router(api, state)
@@ -129,13 +135,25 @@ impl Application {
         let providers = Providers::new(enabled, &config.payment_provider);
         let guard = Guard::new(config.webhooks.allowed_cidrs.clone());
         let webhooks_due = Arc::new(Notify::new());
+        let publications_due = Arc::new(Notify::new());
         // The outbox's outputs and the contexts' reactions to each other's events.
-        let outbox = Outbox::new(
-            vec![Arc::new(FanOut {
-                due: webhooks_due.clone(),
-            })],
-            vec![Arc::new(orders::reactions::OnPayments)],
-        );
+        let mut outputs: Vec<Arc<dyn events::Output>> = vec![Arc::new(FanOut {
+            due: webhooks_due.clone(),
+        })];
+        let nats = match &config.nats {
+            Some(nats) => {
+                outputs.push(Arc::new(Publications {
+                    due: publications_due.clone(),
+                }));
+                Some(
+                    platform::nats::connect(nats)
+                        .await
+                        .context("connecting to NATS_URL")?,
+                )
+            }
+            None => None,
+        };
+        let outbox = Outbox::new(outputs, vec![Arc::new(orders::reactions::OnPayments)]);
         let core = Core { db, outbox, clock };
         let payments = Payments {
             core: core.clone(),
@@ -162,17 +180,33 @@ impl Application {
             payments: payments.clone(),
             refunds: refunds.clone(),
         };
+        let inbox = Inbox {
+            core: core.clone(),
+            payments: payments.clone(),
+            order_ttl: config.order_ttl,
+        };
+        let mut gauges: Vec<Arc<dyn platform::metrics::Gauges>> = vec![
+            Arc::new(payments.clone()),
+            Arc::new(webhooks::QueueGauges(payments.core.clone())),
+            Arc::new(inbox::InboxGauges(core.db.clone())),
+        ];
+        if nats.is_some() {
+            gauges.push(Arc::new(RelayGauges {
+                db: core.db.clone(),
+                clock: core.clock.clone(),
+            }));
+        }
         let state = AppState::new(state::Services {
             outage: platform::db::Outage::new(&url),
             core,
             config: Arc::new(config),
             providers,
             mock_pages: Arc::new(payments.clone()),
-            gauges: Arc::new(vec![
-                Arc::new(payments.clone()),
-                Arc::new(webhooks::QueueGauges(payments.core.clone())),
-            ]),
+            gauges: Arc::new(gauges),
             payments,
+            inbox,
+            nats,
+            publications_due,
             refunds,
             partners,
             inbound,
@@ -204,6 +238,25 @@ impl Application {
         } else {
             None
         };
+        let mut bus = Vec::new();
+        if let (Some(client), Some(nats)) = (&state.nats, &state.config.nats) {
+            if nats.relay.enabled {
+                let relay = Relay::new(
+                    client.clone(),
+                    state.core.db.clone(),
+                    state.core.clock.clone(),
+                    nats.stream.clone(),
+                    nats.relay.clone(),
+                    state.publications_due.clone(),
+                );
+                bus.push(tokio::spawn(relay.run(shutdown.clone())));
+            }
+            if !nats.consumer.sources.is_empty() {
+                let consumers =
+                    Consumers::new(client.clone(), state.inbox.clone(), nats.consumer.clone());
+                bus.push(tokio::spawn(consumers.run(shutdown.clone())));
+            }
+        }
         let options = shared::http::ServeOptions {
             header_read_timeout: state.config.header_read_timeout,
             shutdown_bound: state.config.shutdown_timeout,
@@ -219,6 +272,16 @@ impl Application {
             None => None,
         } {
             tracing::warn!(error = %e, "webhook dispatcher ended abnormally");
+        }
+        for task in bus {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "the NATS relay or a consumer ended abnormally");
+            }
+        }
+        if let Some(client) = &state.nats
+            && let Err(e) = client.flush().await
+        {
+            tracing::debug!(error = %e, "flushing the NATS connection");
         }
         state.core.db.clone().close().await.ok();
         served.context("serving HTTP")

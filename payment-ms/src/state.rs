@@ -6,6 +6,7 @@ use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::inbound::service::Inbound;
+use crate::inbox::service::Inbox;
 use crate::payments::service::Payments;
 use crate::platform::metrics::Gauges;
 use crate::platform::{Core, db};
@@ -45,6 +46,12 @@ pub struct Services {
     pub refunds: Refunds,
     pub partners: Partners,
     pub inbound: Inbound,
+    /// Events from other services, through either door.
+    pub inbox: Inbox,
+    /// The NATS connection, when `NATS_URL` is set.
+    pub nats: Option<async_nats::Client>,
+    /// Wakes this replica's NATS relay when events are committed.
+    pub publications_due: Arc<Notify>,
     /// The mock provider itself, for its hosted page, and where the page reads payments.
     pub mock: Arc<MockProvider>,
     pub mock_pages: Arc<dyn PageCheckouts>,

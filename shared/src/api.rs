@@ -390,3 +390,77 @@ pub struct RecoverIn {
 pub struct RecoverOut {
     pub recovered: u64,
 }
+
+/// What an inbound event's handler did: `applied` (it changed something here), `recorded`
+/// (kept for a capability that acts on it later), `ignored` (a type this service has no use for).
+pub const INBOX_OUTCOMES: [&str; 3] = ["applied", "recorded", "ignored"];
+
+/// The inbound event types with a handler (the others are acknowledged and counted).
+pub const INBOUND_EVENT_TYPES: &[&str] = &[
+    "user.deleted",
+    "order.created",
+    "wallet.insufficient_funds",
+    "wallet.balance_changed",
+    "user.upgraded",
+    "subscription.usage_exceeded",
+];
+
+/// The answer to `POST /api/v1/events`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct EventAccepted {
+    /// The event's id, as sent.
+    #[schema(example = "2f6c1e7a-users-42")]
+    pub id: String,
+    /// True when this event (same `source` and `id`) was received before: nothing changed now.
+    pub duplicate: bool,
+    /// What its handler did (the first time).
+    #[schema(example = "applied")]
+    pub outcome: String,
+    #[schema(example = "canceled 1 order and 1 payment")]
+    pub detail: String,
+}
+
+/// An inbound event as the inbox keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct InboxEntryOut {
+    #[schema(example = "inb_019a8e0c2d4b7a1c9e3f5a7b9c1d3e5f")]
+    pub id: String,
+    pub source: String,
+    /// The sender's event id.
+    pub message_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `nats` or `http`.
+    pub door: String,
+    pub outcome: String,
+    pub detail: String,
+    /// The CloudEvent as it arrived.
+    #[schema(value_type = Object)]
+    pub envelope: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+}
+
+/// An inbound event that could not be handled.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct DeadLetterOut {
+    #[schema(example = "dlq_019a8e0c2d4b7a1c9e3f5a7b9c1d3e5f")]
+    pub id: String,
+    pub source: Option<String>,
+    pub message_id: Option<String>,
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    /// `nats` or `http` (a replay that failed again).
+    pub door: String,
+    pub nats_subject: Option<String>,
+    /// The message as it arrived.
+    pub body: String,
+    /// Why the last attempt failed.
+    pub error: String,
+    /// Deliveries and replays so far.
+    pub deliveries: i32,
+    /// `dead`, or `replayed` once a replay was handled.
+    #[schema(example = "dead")]
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -14,6 +14,8 @@ pub const MOCK_SESSION: &str = "mcs";
 pub const PARTNER: &str = "ptn";
 pub const DELIVERY: &str = "dlv";
 pub const DELIVERY_ATTEMPT: &str = "att";
+pub const INBOX: &str = "inb";
+pub const DEAD_LETTER: &str = "dlq";
 
 /// A new id of the given type, e.g. `new_id(ids::ORDER)`.
 pub fn new_id(prefix: &str) -> String {

@@ -3,4 +3,5 @@
 //! endpoint that records every request ([`receiver::Receiver`]). Not part of a deployment.
 
 pub mod helpers;
+pub mod nats;
 pub mod receiver;

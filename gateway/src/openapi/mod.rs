@@ -10,8 +10,9 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use shared::api::{
-    CheckoutIn, CreateOrderIn, DeliveryOut, OrderOut, Page, PartnerIn, PartnerOut, PartnerPatch,
-    PartnerWithSecret, PaymentOut, RecoverIn, RecoverOut, RefundIn, RefundOut, ResendIn, RotateIn,
+    CheckoutIn, CreateOrderIn, DeadLetterOut, DeliveryOut, EventAccepted, InboxEntryOut, OrderOut,
+    Page, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret, PaymentOut, RecoverIn,
+    RecoverOut, RefundIn, RefundOut, ResendIn, RotateIn,
 };
 use shared::problem::ProblemDetails;
 use utoipa::openapi::response::ResponseBuilder;
@@ -37,6 +38,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         provider_webhook,
         create_partner, list_partners, get_partner, update_partner, delete_partner, rotate_secret,
         list_deliveries, get_delivery, resend, recover, event_deliveries,
+        post_event, list_inbox, list_dead_letters, get_dead_letter, replay_dead_letter,
     ),
     components(schemas(ProblemDetails)),
     modifiers(&Common, &Rules, &Links),
@@ -45,6 +47,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         (name = "payments", description = "Checkouts and their outcome"),
         (name = "partners", description = "Webhook partners and deliveries (admin)"),
         (name = "providers", description = "Inbound webhooks from payment providers"),
+        (name = "events", description = "Events from other services (CloudEvents 1.0), the inbox and its dead letters"),
         (name = "health"),
     ),
 )]
@@ -431,3 +434,56 @@ async fn recover() {}
         (status = 404, description = "No such event", body = ProblemDetails, content_type = PROBLEM),
         (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
 async fn event_deliveries() {}
+
+/// An event from another service (service or admin): a CloudEvents 1.0 structured JSON
+/// envelope `{specversion, id, source, type, time?, data}`. Handled once per `(source, id)`:
+/// sending it again answers `duplicate: true` and changes nothing.
+#[utoipa::path(post, path = "/api/v1/events", tag = "events",
+    request_body(content = Object, content_type = "application/cloudevents+json",
+        description = "user.deleted, order.created, wallet.insufficient_funds, wallet.balance_changed, user.upgraded, subscription.usage_exceeded; other types are acknowledged and ignored"),
+    responses(
+        (status = 202, description = "Handled now, or before", body = EventAccepted),
+        (status = 403, description = "Needs the service or admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "Not a valid CloudEvent, or data its type cannot use; nothing recorded", body = ProblemDetails, content_type = PROBLEM),
+        (status = 503, description = "A dependency is unavailable; send it again later", body = ProblemDetails, content_type = PROBLEM)))]
+async fn post_event() {}
+
+/// Events received from other services, newest first (admin)
+#[utoipa::path(get, path = "/api/v1/inbox", tag = "events",
+    params(("limit" = Option<u64>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query),
+        ("type" = Option<String>, Query), ("outcome" = Option<String>, Query, description = "applied, recorded or ignored")),
+    responses(
+        (status = 200, description = "A page", body = Page<InboxEntryOut>),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+async fn list_inbox() {}
+
+/// Events that could not be handled, newest first (admin)
+#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "events",
+    params(("limit" = Option<u64>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query),
+        ("status" = Option<String>, Query, description = "dead or replayed")),
+    responses(
+        (status = 200, description = "A page", body = Page<DeadLetterOut>),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+async fn list_dead_letters() {}
+
+/// One dead letter (admin)
+#[utoipa::path(get, path = "/api/v1/dead-letters/{id}", tag = "events", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The dead letter", body = DeadLetterOut),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such dead letter", body = ProblemDetails, content_type = PROBLEM)))]
+async fn get_dead_letter() {}
+
+/// Handle a dead letter again, once its cause is fixed (admin)
+#[utoipa::path(post, path = "/api/v1/dead-letters/{id}/replay", tag = "events", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Handled: `{dead_letter, event}`", body = Object),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such dead letter", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "Replayed already", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "It can never be handled (the error is kept on the letter)", body = ProblemDetails, content_type = PROBLEM),
+        (status = 503, description = "A dependency is still unavailable", body = ProblemDetails, content_type = PROBLEM)))]
+async fn replay_dead_letter() {}

@@ -57,6 +57,11 @@ pub fn router(state: AppState) -> Router {
         ("/partners/{id}/resend", post(admin)),
         ("/partners/{id}/recover", post(admin)),
         ("/events/{id}/deliveries", get(admin)),
+        ("/events", post(trusted)),
+        ("/inbox", get(admin)),
+        ("/dead-letters", get(admin)),
+        ("/dead-letters/{id}", get(admin)),
+        ("/dead-letters/{id}/replay", post(admin)),
     ]
     .into_iter()
     .fold(Router::new(), |router, (path, handler)| {
@@ -103,6 +108,18 @@ fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
 
 /// Only a trusted backend prices an order; a browser never does.
 async fn create_order(
+    state: State<AppState>,
+    user: AuthUser,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    trusted(state, user, method, uri, headers, body).await
+}
+
+/// For trusted backends only (the service or admin role): events from other services.
+async fn trusted(
     state: State<AppState>,
     user: AuthUser,
     method: Method,
@@ -196,6 +213,7 @@ fn check_resource_id(path: &str) -> Result<(), Problem> {
             "partners" => (ids::PARTNER, "partner"),
             "deliveries" => (ids::DELIVERY, "delivery"),
             "events" => (ids::EVENT, "event"),
+            "dead-letters" => (ids::DEAD_LETTER, "dead letter"),
             _ => continue,
         };
         check_id(prefix, pair[1], what)?;

@@ -57,6 +57,10 @@ async fn every_documented_operation_is_routed() {
                 "/events/{id}",
                 "/events/evt_00000000000000000000000000000000",
             )
+            .replace(
+                "/dead-letters/{id}",
+                "/dead-letters/dlq_00000000000000000000000000000000",
+            )
             .replace("{delivery_id}", "dlv_00000000000000000000000000000000")
             .replace("{provider}", "stripe");
         for method in item.as_object().unwrap().keys() {
@@ -80,7 +84,7 @@ async fn every_documented_operation_is_routed() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 25);
+    assert_eq!(operations, 30);
 }
 
 /// `/docs` loads nothing from elsewhere: the viewer's every file comes from the gateway.

@@ -11,7 +11,10 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, DbErr, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, Set,
+};
 
 use super::catalogue::{Event, EventType};
 use super::entities::events;
@@ -43,12 +46,20 @@ impl Outbox {
         let id = shared::ids::new_id(shared::ids::EVENT);
         let event_type = event.event_type();
         let data = event.data().map_err(|e| DbErr::Json(e.to_string()))?;
+        // The subject's row was changed first in this transaction, so another change of it
+        // waits for this one to commit, and then counts this event.
+        let before = events::Entity::find()
+            .filter(events::Column::SubjectId.eq(event.subject_id()))
+            .count(txn)
+            .await?;
         events::ActiveModel {
             id: Set(id.clone()),
             event_type: Set(event_type.as_str().to_owned()),
             subject_id: Set(event.subject_id().to_owned()),
             data: Set(data),
             created_at: Set(at),
+            sequence: Set(before as i64 + 1),
+            causation_id: Set(CAUSE.try_with(Clone::clone).ok()),
         }
         .insert(txn)
         .await?;
@@ -102,6 +113,13 @@ struct Uncommitted {
 
 tokio::task_local! {
     static UNCOMMITTED: RefCell<Vec<Uncommitted>>;
+    static CAUSE: String;
+}
+
+/// Runs `work` as caused by the inbound event `id`: the events it records carry it as their
+/// `causation_id` (the CloudEvents `causationid` other services see).
+pub async fn caused_by<F: std::future::Future>(id: String, work: F) -> F::Output {
+    CAUSE.scope(id, work).await
 }
 
 /// Runs `work` with a list of its uncommitted events (each request, each round of periodic

@@ -200,6 +200,36 @@ pub async fn cancel_order<C: Checkouts>(
     Ok(store::load_out(&core.db, current).await?)
 }
 
+/// Cancels every pending order of a user (whose account is gone), closing their checkouts
+/// first. An order paid meanwhile stays paid. Answers how many this call canceled; a second
+/// call finds none left.
+pub async fn cancel_pending_of_user<C: Checkouts>(
+    core: &Core,
+    checkouts: &C,
+    user_id: &str,
+) -> Result<usize, CloseError<C::Error>> {
+    let mut canceled = 0;
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let batch: Vec<orders::Model> = store::pending_of_user(&core.db, user_id, 100)
+            .await?
+            .into_iter()
+            .filter(|o| seen.insert(o.id.clone()))
+            .collect();
+        if batch.is_empty() {
+            return Ok(canceled);
+        }
+        for order in &batch {
+            if close_order(core, checkouts, order, OrderStatus::Canceled)
+                .await?
+                .1
+            {
+                canceled += 1;
+            }
+        }
+    }
+}
+
 /// Expires pending orders past their time, closing their checkouts first. Answers how many
 /// this call expired (not those another replica expired meanwhile).
 pub async fn expire_due<C: Checkouts>(

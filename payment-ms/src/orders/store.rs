@@ -107,6 +107,20 @@ pub async fn list<C: ConnectionTrait>(
         .collect())
 }
 
+/// Pending orders of a user, at most `batch`.
+pub async fn pending_of_user<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    batch: u64,
+) -> Result<Vec<orders::Model>, DbErr> {
+    orders::Entity::find()
+        .filter(orders::Column::UserId.eq(user_id))
+        .filter(orders::Column::Status.eq(OrderStatus::Pending))
+        .limit(batch)
+        .all(db)
+        .await
+}
+
 /// Pending orders past their time, at most `batch`.
 pub async fn due_to_expire<C: ConnectionTrait>(
     db: &C,

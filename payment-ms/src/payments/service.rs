@@ -319,6 +319,29 @@ impl Payments {
         Ok(current.into())
     }
 
+    /// Cancels every pending payment of a user (whose account is gone) at its provider. One
+    /// the buyer paid just before stays succeeded. Answers how many this call canceled.
+    pub async fn cancel_pending_of_user(&self, user_id: &str) -> Result<usize, PaymentError> {
+        let mut canceled = 0;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let batch: Vec<payments::Model> = store::pending_of_user(&self.core.db, user_id, 100)
+                .await?
+                .into_iter()
+                .filter(|p| seen.insert(p.id.clone()))
+                .collect();
+            if batch.is_empty() {
+                return Ok(canceled);
+            }
+            for payment in &batch {
+                let applied = self.close_payment(payment, CloseReason::Canceled).await?;
+                if applied.moved && applied.payment.status == PaymentStatus::Canceled {
+                    canceled += 1;
+                }
+            }
+        }
+    }
+
     /// Brings a pending payment up to date with its provider; if it is still open at `at`,
     /// past its expiry time, closes it.
     pub async fn refresh(

@@ -76,6 +76,20 @@ pub async fn pending_of_order<C: ConnectionTrait>(
         .collect())
 }
 
+/// Pending payments of a user, at most `batch`.
+pub async fn pending_of_user<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    batch: u64,
+) -> Result<Vec<payments::Model>, DbErr> {
+    payments::Entity::find()
+        .filter(payments::Column::UserId.eq(user_id))
+        .filter(payments::Column::Status.eq(PaymentStatus::Pending))
+        .limit(batch)
+        .all(db)
+        .await
+}
+
 /// A page of the payments the actor may see, newest first.
 pub async fn list<C: ConnectionTrait>(
     db: &C,

@@ -67,6 +67,7 @@ pub mod db;
 pub mod entities;
 pub mod http;
 pub mod metrics;
+pub mod nats;
 pub mod pagination;
 pub mod validate;
 

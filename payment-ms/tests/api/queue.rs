@@ -52,6 +52,8 @@ async fn delivery(
         subject_id: "ord_1".to_owned(),
         data: serde_json::json!({}),
         created_at: at,
+        sequence: 1,
+        causation_id: None,
     }
     .into_active_model()
     .insert(db)

@@ -14,13 +14,21 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// Ready when the database answers.
+/// Ready when the database answers. With NATS configured, its connection is reported too, but
+/// does not make the service unready: events wait in the outbox while NATS is away, and
+/// requests are served as ever.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     if state.outage.is_down() {
         return Err(database_unavailable());
     }
     match state.core.db.ping().await {
-        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Ok(()) => Ok(Json(match &state.nats {
+            None => json!({"status": "ready"}),
+            Some(client) => json!({
+                "status": "ready",
+                "nats": if crate::platform::nats::connected(client) { "connected" } else { "disconnected" },
+            }),
+        })),
         Err(e) => {
             tracing::warn!(error = %e, "database not reachable");
             state.outage.suspect();

@@ -1,0 +1,222 @@
+//! Each event's publication to NATS JetStream, kept in the database: the outbox's output for
+//! other services, and the relay's queue.
+//!
+//! [`Publications`] writes a `pending` row in the transaction that records the event, so an
+//! event is either committed with its publication or not at all. The relay claims due rows by
+//! moving their `next_attempt_at` past a lease (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so
+//! replicas share the work; on SQLite the single writer serializes claims): a relay that dies
+//! mid-publish leaves rows that come due again when the lease ends. A row is never deleted and
+//! never dropped; it ends `published` with the stream's sequence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, Statement, Value,
+};
+use tokio::sync::Notify;
+
+use super::entities::{event_publications, events};
+use super::relay::{Output, Recorded};
+use crate::clock::Clock;
+use crate::platform::db::{after, numbered};
+use crate::platform::metrics::Gauges;
+
+pub const PENDING: &str = "pending";
+pub const PUBLISHED: &str = "published";
+
+/// The outbox's output to NATS: a publication per event, and the relay woken on commit.
+pub struct Publications {
+    pub due: Arc<Notify>,
+}
+
+#[async_trait]
+impl Output for Publications {
+    async fn take(&self, txn: &DatabaseTransaction, event: &Recorded<'_>) -> Result<(), DbErr> {
+        let sql = "INSERT INTO event_publications (event_id, status, attempts, next_attempt_at, created_at) \
+                   VALUES ($1, 'pending', 0, $2, $2)";
+        let backend = txn.get_database_backend();
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            numbered(backend, sql),
+            [event.id.into(), event.at.into()],
+        ))
+        .await?;
+        Ok(())
+    }
+
+    fn committed(&self) {
+        self.due.notify_one();
+    }
+}
+
+/// A publication a relay holds the lease of, with its event.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub event: events::Model,
+    /// Claims so far, this one included.
+    pub attempts: i32,
+}
+
+/// Claims up to `limit` due publications for `lease`, oldest first, with their events in the
+/// order they were recorded.
+pub async fn claim(
+    db: &DatabaseConnection,
+    at: DateTime<Utc>,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<Claimed>, DbErr> {
+    let backend = db.get_database_backend();
+    let lock = if backend == DatabaseBackend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE event_publications SET next_attempt_at = $1, attempts = attempts + 1 \
+         WHERE event_id IN (SELECT event_id FROM event_publications \
+             WHERE status = 'pending' AND next_attempt_at <= $2 \
+             ORDER BY next_attempt_at, event_id LIMIT $3{lock}) \
+         RETURNING event_id, attempts"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            numbered(backend, &sql),
+            [
+                after(at, lease).into(),
+                at.into(),
+                (limit.min(i64::MAX as u64) as i64).into(),
+            ],
+        ))
+        .await?;
+    let mut attempts = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get("", "event_id")?;
+        let n: i32 = row.try_get("", "attempts")?;
+        attempts.insert(id, n);
+    }
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found = events::Entity::find()
+        .filter(events::Column::Id.is_in(attempts.keys().cloned()))
+        .all(db)
+        .await?;
+    found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    if found.len() < attempts.len() {
+        tracing::error!(
+            claimed = attempts.len(),
+            found = found.len(),
+            "publications without their event; they stay pending"
+        );
+    }
+    Ok(found
+        .into_iter()
+        .map(|event| Claimed {
+            attempts: attempts.get(&event.id).copied().unwrap_or(1),
+            event,
+        })
+        .collect())
+}
+
+/// Marks publications acknowledged by the stream, with the sequence it gave each.
+pub async fn published(
+    db: &DatabaseConnection,
+    acked: &[(String, u64)],
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    for chunk in acked.chunks(400) {
+        let mut values: Vec<Value> = vec![at.into()];
+        let mut cases = String::new();
+        let mut ids = String::new();
+        for (i, (id, sequence)) in chunk.iter().enumerate() {
+            let n = values.len();
+            cases.push_str(&format!(" WHEN ${} THEN ${}", n + 1, n + 2));
+            values.push(id.clone().into());
+            values.push((*sequence as i64).into());
+            if i > 0 {
+                ids.push_str(", ");
+            }
+            ids.push_str(&format!("${}", n + 1));
+        }
+        let sql = format!(
+            "UPDATE event_publications SET status = 'published', published_at = $1, \
+             last_error = NULL, stream_sequence = CASE event_id{cases} END \
+             WHERE event_id IN ({ids}) AND status = 'pending'"
+        );
+        let backend = db.get_database_backend();
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            numbered(backend, &sql),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Gives failed publications back, each due again after its retry delay.
+pub async fn failed(
+    db: &DatabaseConnection,
+    failures: &[(String, Duration, String)],
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    for (id, delay, error) in failures {
+        let error: String = error.chars().take(500).collect();
+        event_publications::Entity::update_many()
+            .col_expr(
+                event_publications::Column::NextAttemptAt,
+                after(at, *delay).into(),
+            )
+            .col_expr(event_publications::Column::LastError, Some(error).into())
+            .filter(event_publications::Column::EventId.eq(id.as_str()))
+            .filter(event_publications::Column::Status.eq(PENDING))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// How many publications wait, and how long the oldest has waited.
+pub async fn backlog<C: ConnectionTrait>(
+    db: &C,
+    at: DateTime<Utc>,
+) -> Result<(i64, Duration), DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM event_publications \
+             WHERE status = 'pending'",
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok((0, Duration::ZERO));
+    };
+    let n: i64 = row.try_get("", "n")?;
+    let oldest: Option<DateTime<Utc>> = row.try_get("", "oldest")?;
+    let lag = oldest
+        .and_then(|oldest| (at - oldest).to_std().ok())
+        .unwrap_or_default();
+    Ok((n, lag))
+}
+
+/// The relay's gauges, read from the database when `/metrics` is scraped: the same on every
+/// replica.
+pub struct RelayGauges {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl Gauges for RelayGauges {
+    async fn refresh(&self) -> Result<(), DbErr> {
+        let (pending, lag) = backlog(&self.db, self.clock.now()).await?;
+        metrics::gauge!("events_relay_pending").set(pending as f64);
+        metrics::gauge!("events_relay_lag_seconds").set(lag.as_secs_f64());
+        Ok(())
+    }
+}

@@ -1,0 +1,239 @@
+//! What each inbound event type does here. Every handler ends by recording the event in the
+//! inbox in the transaction of its last effect, and answers whether it did (false: another
+//! delivery of the same event recorded it first, so this one changed nothing).
+//!
+//! - `user.deleted`: the user's pending orders are canceled (their checkouts closed first) and
+//!   their other pending payments canceled; succeeded payments are never touched. Each of
+//!   these moves only from `pending`, so a second delivery finds nothing left to move.
+//! - `order.created` (from an external order service): the order is created here from the
+//!   event's items, with the sender's order id as its `reference`, in the inbox row's
+//!   transaction: exactly once.
+//! - `wallet.insufficient_funds`, `wallet.balance_changed`, `user.upgraded`,
+//!   `subscription.usage_exceeded`: checked and recorded (`recorded`) for billing.
+//! - any other type: recorded as `ignored`.
+
+use async_trait::async_trait;
+use sea_orm::DatabaseTransaction;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use shared::FieldError;
+use shared::api::{CreateOrderIn, OrderItemIn, OrderOut};
+
+use super::envelope::InboundEvent;
+use super::service::{Door, Inbox, InboxError, Outcome, entry};
+use super::store;
+use crate::orders::model::OrderError;
+use crate::orders::service::{self as orders, CloseError};
+use crate::payments::model::PaymentError;
+use crate::platform::{BeforeCommit, Fault};
+
+pub async fn handle(inbox: &Inbox, event: &InboundEvent, door: Door) -> Result<bool, InboxError> {
+    match event.event_type.as_str() {
+        "user.deleted" => user_deleted(inbox, event, door).await,
+        "order.created" => order_created(inbox, event, door).await,
+        "wallet.insufficient_funds" | "user.upgraded" => {
+            data::<UserData>(event)?;
+            recorded(inbox, event, door).await
+        }
+        "wallet.balance_changed" => {
+            data::<BalanceData>(event)?;
+            recorded(inbox, event, door).await
+        }
+        "subscription.usage_exceeded" => {
+            data::<SubscriptionData>(event)?;
+            recorded(inbox, event, door).await
+        }
+        _ => {
+            metrics::counter!("inbox_unknown_types_total").increment(1);
+            let at = inbox.core.now();
+            let row = entry(
+                event,
+                door,
+                Outcome::Ignored,
+                "no handler for this type".into(),
+                at,
+            );
+            record_alone(inbox, row).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct UserData {
+    user_id: NonEmpty,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)] // checked, kept for billing
+struct BalanceData {
+    user_id: NonEmpty,
+    currency: NonEmpty,
+    balance: i64,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)] // checked, kept for billing
+struct SubscriptionData {
+    subscription_id: NonEmpty,
+}
+
+#[derive(Deserialize)]
+struct OrderCreatedData {
+    order_id: NonEmpty,
+    user_id: NonEmpty,
+    currency: String,
+    items: Vec<OrderItemIn>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+}
+
+/// A string with something in it.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+struct NonEmpty(String);
+
+impl TryFrom<String> for NonEmpty {
+    type Error = &'static str;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        if s.trim().is_empty() || s.chars().count() > 255 {
+            Err("must be a string of 1 to 255 characters")
+        } else {
+            Ok(NonEmpty(s.trim().to_owned()))
+        }
+    }
+}
+
+/// The event's `data` as `T`, or a 422's field error.
+fn data<T: DeserializeOwned>(event: &InboundEvent) -> Result<T, InboxError> {
+    serde_json::from_value(event.data.clone()).map_err(|e| {
+        InboxError::Invalid(vec![FieldError::new(
+            "data",
+            format!("does not fit {}: {e}", event.event_type),
+        )])
+    })
+}
+
+async fn recorded(inbox: &Inbox, event: &InboundEvent, door: Door) -> Result<bool, InboxError> {
+    let at = inbox.core.now();
+    let row = entry(
+        event,
+        door,
+        Outcome::Recorded,
+        "recorded for billing, which acts on it".into(),
+        at,
+    );
+    record_alone(inbox, row).await
+}
+
+/// Records a row in a transaction of its own.
+async fn record_alone(
+    inbox: &Inbox,
+    row: super::entities::inbox::Model,
+) -> Result<bool, InboxError> {
+    let txn = inbox.core.begin().await?;
+    let recorded = store::record(&txn, row).await?;
+    inbox.core.commit(txn).await?;
+    Ok(recorded)
+}
+
+async fn user_deleted(inbox: &Inbox, event: &InboundEvent, door: Door) -> Result<bool, InboxError> {
+    let UserData {
+        user_id: NonEmpty(user_id),
+    } = data(event)?;
+    let orders = orders::cancel_pending_of_user(&inbox.core, &inbox.payments, &user_id)
+        .await
+        .map_err(|e| match e {
+            CloseError::Order(e) => order_error(e),
+            CloseError::Checkouts(e) => payment_error(e),
+        })?;
+    let payments = inbox
+        .payments
+        .cancel_pending_of_user(&user_id)
+        .await
+        .map_err(payment_error)?;
+    let detail = format!(
+        "canceled {orders} pending order{} and {payments} other pending payment{} of user {user_id}",
+        plural(orders),
+        plural(payments)
+    );
+    let at = inbox.core.now();
+    record_alone(inbox, entry(event, door, Outcome::Applied, detail, at)).await
+}
+
+async fn order_created(
+    inbox: &Inbox,
+    event: &InboundEvent,
+    door: Door,
+) -> Result<bool, InboxError> {
+    let order: OrderCreatedData = data(event)?;
+    let input = CreateOrderIn {
+        user_id: order.user_id.0,
+        items: order.items,
+        currency: order.currency,
+        reference: Some(order.order_id.0),
+        metadata: order.metadata,
+    };
+    let then = RecordWith {
+        event,
+        door,
+        at: inbox.core.now(),
+    };
+    match orders::create_order(&inbox.core, inbox.order_ttl, input, &then).await {
+        Ok(_) => Ok(true),
+        // Another delivery recorded the event between our look and our commit: its order
+        // stands, ours was rolled back.
+        Err(OrderError::Fault(Fault::Superseded)) => Ok(false),
+        Err(OrderError::Invalid(errors)) => Err(InboxError::Invalid(
+            errors
+                .into_iter()
+                .map(|e| FieldError::new(format!("data.{}", e.field), e.message))
+                .collect(),
+        )),
+        Err(e) => Err(order_error(e)),
+    }
+}
+
+/// Records the event in the order's transaction; a row already there rolls the order back.
+struct RecordWith<'a> {
+    event: &'a InboundEvent,
+    door: Door,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+#[async_trait]
+impl BeforeCommit<OrderOut> for RecordWith<'_> {
+    async fn before_commit(
+        &self,
+        txn: &DatabaseTransaction,
+        order: &OrderOut,
+    ) -> Result<(), Fault> {
+        let detail = format!("created order {}", order.id);
+        let row = entry(self.event, self.door, Outcome::Applied, detail, self.at);
+        if store::record(txn, row).await? {
+            Ok(())
+        } else {
+            Err(Fault::Superseded)
+        }
+    }
+}
+
+fn order_error(e: OrderError) -> InboxError {
+    match e {
+        OrderError::Fault(f) => InboxError::Fault(f),
+        OrderError::Invalid(errors) => InboxError::Invalid(errors),
+        other => InboxError::Fault(Fault::Internal(anyhow::anyhow!(other.to_string()))),
+    }
+}
+
+fn payment_error(e: PaymentError) -> InboxError {
+    match e {
+        PaymentError::Fault(f) => InboxError::Fault(f),
+        PaymentError::Provider(e) => InboxError::Unavailable(format!("payment provider: {e}")),
+        other => InboxError::Fault(Fault::Internal(anyhow::anyhow!(other.to_string()))),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
