@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod events;
@@ -31,10 +32,10 @@ pub mod webhooks;
 pub use config::Config;
 pub use state::AppState;
 
+use bus::publications::{Publications, RelayGauges};
+use bus::relay::Relay;
 use clock::{Clock, SystemClock};
 use events::Outbox;
-use events::jetstream::Relay;
-use events::publications::{Publications, RelayGauges};
 use inbound::service::Inbound;
 use inbox::consumer::Consumers;
 use inbox::service::Inbox;

@@ -160,11 +160,7 @@ impl Consumers {
         if delivered > 1 {
             metrics::counter!("inbox_nats_redeliveries_total").increment(1);
         }
-        let error = self
-            .inbox
-            .receive(&message.payload, Door::Nats)
-            .await
-            .err();
+        let error = self.inbox.receive(&message.payload, Door::Nats).await.err();
         let ack = match error {
             None => AckKind::Ack,
             Some(e) if e.is_permanent() || delivered >= i64::from(self.config.max_deliver) => {

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use testkit::helpers::{Backend, TestApp};
 use testkit::nats::{Names, jetstream, nats_url, publish, read_stream, source_stream};
 
-use payment_ms::events::entities::{event_publications, events};
+use payment_ms::bus::entities::event_publications;
+use payment_ms::events::entities::events;
 use payment_ms::inbox::entities::inbox;
 
 use super::inbox::cloud_event;

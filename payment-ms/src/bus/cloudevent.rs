@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::entities::events;
+use crate::events::entities::events;
 
 /// The content type of a structured CloudEvent.
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";

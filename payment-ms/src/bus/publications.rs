@@ -19,9 +19,10 @@ use sea_orm::{
 };
 use tokio::sync::Notify;
 
-use super::entities::{event_publications, events};
-use super::relay::{Output, Recorded};
+use super::entities::event_publications;
 use crate::clock::Clock;
+use crate::events::entities::events;
+use crate::events::{Output, Recorded};
 use crate::platform::db::{after, numbered};
 use crate::platform::metrics::Gauges;
 

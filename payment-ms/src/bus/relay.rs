@@ -1,4 +1,4 @@
-//! The relay: publishes the outbox's pending publications to JetStream.
+//! The relay: publishes the pending publications to JetStream.
 //!
 //! At start it creates or updates the stream (retention `limits`, file storage, the configured
 //! max age, bytes and duplicate window), retrying while NATS is down. Then, woken when events
@@ -115,6 +115,11 @@ impl Relay {
 
     /// Claims one batch of due publications, publishes it and records the outcomes.
     pub async fn round(&self) -> Result<Round, sea_orm::DbErr> {
+        // While NATS is away, nothing is claimed: a publish would wait on the connection, the
+        // claim's lease would run out, and another replica would take the same rows.
+        if !crate::platform::nats::connected(&self.js.client()) {
+            return Ok(Round::default());
+        }
         let at = self.clock.now();
         let claimed =
             publications::claim(&self.db, at, self.config.lease, self.config.batch).await?;
