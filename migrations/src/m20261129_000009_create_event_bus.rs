@@ -12,6 +12,7 @@ use sea_orm_migration::{prelude::*, schema::*};
 ///   transaction of the handler's (last) effect: a redelivered event changes nothing.
 /// - `dead_letters`: inbound events that could not be handled, with the error and the number of
 ///   deliveries, until an admin replays them.
+/// - `deleted_users`: users a `user.deleted` event said are gone: no order is made for them.
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -108,6 +109,17 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
+            .create_table(
+                Table::create()
+                    .table(DeletedUsers::Table)
+                    .if_not_exists()
+                    .col(string_len(DeletedUsers::UserId, 255).primary_key())
+                    .col(string_len(DeletedUsers::EventId, 200))
+                    .col(timestamp_with_time_zone(DeletedUsers::DeletedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .create_index(
                 Index::create()
                     .name("idx_dead_letters_status_id")
@@ -121,6 +133,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            DeletedUsers::Table.into_iden(),
             DeadLetters::Table.into_iden(),
             Inbox::Table.into_iden(),
             EventPublications::Table.into_iden(),
@@ -195,4 +208,12 @@ enum DeadLetters {
     Status,
     CreatedAt,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum DeletedUsers {
+    Table,
+    UserId,
+    EventId,
+    DeletedAt,
 }

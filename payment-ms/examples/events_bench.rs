@@ -335,6 +335,8 @@ async fn main() -> anyhow::Result<()> {
 
     relay_stop.cancel();
     stop.cancel();
+    // The service's consumers stop before their stream goes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     for name in [stream_name, source_stream, raw_stream] {
         js.delete_stream(name).await.ok();
     }

@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::signing::WebhookSecret;
 use url::Url;
 
+use crate::accounts::http::AccountsConfig;
 use crate::platform::nats::NatsConfig;
 use crate::providers::stripe::{Mode, StripeConfig};
 
@@ -57,6 +58,8 @@ pub struct Config {
     /// Set when `NATS_URL` is: events are relayed to JetStream and read from other services'
     /// streams.
     pub nats: Option<NatsConfig>,
+    /// Set when `ACCOUNTS_URL` is: the account service is asked whether a user exists.
+    pub accounts: Option<AccountsConfig>,
 }
 
 /// Partner webhooks: the delivery worker and the SSRF guard.
@@ -299,6 +302,7 @@ impl Config {
             mock_enabled,
             stripe,
             nats: NatsConfig::from_source(env)?,
+            accounts: AccountsConfig::from_source(env)?,
         };
         // Checked last, so a malformed setting is named first.
         if profile == Profile::Prod && env.get("PAYMENT_PROVIDER").is_none() {

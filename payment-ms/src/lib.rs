@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub mod accounts;
 pub mod bus;
 pub mod clock;
 pub mod config;
@@ -32,6 +33,8 @@ pub mod webhooks;
 pub use config::Config;
 pub use state::AppState;
 
+use accounts::http::HttpAccounts;
+use accounts::{Accounts, LocalAccounts};
 use bus::publications::{Publications, RelayGauges};
 use bus::relay::Relay;
 use clock::{Clock, SystemClock};
@@ -155,6 +158,13 @@ impl Application {
             None => None,
         };
         let outbox = Outbox::new(outputs, vec![Arc::new(orders::reactions::OnPayments)]);
+        let accounts: Arc<dyn Accounts> = match &config.accounts {
+            Some(accounts) => Arc::new(
+                HttpAccounts::new(accounts.clone(), db.clone())
+                    .context("building the account service client")?,
+            ),
+            None => Arc::new(LocalAccounts { db: db.clone() }),
+        };
         let core = Core { db, outbox, clock };
         let payments = Payments {
             core: core.clone(),
@@ -184,6 +194,7 @@ impl Application {
         let inbox = Inbox {
             core: core.clone(),
             payments: payments.clone(),
+            accounts: accounts.clone(),
             order_ttl: config.order_ttl,
         };
         let mut gauges: Vec<Arc<dyn platform::metrics::Gauges>> = vec![
@@ -206,6 +217,7 @@ impl Application {
             gauges: Arc::new(gauges),
             payments,
             inbox,
+            accounts,
             nats,
             publications_due,
             refunds,

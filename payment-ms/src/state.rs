@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::inbound::service::Inbound;
 use crate::inbox::service::Inbox;
@@ -48,6 +49,8 @@ pub struct Services {
     pub inbound: Inbound,
     /// Events from other services, through either door.
     pub inbox: Inbox,
+    /// The account service (in-process unless `ACCOUNTS_URL` is set).
+    pub accounts: Arc<dyn Accounts>,
     /// The NATS connection, when `NATS_URL` is set.
     pub nats: Option<async_nats::Client>,
     /// Wakes this replica's NATS relay when events are committed.

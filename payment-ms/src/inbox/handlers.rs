@@ -22,6 +22,7 @@ use shared::api::{CreateOrderIn, OrderItemIn, OrderOut};
 use super::envelope::InboundEvent;
 use super::service::{Door, Inbox, InboxError, Outcome, entry};
 use super::store;
+use crate::accounts;
 use crate::orders::model::OrderError;
 use crate::orders::service::{self as orders, CloseError};
 use crate::payments::model::PaymentError;
@@ -141,6 +142,10 @@ async fn user_deleted(inbox: &Inbox, event: &InboundEvent, door: Door) -> Result
     let UserData {
         user_id: NonEmpty(user_id),
     } = data(event)?;
+    // First, so that no order is made for the user from now on; then what is pending goes.
+    let txn = inbox.core.begin().await?;
+    accounts::store::mark_deleted(&txn, &user_id, &event.id, inbox.core.now()).await?;
+    inbox.core.commit(txn).await?;
     let orders = orders::cancel_pending_of_user(&inbox.core, &inbox.payments, &user_id)
         .await
         .map_err(|e| match e {
@@ -179,7 +184,15 @@ async fn order_created(
         door,
         at: inbox.core.now(),
     };
-    match orders::create_order(&inbox.core, inbox.order_ttl, input, &then).await {
+    let created = orders::create_order(
+        &inbox.core,
+        inbox.accounts.as_ref(),
+        inbox.order_ttl,
+        input,
+        &then,
+    )
+    .await;
+    match created {
         Ok(_) => Ok(true),
         // Another delivery recorded the event between our look and our commit: its order
         // stands, ours was rolled back.
@@ -222,6 +235,7 @@ fn order_error(e: OrderError) -> InboxError {
     match e {
         OrderError::Fault(f) => InboxError::Fault(f),
         OrderError::Invalid(errors) => InboxError::Invalid(errors),
+        OrderError::Unavailable(why) => InboxError::Unavailable(why),
         other => InboxError::Fault(Fault::Internal(anyhow::anyhow!(other.to_string()))),
     }
 }

@@ -3,6 +3,7 @@
 //! inbox in the transaction of the handler's (last) effect. A redelivered or re-posted event
 //! finds its row and changes nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,6 +13,7 @@ use super::entities::inbox;
 use super::envelope::{self, InboundEvent};
 use super::handlers;
 use super::store;
+use crate::accounts::Accounts;
 use crate::events::outbox;
 use crate::payments::service::Payments;
 use crate::platform::{Core, Fault};
@@ -105,6 +107,7 @@ fn describe(errors: &[FieldError]) -> String {
 pub struct Inbox {
     pub core: Core,
     pub payments: Payments,
+    pub accounts: Arc<dyn Accounts>,
     pub order_ttl: Duration,
 }
 

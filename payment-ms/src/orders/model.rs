@@ -69,6 +69,9 @@ pub enum OrderError {
     NotCancelable(String),
     #[error("{0}")]
     NotPayable(String),
+    /// A service it depends on (the account service) did not answer: retry later.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Fault(#[from] Fault),
 }

@@ -34,6 +34,9 @@ impl From<OrderError> for Error {
                 Problem::conflict("order_not_cancelable", detail).into()
             }
             OrderError::NotPayable(detail) => Problem::conflict("order_not_payable", detail).into(),
+            OrderError::Unavailable(detail) => {
+                Problem::service_unavailable("dependency_unavailable", detail).into()
+            }
             OrderError::Fault(fault) => fault.into(),
         }
     }
@@ -62,7 +65,9 @@ async fn create(
             actor.is_trusted(),
             "Creating an order needs the service or admin role",
         )?;
-        Ok(service::create_order(&state.core, state.config.order_ttl, value, &then).await?)
+        let accounts = state.accounts.as_ref();
+        let ttl = state.config.order_ttl;
+        Ok(service::create_order(&state.core, accounts, ttl, value, &then).await?)
     })
     .await
 }

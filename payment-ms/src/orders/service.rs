@@ -12,6 +12,7 @@ use shared::{FieldError, ids};
 use super::entities::{order_items, orders};
 use super::model::{OrderError, OrderId, OrderStatus, order_out, validate};
 use super::store;
+use crate::accounts::{Accounts, AccountsError, Existence};
 use crate::events::Event;
 use crate::platform::db::after;
 use crate::platform::pagination::{Page, PageRequest};
@@ -50,11 +51,20 @@ impl<E> From<sea_orm::DbErr> for CloseError<E> {
 #[tracing::instrument(skip_all, fields(user_id = %input.user_id))]
 pub async fn create_order(
     core: &Core,
+    accounts: &dyn Accounts,
     ttl: Duration,
     input: CreateOrderIn,
     then: &dyn BeforeCommit<OrderOut>,
 ) -> Result<OrderOut, OrderError> {
     let (currency, line_totals, total) = validate(&input).map_err(OrderError::Invalid)?;
+    let no_such = |why: &str| OrderError::Invalid(vec![FieldError::new("user_id", why)]);
+    match accounts.existence(input.user_id.trim()).await {
+        Ok(Existence::Exists) => {}
+        Ok(Existence::Unknown) => return Err(no_such("no such user")),
+        Ok(Existence::Deleted) => return Err(no_such("this user was deleted")),
+        Err(AccountsError::Unavailable(why)) => return Err(OrderError::Unavailable(why)),
+        Err(AccountsError::Db(e)) => return Err(e.into()),
+    }
     let at = core.now();
     let order = orders::Model {
         id: ids::new_id(ids::ORDER),

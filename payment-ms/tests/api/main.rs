@@ -3,6 +3,7 @@
 //! SQLite and (with TEST_DATABASE_URL) PostgreSQL: orders, checkout, payments, refunds,
 //! idempotency, the providers, partner webhooks and the delivery queue.
 
+mod accounts;
 mod cancellation;
 mod checkout_page;
 mod contract;

@@ -14,21 +14,29 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// Ready when the database answers. With NATS configured, its connection is reported too, but
-/// does not make the service unready: events wait in the outbox while NATS is away, and
-/// requests are served as ever.
+/// Ready when the database answers. With NATS and the account service configured, they are
+/// reported too, but do not make the service unready: events wait in the outbox while NATS is
+/// away, and only new orders wait for the account service; the rest is served as ever.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     if state.outage.is_down() {
         return Err(database_unavailable());
     }
-    match state.core.db.ping().await {
-        Ok(()) => Ok(Json(match &state.nats {
-            None => json!({"status": "ready"}),
-            Some(client) => json!({
-                "status": "ready",
-                "nats": if crate::platform::nats::connected(client) { "connected" } else { "disconnected" },
-            }),
-        })),
+    let (pinged, accounts) = tokio::join!(state.core.db.ping(), state.accounts.healthy());
+    match pinged {
+        Ok(()) => {
+            let mut ready = json!({"status": "ready"});
+            if let Some(client) = &state.nats {
+                ready["nats"] = json!(if crate::platform::nats::connected(client) {
+                    "connected"
+                } else {
+                    "disconnected"
+                });
+            }
+            if let Some(up) = accounts {
+                ready["accounts"] = json!(if up { "up" } else { "down" });
+            }
+            Ok(Json(ready))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "database not reachable");
             state.outage.suspect();
