@@ -35,6 +35,17 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // A subject's next sequence is one probe of this index, however many events it has.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_events_subject_sequence")
+                    .table(Events::Table)
+                    .col(Events::SubjectId)
+                    .col(Events::Sequence)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -57,7 +68,7 @@ impl MigrationTrait for Migration {
             .get_connection()
             .execute_unprepared(
                 "CREATE INDEX IF NOT EXISTS idx_event_publications_pending_due \
-                 ON event_publications (next_attempt_at) WHERE status = 'pending'",
+                 ON event_publications (next_attempt_at, event_id) WHERE status = 'pending'",
             )
             .await?;
         manager
@@ -162,6 +173,7 @@ impl MigrationTrait for Migration {
 #[derive(DeriveIden)]
 enum Events {
     Table,
+    SubjectId,
     Sequence,
     CausationId,
 }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, Statement, Value,
+    EntityTrait, FromQueryResult, QueryFilter, Statement, Value,
 };
 use tokio::sync::Notify;
 
@@ -63,7 +63,8 @@ pub struct Claimed {
 }
 
 /// Claims up to `limit` due publications for `lease`, oldest first, with their events in the
-/// order they were recorded.
+/// order they were recorded. On PostgreSQL the claim and the read of the events are one
+/// statement (a data-modifying `WITH`); SQLite reads the events after.
 pub async fn claim(
     db: &DatabaseConnection,
     at: DateTime<Utc>,
@@ -71,18 +72,27 @@ pub async fn claim(
     limit: u64,
 ) -> Result<Vec<Claimed>, DbErr> {
     let backend = db.get_database_backend();
-    let lock = if backend == DatabaseBackend::Postgres {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    let sql = format!(
+    let postgres = backend == DatabaseBackend::Postgres;
+    let update = format!(
         "UPDATE event_publications SET next_attempt_at = $1, attempts = attempts + 1 \
          WHERE event_id IN (SELECT event_id FROM event_publications \
              WHERE status = 'pending' AND next_attempt_at <= $2 \
-             ORDER BY next_attempt_at, event_id LIMIT $3{lock}) \
-         RETURNING event_id, attempts"
+             ORDER BY next_attempt_at, event_id LIMIT $3{}) \
+         RETURNING event_id, attempts",
+        if postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        }
     );
+    let sql = if postgres {
+        format!(
+            "WITH claimed AS ({update}) SELECT events.*, claimed.attempts AS claim_attempts \
+             FROM claimed JOIN events ON events.id = claimed.event_id"
+        )
+    } else {
+        update
+    };
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             backend,
@@ -94,62 +104,72 @@ pub async fn claim(
             ],
         ))
         .await?;
-    let mut attempts = std::collections::HashMap::with_capacity(rows.len());
-    for row in rows {
-        let id: String = row.try_get("", "event_id")?;
-        let n: i32 = row.try_get("", "attempts")?;
-        attempts.insert(id, n);
-    }
-    if attempts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut found = events::Entity::find()
-        .filter(events::Column::Id.is_in(attempts.keys().cloned()))
-        .all(db)
-        .await?;
-    found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    if found.len() < attempts.len() {
-        tracing::error!(
-            claimed = attempts.len(),
-            found = found.len(),
-            "publications without their event; they stay pending"
-        );
-    }
-    Ok(found
-        .into_iter()
-        .map(|event| Claimed {
+    let mut claimed = Vec::with_capacity(rows.len());
+    if postgres {
+        for row in rows {
+            claimed.push(Claimed {
+                attempts: row.try_get("", "claim_attempts")?,
+                event: events::Model::from_query_result(&row, "")?,
+            });
+        }
+    } else {
+        let mut attempts = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("", "event_id")?;
+            let n: i32 = row.try_get("", "attempts")?;
+            attempts.insert(id, n);
+        }
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = events::Entity::find()
+            .filter(events::Column::Id.is_in(attempts.keys().cloned()))
+            .all(db)
+            .await?;
+        if found.len() < attempts.len() {
+            tracing::error!(
+                claimed = attempts.len(),
+                found = found.len(),
+                "publications without their event; they stay pending"
+            );
+        }
+        claimed.extend(found.into_iter().map(|event| Claimed {
             attempts: attempts.get(&event.id).copied().unwrap_or(1),
             event,
-        })
-        .collect())
+        }));
+    }
+    claimed
+        .sort_by(|a, b| (a.event.created_at, &a.event.id).cmp(&(b.event.created_at, &b.event.id)));
+    Ok(claimed)
 }
 
-/// Marks publications acknowledged by the stream, with the sequence it gave each.
+/// Marks publications acknowledged by the stream, with the sequence it gave each: one
+/// statement per chunk, joined to the acknowledged `(id, sequence)` pairs.
 pub async fn published(
     db: &DatabaseConnection,
     acked: &[(String, u64)],
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
     for chunk in acked.chunks(400) {
         let mut values: Vec<Value> = vec![at.into()];
-        let mut cases = String::new();
-        let mut ids = String::new();
+        let mut rows = String::new();
         for (i, (id, sequence)) in chunk.iter().enumerate() {
             let n = values.len();
-            cases.push_str(&format!(" WHEN ${} THEN ${}", n + 1, n + 2));
+            if i > 0 {
+                rows.push_str(", ");
+            }
+            rows.push_str(&format!("(${}, ${})", n + 1, n + 2));
             values.push(id.clone().into());
             values.push((*sequence as i64).into());
-            if i > 0 {
-                ids.push_str(", ");
-            }
-            ids.push_str(&format!("${}", n + 1));
         }
         let sql = format!(
-            "UPDATE event_publications SET status = 'published', published_at = $1, \
-             last_error = NULL, stream_sequence = CASE event_id{cases} END \
-             WHERE event_id IN ({ids}) AND status = 'pending'"
+            "WITH acked (id, seq) AS (VALUES {rows}) \
+             UPDATE event_publications SET status = 'published', published_at = $1, \
+             last_error = NULL, stream_sequence = acked.seq \
+             FROM acked WHERE event_publications.event_id = acked.id \
+             AND event_publications.status = 'pending'"
         );
-        let backend = db.get_database_backend();
         db.execute_raw(Statement::from_sql_and_values(
             backend,
             numbered(backend, &sql),

@@ -121,13 +121,15 @@ impl Relay {
             return Ok(Round::default());
         }
         let at = self.clock.now();
+        let started = Instant::now();
         let claimed =
             publications::claim(&self.db, at, self.config.lease, self.config.batch).await?;
         if claimed.is_empty() {
             return Ok(Round::default());
         }
-        let started = Instant::now();
+        let claim_took = started.elapsed();
         let outcomes = self.publish_all(&claimed).await;
+        let publish_took = started.elapsed() - claim_took;
         let done = self.clock.now();
         let mut acked = Vec::with_capacity(claimed.len());
         let mut failures = Vec::new();
@@ -163,6 +165,8 @@ impl Relay {
         tracing::debug!(
             published = acked.len(),
             failed = failures.len(),
+            claim_ms = claim_took.as_millis() as u64,
+            publish_ms = publish_took.as_millis() as u64,
             took_ms = started.elapsed().as_millis() as u64,
             "relay round"
         );

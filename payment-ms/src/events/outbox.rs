@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, Set,
 };
 
 use super::catalogue::{Event, EventType};
@@ -47,10 +47,13 @@ impl Outbox {
         let event_type = event.event_type();
         let data = event.data().map_err(|e| DbErr::Json(e.to_string()))?;
         // The subject's row was changed first in this transaction, so another change of it
-        // waits for this one to commit, and then counts this event.
-        let before = events::Entity::find()
+        // waits for this one to commit, and then finds this event's sequence.
+        let last: Option<Option<i64>> = events::Entity::find()
+            .select_only()
+            .column_as(events::Column::Sequence.max(), "last")
             .filter(events::Column::SubjectId.eq(event.subject_id()))
-            .count(txn)
+            .into_tuple()
+            .one(txn)
             .await?;
         events::ActiveModel {
             id: Set(id.clone()),
@@ -58,7 +61,7 @@ impl Outbox {
             subject_id: Set(event.subject_id().to_owned()),
             data: Set(data),
             created_at: Set(at),
-            sequence: Set(before as i64 + 1),
+            sequence: Set(last.flatten().unwrap_or(0) + 1),
             causation_id: Set(CAUSE.try_with(Clone::clone).ok()),
         }
         .insert(txn)
