@@ -217,7 +217,7 @@ async fn main() -> anyhow::Result<()> {
     let state = app.state().clone();
     let stop = CancellationToken::new();
     let started = Instant::now();
-    tokio::spawn(app.run_until(stop.clone()));
+    let service = tokio::spawn(app.run_until(stop.clone()));
     let mut handled = 0;
     while started.elapsed() < Duration::from_secs(120) {
         handled = inbox::Entity::find().count(&state.core.db).await?;
@@ -339,8 +339,8 @@ async fn main() -> anyhow::Result<()> {
 
     relay_stop.cancel();
     stop.cancel();
-    // The service's consumers stop before their stream goes.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The service (and its consumers) stop before their streams go.
+    service.await??;
     for name in [stream_name, source_stream, raw_stream] {
         js.delete_stream(name).await.ok();
     }
