@@ -268,6 +268,26 @@ impl TestApp {
         response.unwrap().text().await.unwrap()
     }
 
+    /// payment-ms's `/readyz` answer (it reports NATS and the account service when configured).
+    pub async fn readiness(&self) -> Value {
+        let response = self
+            .client
+            .get(format!("{}/readyz", self.payment_ms))
+            .send()
+            .await
+            .expect("GET /readyz");
+        response.json().await.expect("readiness JSON")
+    }
+
+    /// GETs `path` through the gateway and answers the JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.get(path, token)
+            .await
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.client
             .get(self.url(path))

@@ -147,35 +147,16 @@ async fn the_account_service_is_asked_and_retried(backend: Backend) {
         .await;
     assert_eq!(response.status(), 503);
     assert_eq!(problem(response).await["code"], "dependency_unavailable");
-    let list: Value = app
-        .get("/api/v1/orders?user_id=u_flaky", &service)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app
+        .get_json("/api/v1/orders?user_id=u_flaky", &service)
+        .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
 
-    let ready: Value = app
-        .client
-        .get(format!("{}/readyz", app.payment_ms))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = app.readiness().await;
     assert_eq!(ready["accounts"], "up");
     // Its health check now fails (no route answers it).
     accounts.reset().await;
-    let ready: Value = app
-        .client
-        .get(format!("{}/readyz", app.payment_ms))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = app.readiness().await;
     assert_eq!(
         ready["status"], "ready",
         "the database answers: still ready"

@@ -54,6 +54,11 @@ async fn spawn(
     TestApp::spawn_with(backend, move |c| c.nats = Some(config), |_| {}).await
 }
 
+async fn replay_letter(app: &TestApp, admin: &str, id: &str) -> reqwest::Response {
+    let path = format!("/api/v1/dead-letters/{id}/replay");
+    app.post(&path, admin, &json!({}), None).await
+}
+
 /// Waits until `check` holds, for at most `within`.
 async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
 where
@@ -158,15 +163,7 @@ async fn events_are_relayed_as_cloudevents(backend: Backend) {
     ] {
         assert!(metrics.contains(name), "{name} in {metrics}");
     }
-    let ready: Value = app
-        .client
-        .get(format!("{}/readyz", app.payment_ms))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = app.readiness().await;
     assert_eq!(ready["nats"], "connected");
     names.clean(&js, &[]).await;
 }
@@ -293,14 +290,7 @@ async fn bad_and_failing_events_become_dead_letters_an_admin_replays(backend: Ba
     );
     let id = letter["id"].as_str().unwrap();
     // It can never be handled: the replay says so, and keeps it dead.
-    let replay = app
-        .post(
-            &format!("/api/v1/dead-letters/{id}/replay"),
-            &admin,
-            &json!({}),
-            None,
-        )
-        .await;
+    let replay = replay_letter(&app, &admin, id).await;
     assert_eq!(replay.status(), 422);
     let read: Value = app
         .get(&format!("/api/v1/dead-letters/{id}"), &admin)
@@ -362,27 +352,13 @@ async fn bad_and_failing_events_become_dead_letters_an_admin_replays(backend: Ba
         .await
         .unwrap();
     let id = letter["id"].as_str().unwrap();
-    let replay = app
-        .post(
-            &format!("/api/v1/dead-letters/{id}/replay"),
-            &admin,
-            &json!({}),
-            None,
-        )
-        .await;
+    let replay = replay_letter(&app, &admin, id).await;
     assert_eq!(replay.status(), 200);
     let body: Value = replay.json().await.unwrap();
     assert_eq!(body["dead_letter"]["status"], "replayed");
     assert_eq!(body["event"]["outcome"], "applied");
     assert_eq!(body["event"]["duplicate"], false);
-    let again = app
-        .post(
-            &format!("/api/v1/dead-letters/{id}/replay"),
-            &admin,
-            &json!({}),
-            None,
-        )
-        .await;
+    let again = replay_letter(&app, &admin, id).await;
     assert_eq!(again.status(), 409);
     let entry = inbox::Entity::find()
         .filter(inbox::Column::MessageId.eq("usr-del-9"))
