@@ -395,6 +395,9 @@ pub struct RecoverOut {
 /// (kept for a capability that acts on it later), `ignored` (a type this service has no use for).
 pub const INBOX_OUTCOMES: [&str; 3] = ["applied", "recorded", "ignored"];
 
+/// A dead letter's statuses: `dead` until a replay is handled, then `replayed`.
+pub const DEAD_LETTER_STATUSES: [&str; 2] = ["dead", "replayed"];
+
 /// The inbound event types with a handler (the others are acknowledged and counted).
 pub const INBOUND_EVENT_TYPES: &[&str] = &[
     "user.deleted",
@@ -404,6 +407,39 @@ pub const INBOUND_EVENT_TYPES: &[&str] = &[
     "user.upgraded",
     "subscription.usage_exceeded",
 ];
+
+/// An event from another service: a CloudEvents 1.0 structured JSON envelope. Described
+/// here for the API document; payment-ms checks each field itself and names every bad one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CloudEventIn {
+    #[schema(example = "1.0", pattern = "^1\\.0$")]
+    pub specversion: String,
+    /// The sender's event id: with `source`, the key that makes a repeat change nothing.
+    #[schema(min_length = 1, max_length = 200, example = "usr-del-42")]
+    pub id: String,
+    #[schema(min_length = 1, max_length = 200, example = "users-service")]
+    pub source: String,
+    #[serde(rename = "type")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[a-z0-9._-]+$",
+        example = "user.deleted"
+    )]
+    pub event_type: String,
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
+    /// `application/json` when given.
+    #[serde(default)]
+    #[schema(example = "application/json")]
+    pub datacontenttype: Option<String>,
+    /// What the type carries: `user.deleted` `{user_id}`; `order.created` `{order_id, user_id,
+    /// currency, items, metadata?}`; `wallet.insufficient_funds` `{user_id}`;
+    /// `wallet.balance_changed` `{user_id, currency, balance}`; `user.upgraded` `{user_id,
+    /// plan_code}`; `subscription.usage_exceeded` `{subscription_id}`.
+    #[schema(value_type = Object, example = json!({"user_id": "u_42"}))]
+    pub data: serde_json::Value,
+}
 
 /// The answer to `POST /api/v1/events`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]

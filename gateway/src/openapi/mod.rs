@@ -10,9 +10,9 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use shared::api::{
-    CheckoutIn, CreateOrderIn, DeadLetterOut, DeliveryOut, EventAccepted, InboxEntryOut, OrderOut,
-    Page, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret, PaymentOut, RecoverIn,
-    RecoverOut, RefundIn, RefundOut, ResendIn, RotateIn,
+    CheckoutIn, CloudEventIn, CreateOrderIn, DeadLetterOut, DeliveryOut, EventAccepted,
+    InboxEntryOut, OrderOut, Page, PartnerIn, PartnerOut, PartnerPatch, PartnerWithSecret,
+    PaymentOut, RecoverIn, RecoverOut, RefundIn, RefundOut, ResendIn, RotateIn,
 };
 use shared::problem::ProblemDetails;
 use utoipa::openapi::response::ResponseBuilder;
@@ -439,7 +439,7 @@ async fn event_deliveries() {}
 /// envelope `{specversion, id, source, type, time?, data}`. Handled once per `(source, id)`:
 /// sending it again answers `duplicate: true` and changes nothing.
 #[utoipa::path(post, path = "/api/v1/events", tag = "events",
-    request_body(content = Object, content_type = "application/cloudevents+json",
+    request_body(content = CloudEventIn, content_type = "application/cloudevents+json",
         description = "user.deleted, order.created, wallet.insufficient_funds, wallet.balance_changed, user.upgraded, subscription.usage_exceeded; other types are acknowledged and ignored"),
     responses(
         (status = 202, description = "Handled now, or before", body = EventAccepted),

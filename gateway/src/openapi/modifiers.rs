@@ -44,6 +44,8 @@ fn resource(segment: &str) -> Option<&'static str> {
         "partners" => ids::PARTNER,
         "deliveries" => ids::DELIVERY,
         "events" => ids::EVENT,
+        "dead-letters" => ids::DEAD_LETTER,
+        "inbox" => ids::INBOX,
         _ => return None,
     })
 }
@@ -79,8 +81,11 @@ fn parameter_schema(path: &str, name: &str) -> Option<Schema> {
             p if p == ids::ORDER => statuses(&api::ORDER_STATUSES),
             p if p == ids::PAYMENT => statuses(&api::PAYMENT_STATUSES),
             p if p == ids::DELIVERY => statuses(&api::DELIVERY_STATUSES),
+            p if p == ids::DEAD_LETTER => statuses(&api::DEAD_LETTER_STATUSES),
             _ => return None,
         },
+        "outcome" => statuses(&api::INBOX_OUTCOMES),
+        "type" => rules::text(255).into(),
         "user_id" => rules::text(255).into(),
         "Idempotency-Key" => rules::string(rules::TOKEN).into(),
         _ => return None,

@@ -99,6 +99,12 @@ impl Event<'_> {
         }
     }
 
+    /// Whether this event is the first its subject has (its creation): its sequence is 1
+    /// without asking the database.
+    pub fn opens_subject(&self) -> bool {
+        matches!(self, Event::OrderCreated(_) | Event::PaymentCreated(_))
+    }
+
     /// The id of what the event is about.
     pub fn subject_id(&self) -> &str {
         match self {

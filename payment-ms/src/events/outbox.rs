@@ -46,22 +46,27 @@ impl Outbox {
         let id = shared::ids::new_id(shared::ids::EVENT);
         let event_type = event.event_type();
         let data = event.data().map_err(|e| DbErr::Json(e.to_string()))?;
-        // The subject's row was changed first in this transaction, so another change of it
-        // waits for this one to commit, and then finds this event's sequence.
-        let last: Option<Option<i64>> = events::Entity::find()
-            .select_only()
-            .column_as(events::Column::Sequence.max(), "last")
-            .filter(events::Column::SubjectId.eq(event.subject_id()))
-            .into_tuple()
-            .one(txn)
-            .await?;
+        let sequence = if event.opens_subject() {
+            1
+        } else {
+            // The subject's row was changed first in this transaction, so another change of
+            // it waits for this one to commit, and then finds this event's sequence.
+            let last: Option<Option<i64>> = events::Entity::find()
+                .select_only()
+                .column_as(events::Column::Sequence.max(), "last")
+                .filter(events::Column::SubjectId.eq(event.subject_id()))
+                .into_tuple()
+                .one(txn)
+                .await?;
+            last.flatten().unwrap_or(0) + 1
+        };
         events::ActiveModel {
             id: Set(id.clone()),
             event_type: Set(event_type.as_str().to_owned()),
             subject_id: Set(event.subject_id().to_owned()),
             data: Set(data),
             created_at: Set(at),
-            sequence: Set(last.flatten().unwrap_or(0) + 1),
+            sequence: Set(sequence),
             causation_id: Set(CAUSE.try_with(Clone::clone).ok()),
         }
         .insert(txn)

@@ -12,8 +12,8 @@ use shared::ids;
 use super::entities::{dead_letters, inbox};
 use crate::platform::pagination::PageRequest;
 
-pub const DEAD: &str = "dead";
-pub const REPLAYED: &str = "replayed";
+pub const DEAD: &str = shared::api::DEAD_LETTER_STATUSES[0];
+pub const REPLAYED: &str = shared::api::DEAD_LETTER_STATUSES[1];
 
 pub async fn find<C: ConnectionTrait>(
     db: &C,
