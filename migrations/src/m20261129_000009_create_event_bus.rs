@@ -153,6 +153,14 @@ impl MigrationTrait for Migration {
                 .drop_table(Table::drop().table(table).if_exists().to_owned())
                 .await?;
         }
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_events_subject_sequence")
+                    .table(Events::Table)
+                    .to_owned(),
+            )
+            .await?;
         for column in [
             Events::CausationId.into_iden(),
             Events::Sequence.into_iden(),
