@@ -4,7 +4,8 @@ use sea_orm_migration::{prelude::*, schema::*};
 ///
 /// - `events` gains its per-subject `sequence` (1, 2, … for one order or payment: consumers
 ///   ignore a stale update) and the `causation_id` of the inbound event that caused it. Events
-///   recorded before have sequence 0.
+///   recorded before have sequence 0. And its `correlation_id`: the request or the inbound event
+///   whose flow it belongs to.
 /// - `event_publications`: each event's publication to NATS JetStream (pending → published,
 ///   attempts, when to try next, the last error, the stream sequence). The relay claims due
 ///   rows by moving `next_attempt_at` past a lease, so a crashed relay's rows come due again.
@@ -32,6 +33,14 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Events::Table)
                     .add_column(string_len_null(Events::CausationId, 200))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Events::Table)
+                    .add_column(string_len_null(Events::CorrelationId, 200))
                     .to_owned(),
             )
             .await?;
@@ -162,6 +171,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for column in [
+            Events::CorrelationId.into_iden(),
             Events::CausationId.into_iden(),
             Events::Sequence.into_iden(),
         ] {
@@ -184,6 +194,7 @@ enum Events {
     SubjectId,
     Sequence,
     CausationId,
+    CorrelationId,
 }
 
 #[derive(DeriveIden)]

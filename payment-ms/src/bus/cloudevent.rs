@@ -25,6 +25,8 @@ struct Envelope<'a> {
     sequence: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     causationid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlationid: Option<&'a str>,
     data: &'a serde_json::Value,
 }
 
@@ -43,6 +45,7 @@ pub fn envelope(event: &events::Model, source: &str) -> Result<Vec<u8>, serde_js
         dataversion: DATA_VERSION,
         sequence: event.sequence,
         causationid: event.causation_id.as_deref(),
+        correlationid: event.correlation_id.as_deref(),
         data: &event.data,
     })
 }

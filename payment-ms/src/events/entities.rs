@@ -16,6 +16,9 @@ pub mod events {
         pub sequence: i64,
         /// The inbound event that caused it, when one did.
         pub causation_id: Option<String>,
+        /// The flow it belongs to: the request id of the API call, or the inbound event's
+        /// correlation id (its own id when it has none).
+        pub correlation_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

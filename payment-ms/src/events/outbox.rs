@@ -68,6 +68,7 @@ impl Outbox {
             created_at: Set(at),
             sequence: Set(sequence),
             causation_id: Set(CAUSE.try_with(Clone::clone).ok()),
+            correlation_id: Set(CORRELATION.try_with(Clone::clone).ok()),
         }
         .insert(txn)
         .await?;
@@ -122,12 +123,23 @@ struct Uncommitted {
 tokio::task_local! {
     static UNCOMMITTED: RefCell<Vec<Uncommitted>>;
     static CAUSE: String;
+    static CORRELATION: String;
 }
 
-/// Runs `work` as caused by the inbound event `id`: the events it records carry it as their
-/// `causation_id` (the CloudEvents `causationid` other services see).
-pub async fn caused_by<F: std::future::Future>(id: String, work: F) -> F::Output {
-    CAUSE.scope(id, work).await
+/// Runs `work` as caused by the inbound event `id`, in the flow `correlation`: the events it
+/// records carry them as their `causation_id` and `correlation_id` (the CloudEvents
+/// `causationid` and `correlationid` other services see).
+pub async fn caused_by<F: std::future::Future>(
+    id: String,
+    correlation: String,
+    work: F,
+) -> F::Output {
+    CAUSE.scope(id, CORRELATION.scope(correlation, work)).await
+}
+
+/// Runs `work` in the flow `correlation` (an API request's id).
+pub async fn correlated<F: std::future::Future>(correlation: String, work: F) -> F::Output {
+    CORRELATION.scope(correlation, work).await
 }
 
 /// Runs `work` with a list of its uncommitted events (each request, each round of periodic

@@ -15,6 +15,8 @@ pub struct InboundEvent {
     pub source: String,
     pub event_type: String,
     pub time: Option<DateTime<Utc>>,
+    /// The flow it belongs to: its `correlationid` extension, or its own id.
+    pub correlation: String,
     pub data: Value,
     /// The whole envelope, as stored in the inbox.
     pub envelope: Value,
@@ -79,7 +81,15 @@ pub fn parse(body: &[u8]) -> Result<InboundEvent, Vec<FieldError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
+    let correlation = fields
+        .get("correlationid")
+        .and_then(Value::as_str)
+        .filter(|c| {
+            !c.trim().is_empty() && c.chars().count() <= 200 && !c.chars().any(char::is_control)
+        })
+        .map_or_else(|| id.clone(), str::to_owned);
     Ok(InboundEvent {
+        correlation,
         id,
         source,
         event_type,

@@ -146,7 +146,8 @@ impl Inbox {
             });
         }
         let cause = event.id.clone();
-        let handled = outbox::caused_by(cause, handlers::handle(self, &event, door)).await?;
+        let flow = event.correlation.clone();
+        let handled = outbox::caused_by(cause, flow, handlers::handle(self, &event, door)).await?;
         let entry = store::find(&self.core.db, &event.source, &event.id)
             .await?
             .ok_or_else(|| Fault::Internal(anyhow::anyhow!("inbox row missing after handling")))?;

@@ -57,7 +57,8 @@ async fn user_deleted_cancels_what_is_pending_once(backend: Backend) {
     let idle = app.create_order("u_gone").await;
     let other = app.create_order("u_stays").await;
 
-    let event = cloud_event("evt-user-1", "user.deleted", json!({"user_id": "u_gone"}));
+    let mut event = cloud_event("evt-user-1", "user.deleted", json!({"user_id": "u_gone"}));
+    event["correlationid"] = json!("flow-7");
     let response = post_event(&app, &app.service_token(), &event).await;
     assert_eq!(response.status(), 202);
     let body: Value = response.json().await.unwrap();
@@ -119,6 +120,12 @@ async fn user_deleted_cancels_what_is_pending_once(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(caused, 3, "two order.canceled and one payment.canceled");
+    let in_flow = events::Entity::find()
+        .filter(events::Column::CorrelationId.eq("flow-7"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(in_flow, 3, "the sender's correlation id is carried on");
 
     // The same event again changes nothing.
     let before = event_count(&app).await;
@@ -169,6 +176,39 @@ async fn order_created_creates_the_order_once(backend: Backend) {
     assert_eq!(app.checkout("u_buyer", order_id, None).await.status(), 201);
     let events_of_order = app.events_of(order_id).await;
     assert_eq!(events_of_order, ["order.created"]);
+    let created = events::Entity::find()
+        .filter(events::Column::SubjectId.eq(order_id))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(created.causation_id.as_deref(), Some("ord-svc-7"));
+    assert_eq!(
+        created.correlation_id.as_deref(),
+        Some("ord-svc-7"),
+        "an event without a correlation id starts its own flow"
+    );
+
+    // An API request's events are in the request's flow.
+    let response = app
+        .client
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth(app.service_token())
+        .header("x-request-id", "req-flow-42")
+        .json(&testkit::helpers::order_body("u_buyer"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let by_api: Value = response.json().await.unwrap();
+    let recorded = events::Entity::find()
+        .filter(events::Column::SubjectId.eq(by_api["id"].as_str().unwrap()))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.correlation_id.as_deref(), Some("req-flow-42"));
+    assert_eq!(recorded.causation_id, None);
 
     // Redelivered: still one order.
     let again: Value = post_event(&app, &app.service_token(), &event)
@@ -184,7 +224,11 @@ async fn order_created_creates_the_order_once(backend: Backend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        2,
+        "the event's order and the API's"
+    );
 }
 
 async fn bad_events_are_refused_and_not_recorded(backend: Backend) {

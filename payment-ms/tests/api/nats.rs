@@ -117,6 +117,16 @@ async fn events_are_relayed_as_cloudevents(backend: Backend) {
         assert_eq!(body["datacontenttype"], "application/json");
         assert_eq!(body["dataversion"], "1");
         assert_eq!(body["data"], event.data);
+        assert!(
+            body["correlationid"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty()),
+            "each API request's id is its events' correlation id"
+        );
+        assert_eq!(
+            body["correlationid"].as_str(),
+            event.correlation_id.as_deref()
+        );
         assert!(body["time"].as_str().unwrap().ends_with('Z'));
     }
     let order_events: Vec<&Value> = read

@@ -54,6 +54,7 @@ async fn delivery(
         created_at: at,
         sequence: 1,
         causation_id: None,
+        correlation_id: None,
     }
     .into_active_model()
     .insert(db)

@@ -54,9 +54,23 @@ pub fn router(api: Router<AppState>, state: AppState) -> Router {
 /// leaves the pooled connection inside a transaction that later requests then run in (an sqlx
 /// 0.9.0 bug, fixed upstream after that release). Finished work is also what idempotency
 /// expects: a retry then finds the stored answer instead of a claim left in progress.
-/// The task carries the request's span, so what the handler logs has the request id.
+/// The task carries the request's span, so what the handler logs has the request id, and the
+/// request id as the correlation id of the events it records.
 async fn detach(request: Request, next: Next) -> Response {
+    // The events a request records belong to its flow: the request id, as the gateway passed
+    // it (or made it).
+    let flow = request
+        .headers()
+        .get(shared::internal::names::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(|id| id.chars().take(200).collect::<String>());
     let work = crate::events::outbox::in_scope(next.run(request));
+    let work = async move {
+        match flow {
+            Some(flow) => crate::events::outbox::correlated(flow, work).await,
+            None => work.await,
+        }
+    };
     match tokio::spawn(work.in_current_span()).await {
         Ok(response) => response,
         Err(e) => {
