@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use payment_ms::bus::entities::event_publications;
 use payment_ms::bus::relay::Relay;
-use payment_ms::events::Event;
 use payment_ms::inbox::entities::inbox;
 use payment_ms::platform::nats::NatsConfig;
 use payment_ms::{Application, Config};
@@ -26,6 +25,10 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use shared::config::Env;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+mod support;
+
+use support::{percentile, record_events};
 
 struct Args {
     events: usize,
@@ -61,43 +64,6 @@ fn args() -> Args {
     args
 }
 
-fn order(at: chrono::DateTime<chrono::Utc>) -> shared::api::OrderOut {
-    shared::api::OrderOut {
-        id: shared::ids::new_id(shared::ids::ORDER),
-        user_id: "user_bench".to_owned(),
-        status: "paid".to_owned(),
-        amount: 4848,
-        currency: "usd".to_owned(),
-        reference: Some("res_42".to_owned()),
-        metadata: serde_json::json!({}),
-        items: Vec::new(),
-        created_at: at,
-        updated_at: at,
-        expires_at: at,
-    }
-}
-
-/// Records `n` events, each about an order of its own (as in life: a subject has a few).
-async fn record(state: &payment_ms::AppState, n: usize) -> anyhow::Result<()> {
-    let mut order = order(state.core.now());
-    let mut left = n;
-    while left > 0 {
-        let chunk = left.min(200);
-        let txn = payment_ms::platform::db::begin_write(&state.core.db).await?;
-        for _ in 0..chunk {
-            order.id = shared::ids::new_id(shared::ids::ORDER);
-            state
-                .core
-                .outbox
-                .record(&txn, Event::OrderPaid(&order), state.core.now())
-                .await?;
-        }
-        state.core.commit(txn).await?;
-        left -= chunk;
-    }
-    Ok(())
-}
-
 /// Publications not yet acknowledged (a count over the partial index of pending rows, cheap
 /// enough to ask every few milliseconds while the relay works).
 async fn pending(state: &payment_ms::AppState) -> anyhow::Result<u64> {
@@ -105,14 +71,6 @@ async fn pending(state: &payment_ms::AppState) -> anyhow::Result<u64> {
         .filter(event_publications::Column::Status.eq("pending"))
         .count(&state.core.db)
         .await?)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// The plain publisher: `n` messages of `size` bytes, in windows of `window`.
@@ -239,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. Relay throughput from a backlog.
-    record(&state, args.events).await?;
+    record_events(&state, args.events).await?;
     let sample = payment_ms::events::entities::events::Entity::find()
         .one(&state.core.db)
         .await?
@@ -306,7 +264,7 @@ async fn main() -> anyhow::Result<()> {
     let mut sent = 0u64;
     while Instant::now() < until {
         tick.tick().await;
-        record(&state, 1).await?;
+        record_events(&state, 1).await?;
         due.notify_one();
         sent += 1;
     }

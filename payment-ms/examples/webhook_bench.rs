@@ -17,12 +17,15 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use payment_ms::events::Event;
 use payment_ms::webhooks::dispatcher::Dispatcher;
 use payment_ms::{Application, Config};
 use sea_orm::ActiveModelTrait;
 use shared::config::Env;
 use tokio_util::sync::CancellationToken;
+
+mod support;
+
+use support::{percentile, record_events};
 
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
@@ -109,44 +112,6 @@ async fn add_partner(state: &payment_ms::AppState, name: &str, url: String) -> a
     Ok(())
 }
 
-async fn record_events(
-    state: &payment_ms::AppState,
-    n: usize,
-) -> anyhow::Result<Vec<(String, Instant)>> {
-    let at = state.core.now();
-    let order = shared::api::OrderOut {
-        id: "ord_bench".to_owned(),
-        user_id: "u".to_owned(),
-        status: "paid".to_owned(),
-        amount: 4848,
-        currency: "usd".to_owned(),
-        reference: None,
-        metadata: serde_json::json!({}),
-        items: Vec::new(),
-        created_at: at,
-        updated_at: at,
-        expires_at: at,
-    };
-    let mut committed = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
-        let txn = payment_ms::platform::db::begin_write(&state.core.db).await?;
-        let mut ids = Vec::new();
-        for _ in chunk {
-            ids.push(
-                state
-                    .core
-                    .outbox
-                    .record(&txn, Event::OrderPaid(&order), state.core.now())
-                    .await?,
-            );
-        }
-        state.core.commit(txn).await?;
-        let at = Instant::now();
-        committed.extend(ids.into_iter().map(|id| (id, at)));
-    }
-    Ok(committed)
-}
-
 async fn wait_for(arrivals: &Arrivals, n: usize, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
@@ -178,14 +143,6 @@ async fn wait_recorded(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Ok(false)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 #[tokio::main]

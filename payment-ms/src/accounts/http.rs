@@ -15,6 +15,7 @@ use shared::config::{ConfigError, Env};
 use url::Url;
 
 use super::{Accounts, AccountsError, Existence, store};
+use crate::platform::retry_delay;
 
 /// `ACCOUNTS_*`: set when `ACCOUNTS_URL` is.
 #[derive(Debug, Clone)]
@@ -110,7 +111,6 @@ impl Accounts for HttpAccounts {
             return Ok(Existence::Deleted);
         }
         let url = self.endpoint(&["users", user_id])?;
-        let mut delay = Duration::from_millis(100);
         let mut attempt = 0;
         loop {
             match self.look_up(&url).await {
@@ -121,9 +121,9 @@ impl Accounts for HttpAccounts {
                 }
                 Err(why) => {
                     tracing::debug!(attempt, reason = %why, "account lookup failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
                     attempt += 1;
+                    let delay = retry_delay(attempt, Duration::from_millis(100), Duration::MAX);
+                    tokio::time::sleep(delay).await;
                 }
             }
         }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, FromQueryResult, QueryFilter, Statement, Value,
+    EntityTrait, FromQueryResult, QueryFilter, Set, Statement, Value,
 };
 use tokio::sync::Notify;
 
@@ -37,14 +37,17 @@ pub struct Publications {
 #[async_trait]
 impl Output for Publications {
     async fn take(&self, txn: &DatabaseTransaction, event: &Recorded<'_>) -> Result<(), DbErr> {
-        let sql = "INSERT INTO event_publications (event_id, status, attempts, next_attempt_at, created_at) \
-                   VALUES ($1, 'pending', 0, $2, $2)";
-        let backend = txn.get_database_backend();
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            numbered(backend, sql),
-            [event.id.into(), event.at.into()],
-        ))
+        event_publications::Entity::insert(event_publications::ActiveModel {
+            event_id: Set(event.id.to_owned()),
+            status: Set(PENDING.to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(event.at),
+            last_error: Set(None),
+            stream_sequence: Set(None),
+            created_at: Set(event.at),
+            published_at: Set(None),
+        })
+        .exec_without_returning(txn)
         .await?;
         Ok(())
     }
@@ -76,7 +79,7 @@ pub async fn claim(
     let update = format!(
         "UPDATE event_publications SET next_attempt_at = $1, attempts = attempts + 1 \
          WHERE event_id IN (SELECT event_id FROM event_publications \
-             WHERE status = 'pending' AND next_attempt_at <= $2 \
+             WHERE status = '{PENDING}' AND next_attempt_at <= $2 \
              ORDER BY next_attempt_at, event_id LIMIT $3{}) \
          RETURNING event_id, attempts",
         if postgres {
@@ -172,7 +175,7 @@ pub async fn published(
         }
         let sql = format!(
             "WITH acked (id, seq) AS (VALUES {rows}) \
-             UPDATE event_publications SET status = 'published', published_at = $1, \
+             UPDATE event_publications SET status = '{PUBLISHED}', published_at = $1, \
              last_error = NULL, stream_sequence = acked.seq \
              FROM acked WHERE event_publications.event_id = acked.id \
              AND event_publications.event_id IN ({ids})"
@@ -193,18 +196,29 @@ pub async fn failed(
     failures: &[(String, Duration, String)],
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    // A batch that failed usually failed alike (NATS went away): one statement per delay and
+    // error, 100 ids at most each.
+    let mut alike: std::collections::BTreeMap<(Duration, &str), Vec<&str>> = Default::default();
     for (id, delay, error) in failures {
+        alike.entry((*delay, error)).or_default().push(id);
+    }
+    for ((delay, error), ids) in alike {
         let error: String = error.chars().take(500).collect();
-        event_publications::Entity::update_many()
-            .col_expr(
-                event_publications::Column::NextAttemptAt,
-                after(at, *delay).into(),
-            )
-            .col_expr(event_publications::Column::LastError, Some(error).into())
-            .filter(event_publications::Column::EventId.eq(id.as_str()))
-            .filter(event_publications::Column::Status.eq(PENDING))
-            .exec(db)
-            .await?;
+        for chunk in ids.chunks(100) {
+            event_publications::Entity::update_many()
+                .col_expr(
+                    event_publications::Column::NextAttemptAt,
+                    after(at, delay).into(),
+                )
+                .col_expr(
+                    event_publications::Column::LastError,
+                    Some(error.clone()).into(),
+                )
+                .filter(event_publications::Column::EventId.is_in(chunk.iter().copied()))
+                .filter(event_publications::Column::Status.eq(PENDING))
+                .exec(db)
+                .await?;
+        }
     }
     Ok(())
 }
@@ -217,8 +231,10 @@ pub async fn backlog<C: ConnectionTrait>(
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM event_publications \
-             WHERE status = 'pending'",
+            format!(
+                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM event_publications \
+                 WHERE status = '{PENDING}'"
+            ),
         ))
         .await?;
     let Some(row) = row else {

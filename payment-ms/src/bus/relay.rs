@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::cloudevent;
 use super::publications::{self, Claimed};
 use crate::clock::Clock;
-use crate::platform::nats::{RelayConfig, StreamConfig, retry_delay};
+use crate::platform::nats::{RelayConfig, StreamConfig};
+use crate::platform::retry_delay;
 
 pub struct Relay {
     pub db: DatabaseConnection,
@@ -29,14 +30,6 @@ pub struct Relay {
     pub config: RelayConfig,
     /// Woken when a transaction with events commits on this replica.
     pub due: Arc<Notify>,
-}
-
-/// What one round did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Round {
-    pub claimed: usize,
-    pub published: usize,
-    pub failed: usize,
 }
 
 impl Relay {
@@ -97,7 +90,7 @@ impl Relay {
         loop {
             loop {
                 match self.round().await {
-                    Ok(round) if round.claimed as u64 >= self.config.batch => continue,
+                    Ok(claimed) if claimed as u64 >= self.config.batch => continue,
                     Ok(_) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "event relay round failed");
@@ -113,19 +106,20 @@ impl Relay {
         }
     }
 
-    /// Claims one batch of due publications, publishes it and records the outcomes.
-    pub async fn round(&self) -> Result<Round, sea_orm::DbErr> {
+    /// Claims one batch of due publications, publishes it and records the outcomes. Answers
+    /// how many it claimed.
+    pub async fn round(&self) -> Result<usize, sea_orm::DbErr> {
         // While NATS is away, nothing is claimed: a publish would wait on the connection, the
         // claim's lease would run out, and another replica would take the same rows.
         if !crate::platform::nats::connected(&self.js.client()) {
-            return Ok(Round::default());
+            return Ok(0);
         }
         let at = self.clock.now();
         let started = Instant::now();
         let claimed =
             publications::claim(&self.db, at, self.config.lease, self.config.batch).await?;
         if claimed.is_empty() {
-            return Ok(Round::default());
+            return Ok(0);
         }
         let claim_took = started.elapsed();
         let outcomes = self.publish_all(&claimed).await;
@@ -170,11 +164,7 @@ impl Relay {
             took_ms = started.elapsed().as_millis() as u64,
             "relay round"
         );
-        Ok(Round {
-            claimed: claimed.len(),
-            published: acked.len(),
-            failed: failures.len(),
-        })
+        Ok(claimed.len())
     }
 
     /// Sends every publish, then awaits every ack.

@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::service::{Door, Inbox, InboxError};
 use super::store::{self, Burial};
-use crate::platform::nats::{ConsumerConfig, Source, retry_delay};
+use crate::platform::nats::{ConsumerConfig, Source};
+use crate::platform::retry_delay;
 
 /// Messages of one consumer handled at once.
 const CONCURRENCY: usize = 16;

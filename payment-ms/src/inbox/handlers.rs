@@ -1,6 +1,6 @@
 //! What each inbound event type does here. Every handler ends by recording the event in the
-//! inbox in the transaction of its last effect, and answers whether it did (false: another
-//! delivery of the same event recorded it first, so this one changed nothing).
+//! inbox in the transaction of its last effect, and answers the row it recorded (none:
+//! another delivery of the same event recorded it first, so this one changed nothing).
 //!
 //! - `user.deleted`: the user's pending orders are canceled (their checkouts closed first) and
 //!   their other pending payments canceled; succeeded payments are never touched. Each of
@@ -12,6 +12,8 @@
 //!   `subscription.usage_exceeded`: checked and recorded (`recorded`) for billing.
 //! - any other type: recorded as `ignored`.
 
+use std::sync::OnceLock;
+
 use async_trait::async_trait;
 use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
@@ -19,6 +21,7 @@ use serde::de::DeserializeOwned;
 use shared::FieldError;
 use shared::api::{CreateOrderIn, OrderItemIn, OrderOut};
 
+use super::entities::inbox;
 use super::envelope::InboundEvent;
 use super::service::{Door, Inbox, InboxError, Outcome, entry};
 use super::store;
@@ -28,35 +31,29 @@ use crate::orders::service::{self as orders, CloseError};
 use crate::payments::model::PaymentError;
 use crate::platform::{BeforeCommit, Fault};
 
-pub async fn handle(inbox: &Inbox, event: &InboundEvent, door: Door) -> Result<bool, InboxError> {
-    match event.event_type.as_str() {
-        "user.deleted" => user_deleted(inbox, event, door).await,
-        "order.created" => order_created(inbox, event, door).await,
-        "wallet.insufficient_funds" | "user.upgraded" => {
-            data::<UserData>(event)?;
-            recorded(inbox, event, door).await
-        }
-        "wallet.balance_changed" => {
-            data::<BalanceData>(event)?;
-            recorded(inbox, event, door).await
-        }
-        "subscription.usage_exceeded" => {
-            data::<SubscriptionData>(event)?;
-            recorded(inbox, event, door).await
-        }
+/// The row this call recorded, if it was this one.
+type Recorded = Option<inbox::Model>;
+
+/// What billing's events are kept as until billing acts on them.
+const FOR_BILLING: &str = "recorded for billing, which acts on it";
+
+pub async fn handle(
+    inbox: &Inbox,
+    event: &InboundEvent,
+    door: Door,
+) -> Result<Recorded, InboxError> {
+    let (outcome, detail) = match event.event_type.as_str() {
+        "user.deleted" => return user_deleted(inbox, event, door).await,
+        "order.created" => return order_created(inbox, event, door).await,
+        "wallet.insufficient_funds" | "user.upgraded" => for_billing::<UserData>(event)?,
+        "wallet.balance_changed" => for_billing::<BalanceData>(event)?,
+        "subscription.usage_exceeded" => for_billing::<SubscriptionData>(event)?,
         _ => {
             metrics::counter!("inbox_unknown_types_total").increment(1);
-            let at = inbox.core.now();
-            let row = entry(
-                event,
-                door,
-                Outcome::Ignored,
-                "no handler for this type".into(),
-                at,
-            );
-            record_alone(inbox, row).await
+            (Outcome::Ignored, "no handler for this type".to_owned())
         }
-    }
+    };
+    record_alone(inbox, event, door, outcome, detail).await
 }
 
 #[derive(Deserialize)]
@@ -107,7 +104,7 @@ impl TryFrom<String> for NonEmpty {
 
 /// The event's `data` as `T`, or a 422's field error.
 fn data<T: DeserializeOwned>(event: &InboundEvent) -> Result<T, InboxError> {
-    serde_json::from_value(event.data.clone()).map_err(|e| {
+    T::deserialize(&event.data).map_err(|e| {
         InboxError::Invalid(vec![FieldError::new(
             "data",
             format!("does not fit {}: {e}", event.event_type),
@@ -115,30 +112,32 @@ fn data<T: DeserializeOwned>(event: &InboundEvent) -> Result<T, InboxError> {
     })
 }
 
-async fn recorded(inbox: &Inbox, event: &InboundEvent, door: Door) -> Result<bool, InboxError> {
-    let at = inbox.core.now();
-    let row = entry(
-        event,
-        door,
-        Outcome::Recorded,
-        "recorded for billing, which acts on it".into(),
-        at,
-    );
-    record_alone(inbox, row).await
+/// Billing's events: their data checked, kept for billing.
+fn for_billing<T: DeserializeOwned>(event: &InboundEvent) -> Result<(Outcome, String), InboxError> {
+    data::<T>(event)?;
+    Ok((Outcome::Recorded, FOR_BILLING.to_owned()))
 }
 
-/// Records a row in a transaction of its own.
+/// Records the event, handled with `outcome`, in a transaction of its own.
 async fn record_alone(
     inbox: &Inbox,
-    row: super::entities::inbox::Model,
-) -> Result<bool, InboxError> {
+    event: &InboundEvent,
+    door: Door,
+    outcome: Outcome,
+    detail: String,
+) -> Result<Recorded, InboxError> {
+    let row = entry(event, door, outcome, detail, inbox.core.now());
     let txn = inbox.core.begin().await?;
-    let recorded = store::record(&txn, row).await?;
+    let recorded = store::record(&txn, &row).await?;
     inbox.core.commit(txn).await?;
-    Ok(recorded)
+    Ok(recorded.then_some(row))
 }
 
-async fn user_deleted(inbox: &Inbox, event: &InboundEvent, door: Door) -> Result<bool, InboxError> {
+async fn user_deleted(
+    inbox: &Inbox,
+    event: &InboundEvent,
+    door: Door,
+) -> Result<Recorded, InboxError> {
     let UserData {
         user_id: NonEmpty(user_id),
     } = data(event)?;
@@ -162,15 +161,14 @@ async fn user_deleted(inbox: &Inbox, event: &InboundEvent, door: Door) -> Result
         plural(orders),
         plural(payments)
     );
-    let at = inbox.core.now();
-    record_alone(inbox, entry(event, door, Outcome::Applied, detail, at)).await
+    record_alone(inbox, event, door, Outcome::Applied, detail).await
 }
 
 async fn order_created(
     inbox: &Inbox,
     event: &InboundEvent,
     door: Door,
-) -> Result<bool, InboxError> {
+) -> Result<Recorded, InboxError> {
     let order: OrderCreatedData = data(event)?;
     let input = CreateOrderIn {
         user_id: order.user_id.0,
@@ -183,6 +181,7 @@ async fn order_created(
         event,
         door,
         at: inbox.core.now(),
+        recorded: OnceLock::new(),
     };
     let created = orders::create_order(
         &inbox.core,
@@ -193,10 +192,10 @@ async fn order_created(
     )
     .await;
     match created {
-        Ok(_) => Ok(true),
+        Ok(_) => Ok(then.recorded.into_inner()),
         // Another delivery recorded the event between our look and our commit: its order
         // stands, ours was rolled back.
-        Err(OrderError::Fault(Fault::Superseded)) => Ok(false),
+        Err(OrderError::Fault(Fault::Superseded)) => Ok(None),
         Err(OrderError::Invalid(errors)) => Err(InboxError::Invalid(
             errors
                 .into_iter()
@@ -212,6 +211,8 @@ struct RecordWith<'a> {
     event: &'a InboundEvent,
     door: Door,
     at: chrono::DateTime<chrono::Utc>,
+    /// The row, once recorded.
+    recorded: OnceLock<inbox::Model>,
 }
 
 #[async_trait]
@@ -223,11 +224,12 @@ impl BeforeCommit<OrderOut> for RecordWith<'_> {
     ) -> Result<(), Fault> {
         let detail = format!("created order {}", order.id);
         let row = entry(self.event, self.door, Outcome::Applied, detail, self.at);
-        if store::record(txn, row).await? {
-            Ok(())
-        } else {
-            Err(Fault::Superseded)
+        if !store::record(txn, &row).await? {
+            return Err(Fault::Superseded);
         }
+        // A transaction's before-commit work runs once.
+        let _ = self.recorded.set(row);
+        Ok(())
     }
 }
 

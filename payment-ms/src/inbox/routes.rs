@@ -16,7 +16,7 @@ use super::store::{self, DEAD, REPLAYED};
 use crate::AppState;
 use crate::platform::Actor;
 use crate::platform::http::caller::allow;
-use crate::platform::http::error::{Error, Result};
+use crate::platform::http::error::{Error, Result, dependency_unavailable};
 use crate::platform::http::extract::Query;
 use crate::platform::pagination::{Page, PageRequest};
 use crate::platform::validate as check;
@@ -34,9 +34,7 @@ impl From<InboxError> for Error {
     fn from(e: InboxError) -> Self {
         match e {
             InboxError::Invalid(errors) => Problem::validation(errors).into(),
-            InboxError::Unavailable(detail) => {
-                Problem::service_unavailable("dependency_unavailable", detail).into()
-            }
+            InboxError::Unavailable(detail) => dependency_unavailable(detail).into(),
             InboxError::Fault(fault) => fault.into(),
         }
     }

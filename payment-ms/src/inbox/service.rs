@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use shared::api::INBOX_OUTCOMES;
 use shared::{FieldError, ids};
 
 use super::entities::inbox;
@@ -48,9 +49,9 @@ pub enum Outcome {
 impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Applied => "applied",
-            Outcome::Recorded => "recorded",
-            Outcome::Ignored => "ignored",
+            Outcome::Applied => INBOX_OUTCOMES[0],
+            Outcome::Recorded => INBOX_OUTCOMES[1],
+            Outcome::Ignored => INBOX_OUTCOMES[2],
         }
     }
 }
@@ -126,11 +127,10 @@ impl Inbox {
             door,
             match &received {
                 Ok(r) if r.duplicate => "duplicate",
-                Ok(r) => match r.entry.outcome.as_str() {
-                    "applied" => "applied",
-                    "recorded" => "recorded",
-                    _ => "ignored",
-                },
+                Ok(r) => INBOX_OUTCOMES
+                    .into_iter()
+                    .find(|o| *o == r.entry.outcome)
+                    .unwrap_or("ignored"),
                 Err(e) if e.is_permanent() => "invalid",
                 Err(_) => "failed",
             },
@@ -147,18 +147,23 @@ impl Inbox {
         }
         let cause = event.id.clone();
         let flow = event.correlation.clone();
-        let handled = outbox::caused_by(cause, flow, handlers::handle(self, &event, door)).await?;
-        let entry = store::find(&self.core.db, &event.source, &event.id)
-            .await?
-            .ok_or_else(|| Fault::Internal(anyhow::anyhow!("inbox row missing after handling")))?;
-        if handled {
+        let recorded = outbox::caused_by(cause, flow, handlers::handle(self, &event, door)).await?;
+        if let Some(entry) = recorded {
             tracing::info!(source = %event.source, event_id = %event.id,
                 event_type = %event.event_type, outcome = %entry.outcome, door = door.as_str(),
                 "inbound event handled");
+            return Ok(Received {
+                entry,
+                duplicate: false,
+            });
         }
+        // Another delivery of it recorded it first: its row is the answer.
+        let entry = store::find(&self.core.db, &event.source, &event.id)
+            .await?
+            .ok_or_else(|| Fault::Internal(anyhow::anyhow!("inbox row missing after handling")))?;
         Ok(Received {
             entry,
-            duplicate: !handled,
+            duplicate: true,
         })
     }
 }

@@ -28,8 +28,8 @@ pub async fn find<C: ConnectionTrait>(
 }
 
 /// Records a handled event, unless it is already there: answers whether this call recorded it.
-pub async fn record<C: ConnectionTrait>(db: &C, entry: inbox::Model) -> Result<bool, DbErr> {
-    let inserted = inbox::Entity::insert(inbox::ActiveModel::from(entry))
+pub async fn record<C: ConnectionTrait>(db: &C, entry: &inbox::Model) -> Result<bool, DbErr> {
+    let inserted = inbox::Entity::insert(inbox::ActiveModel::from(entry.clone()))
         .on_conflict(
             OnConflict::columns([inbox::Column::Source, inbox::Column::MessageId])
                 .do_nothing()

@@ -13,7 +13,7 @@ use super::service::{self, CloseError, ListOrdersQuery};
 use crate::AppState;
 use crate::platform::Actor;
 use crate::platform::http::caller::allow;
-use crate::platform::http::error::{Error, Result};
+use crate::platform::http::error::{Error, Result, dependency_unavailable};
 use crate::platform::http::extract::{IdempotencyKey, Json as Body, Query};
 use crate::platform::http::{idempotency, idempotent};
 use crate::platform::pagination::Page;
@@ -34,9 +34,7 @@ impl From<OrderError> for Error {
                 Problem::conflict("order_not_cancelable", detail).into()
             }
             OrderError::NotPayable(detail) => Problem::conflict("order_not_payable", detail).into(),
-            OrderError::Unavailable(detail) => {
-                Problem::service_unavailable("dependency_unavailable", detail).into()
-            }
+            OrderError::Unavailable(detail) => dependency_unavailable(detail).into(),
             OrderError::Fault(fault) => fault.into(),
         }
     }

@@ -2,6 +2,7 @@
 //! case, pagination and validation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -70,6 +71,14 @@ pub mod metrics;
 pub mod nats;
 pub mod pagination;
 pub mod validate;
+
+/// The wait before try `n + 1` of something that failed `n` times: `base`, doubled for each
+/// failure after the first, at most `max` (event redeliveries, the relay's retries, a
+/// partner's back-off, the account service's lookups).
+pub fn retry_delay(failures: u32, base: Duration, max: Duration) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(30));
+    base.saturating_mul(factor).min(max)
+}
 
 /// What a use case needs of the platform: the database, the outbox its events go to, and the
 /// time. Cheap to clone.
@@ -146,5 +155,20 @@ pub struct Nothing;
 impl<T: Sync + ?Sized> BeforeCommit<T> for Nothing {
     async fn before_commit(&self, _: &DatabaseTransaction, _: &T) -> Result<(), Fault> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_a_bound() {
+        let (base, max) = (Duration::from_secs(5), Duration::from_secs(60));
+        assert_eq!(retry_delay(1, base, max), Duration::from_secs(5));
+        assert_eq!(retry_delay(2, base, max), Duration::from_secs(10));
+        assert_eq!(retry_delay(4, base, max), Duration::from_secs(40));
+        assert_eq!(retry_delay(9, base, max), max);
+        assert_eq!(retry_delay(u32::MAX, base, max), max);
     }
 }

@@ -252,13 +252,6 @@ pub fn connected(client: &async_nats::Client) -> bool {
     client.connection_state() == async_nats::connection::State::Connected
 }
 
-/// The delay before delivery `n + 1` of an event that failed `n` times: `base`, doubled each
-/// time, at most `max`.
-pub fn retry_delay(failures: u32, base: Duration, max: Duration) -> Duration {
-    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
-    base.saturating_mul(factor).min(max)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,15 +298,5 @@ mod tests {
             let err = NatsConfig::from_source(&Env::from_pairs(pairs)).expect_err(name);
             assert!(err.to_string().starts_with(name), "{err}");
         }
-    }
-
-    #[test]
-    fn retries_back_off_to_a_bound() {
-        let (base, max) = (Duration::from_secs(5), Duration::from_secs(60));
-        assert_eq!(retry_delay(1, base, max), Duration::from_secs(5));
-        assert_eq!(retry_delay(2, base, max), Duration::from_secs(10));
-        assert_eq!(retry_delay(4, base, max), Duration::from_secs(40));
-        assert_eq!(retry_delay(9, base, max), max);
-        assert_eq!(retry_delay(u32::MAX, base, max), max);
     }
 }

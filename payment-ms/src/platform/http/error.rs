@@ -52,6 +52,12 @@ pub fn database_unavailable() -> Problem {
     )
 }
 
+/// The answer while a service a request depends on (the account service, a payment provider
+/// while an event is handled) does not answer: a 503 a client may retry.
+pub fn dependency_unavailable(detail: String) -> Problem {
+    Problem::service_unavailable("dependency_unavailable", detail)
+}
+
 impl Error {
     /// The problem a client sees for this error.
     pub fn to_problem(&self) -> Problem {

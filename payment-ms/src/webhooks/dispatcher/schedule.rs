@@ -10,6 +10,7 @@ use super::super::status;
 use super::sender::{Answer, MAX_RETRY_AFTER};
 use crate::config::WebhookConfig;
 use crate::platform::db::after;
+use crate::platform::retry_delay;
 
 /// What an attempt does to its delivery and, beyond it, to its partner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,11 +115,11 @@ pub fn backoff(config: &WebhookConfig, failing: i32) -> Option<Duration> {
     let over = u32::try_from(failing)
         .ok()?
         .checked_sub(config.partner_backoff_after)?;
-    let doubled = config
-        .partner_backoff
-        .checked_mul(2u32.checked_pow(over.min(30)).unwrap_or(u32::MAX))
-        .unwrap_or(config.partner_backoff_max);
-    Some(doubled.min(config.partner_backoff_max))
+    Some(retry_delay(
+        over.saturating_add(1),
+        config.partner_backoff,
+        config.partner_backoff_max,
+    ))
 }
 
 /// How many requests a partner may have in flight: the configured cap, or one (a probe) while
