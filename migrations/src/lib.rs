@@ -12,6 +12,7 @@ mod m20261122_000006_create_refunds_and_provider_events;
 mod m20261129_000007_add_partner_backoff;
 mod m20261129_000008_add_provider_event_claims;
 mod m20261129_000009_create_event_bus;
+mod m20261129_000010_create_billing;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_add_partner_backoff::Migration),
             Box::new(m20261129_000008_add_provider_event_claims::Migration),
             Box::new(m20261129_000009_create_event_bus::Migration),
+            Box::new(m20261129_000010_create_billing::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ use shared::signing::WebhookSecret;
 use url::Url;
 
 use crate::accounts::http::AccountsConfig;
+use crate::billing::BillingConfig;
 use crate::platform::nats::NatsConfig;
 use crate::providers::stripe::{Mode, StripeConfig};
 
@@ -60,6 +61,8 @@ pub struct Config {
     pub nats: Option<NatsConfig>,
     /// Set when `ACCOUNTS_URL` is: the account service is asked whether a user exists.
     pub accounts: Option<AccountsConfig>,
+    /// Billing's jobs, dunning, invoice numbers and test clocks.
+    pub billing: BillingConfig,
 }
 
 /// Partner webhooks: the delivery worker and the SSRF guard.
@@ -303,6 +306,7 @@ impl Config {
             stripe,
             nats: NatsConfig::from_source(env)?,
             accounts: AccountsConfig::from_source(env)?,
+            billing: BillingConfig::from_source(env, profile)?,
         };
         // Checked last, so a malformed setting is named first.
         if profile == Profile::Prod && env.get("PAYMENT_PROVIDER").is_none() {

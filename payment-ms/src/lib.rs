@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub mod accounts;
+pub mod billing;
 pub mod bus;
 pub mod clock;
 pub mod config;
@@ -64,6 +65,7 @@ pub fn app(state: AppState) -> Router {
             "/internal/v1",
             Router::new()
                 .merge(orders::routes::router())
+                .merge(billing::routes::router())
                 .merge(payments::routes::router())
                 .merge(refunds::routes::router())
                 .merge(inbox::routes::router())
@@ -157,7 +159,13 @@ impl Application {
             }
             None => None,
         };
-        let outbox = Outbox::new(outputs, vec![Arc::new(orders::reactions::OnPayments)]);
+        let outbox = Outbox::new(
+            outputs,
+            vec![
+                Arc::new(orders::reactions::OnPayments),
+                Arc::new(billing::reactions::OnOrders),
+            ],
+        );
         let accounts: Arc<dyn Accounts> = match &config.accounts {
             Some(accounts) => Arc::new(
                 HttpAccounts::new(accounts.clone(), db.clone())
@@ -191,6 +199,14 @@ impl Application {
             payments: payments.clone(),
             refunds: refunds.clone(),
         };
+        let billing = billing::Billing {
+            core: core.clone(),
+            payments: payments.clone(),
+            refunds: refunds.clone(),
+            config: Arc::new(config.billing.clone()),
+            public_base_url: config.public_base_url.clone(),
+            due: Arc::new(Notify::new()),
+        };
         let inbox = Inbox {
             core: core.clone(),
             payments: payments.clone(),
@@ -216,6 +232,7 @@ impl Application {
             mock_pages: Arc::new(payments.clone()),
             gauges: Arc::new(gauges),
             payments,
+            billing,
             inbox,
             accounts,
             nats,
@@ -244,6 +261,12 @@ impl Application {
         let Application { listener, state } = self;
         tracing::info!(addr = %listener.local_addr()?, "payment-ms listening");
         let sweeper = tokio::spawn(jobs::sweep_loop(state.clone(), shutdown.clone()));
+        let biller = state.config.billing.jobs_enabled.then(|| {
+            tokio::spawn(billing::jobs::run_loop(
+                state.billing.clone(),
+                shutdown.clone(),
+            ))
+        });
         let dispatcher = if state.config.webhooks.enabled {
             let dispatcher =
                 Dispatcher::new(state.clone()).context("building the webhook client")?;
@@ -279,6 +302,12 @@ impl Application {
         shutdown.cancel();
         if let Err(e) = sweeper.await {
             tracing::warn!(error = %e, "expiry sweep ended abnormally");
+        }
+        if let Some(Err(e)) = match biller {
+            Some(handle) => Some(handle.await),
+            None => None,
+        } {
+            tracing::warn!(error = %e, "billing job runner ended abnormally");
         }
         if let Some(Err(e)) = match dispatcher {
             Some(handle) => Some(handle.await),

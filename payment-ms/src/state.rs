@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::accounts::Accounts;
+use crate::billing::Billing;
 use crate::config::Config;
 use crate::inbound::service::Inbound;
 use crate::inbox::service::Inbox;
@@ -44,6 +45,8 @@ pub struct Services {
     pub config: Arc<Config>,
     pub providers: Providers,
     pub payments: Payments,
+    /// Plans, subscriptions, invoices and their jobs.
+    pub billing: Billing,
     pub refunds: Refunds,
     pub partners: Partners,
     pub inbound: Inbound,

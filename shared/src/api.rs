@@ -36,6 +36,19 @@ pub const EVENT_TYPES: &[&str] = &[
     "payment.expired",
     "payment.refunded",
     "partner.disabled",
+    "subscription.created",
+    "subscription.updated",
+    "subscription.trial_ending",
+    "subscription.past_due",
+    "subscription.paused",
+    "subscription.resumed",
+    "subscription.canceled",
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
 ];
 
 /// What a partner's `event_types` may name: `*`, a family (`order.*`), or a type.

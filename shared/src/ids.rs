@@ -16,6 +16,13 @@ pub const DELIVERY: &str = "dlv";
 pub const DELIVERY_ATTEMPT: &str = "att";
 pub const INBOX: &str = "inb";
 pub const DEAD_LETTER: &str = "dlq";
+pub const PLAN: &str = "plan";
+pub const SUBSCRIPTION: &str = "sub";
+pub const INVOICE: &str = "inv";
+pub const INVOICE_LINE: &str = "inl";
+pub const BILLED_PERIOD: &str = "bpd";
+pub const BILLING_JOB: &str = "bjb";
+pub const TEST_CLOCK: &str = "clk";
 
 /// A new id of the given type, e.g. `new_id(ids::ORDER)`.
 pub fn new_id(prefix: &str) -> String {

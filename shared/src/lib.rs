@@ -2,6 +2,7 @@
 //! headers the gateway uses to tell payment-ms who is calling.
 
 pub mod api;
+pub mod billing;
 pub mod config;
 pub mod http;
 pub mod ids;

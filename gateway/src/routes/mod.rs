@@ -62,6 +62,23 @@ pub fn router(state: AppState) -> Router {
         ("/dead-letters", get(admin)),
         ("/dead-letters/{id}", get(admin)),
         ("/dead-letters/{id}/replay", post(admin)),
+        ("/plans", post(trusted).get(pass)),
+        ("/plans/{id}", get(pass)),
+        ("/plans/{id}/archive", post(trusted)),
+        ("/subscriptions", post(pass).get(pass)),
+        ("/subscriptions/{id}", get(pass)),
+        ("/subscriptions/{id}/cancel", post(pass)),
+        ("/subscriptions/{id}/pause", post(pass)),
+        ("/subscriptions/{id}/resume", post(pass)),
+        ("/subscriptions/{id}/change", post(pass)),
+        ("/invoices", get(pass)),
+        ("/invoices/{id}", get(pass)),
+        ("/invoices/{id}/checkout", post(pass)),
+        ("/invoices/{id}/void", post(trusted)),
+        ("/invoices/{id}/mark-uncollectible", post(trusted)),
+        ("/test-clocks", post(admin)),
+        ("/test-clocks/{id}", get(admin)),
+        ("/test-clocks/{id}/advance", post(admin)),
     ]
     .into_iter()
     .fold(Router::new(), |router, (path, handler)| {
@@ -203,6 +220,10 @@ fn check_resource_id(path: &str) -> Result<(), Problem> {
             "deliveries" => (ids::DELIVERY, "delivery"),
             "events" => (ids::EVENT, "event"),
             "dead-letters" => (ids::DEAD_LETTER, "dead letter"),
+            "plans" => (ids::PLAN, "plan"),
+            "subscriptions" => (ids::SUBSCRIPTION, "subscription"),
+            "invoices" => (ids::INVOICE, "invoice"),
+            "test-clocks" => (ids::TEST_CLOCK, "test clock"),
             _ => continue,
         };
         check_id(prefix, pair[1], what)?;

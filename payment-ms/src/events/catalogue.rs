@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use shared::api::{OrderOut, PartnerOut, PaymentOut, RefundOut};
+use shared::billing::{InvoiceOut, SubscriptionOut};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -19,10 +20,35 @@ pub enum EventType {
     PaymentExpired,
     PaymentRefunded,
     PartnerDisabled,
+    Subscription(SubscriptionChange),
+    Invoice(InvoiceChange),
+}
+
+/// What happened to a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    Created,
+    Updated,
+    TrialEnding,
+    PastDue,
+    Paused,
+    Resumed,
+    Canceled,
+}
+
+/// What happened to an invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceChange {
+    Created,
+    Finalized,
+    Paid,
+    PaymentFailed,
+    Voided,
+    MarkedUncollectible,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 25] = [
         Self::OrderCreated,
         Self::OrderPaid,
         Self::OrderCanceled,
@@ -35,6 +61,19 @@ impl EventType {
         Self::PaymentExpired,
         Self::PaymentRefunded,
         Self::PartnerDisabled,
+        Self::Subscription(SubscriptionChange::Created),
+        Self::Subscription(SubscriptionChange::Updated),
+        Self::Subscription(SubscriptionChange::TrialEnding),
+        Self::Subscription(SubscriptionChange::PastDue),
+        Self::Subscription(SubscriptionChange::Paused),
+        Self::Subscription(SubscriptionChange::Resumed),
+        Self::Subscription(SubscriptionChange::Canceled),
+        Self::Invoice(InvoiceChange::Created),
+        Self::Invoice(InvoiceChange::Finalized),
+        Self::Invoice(InvoiceChange::Paid),
+        Self::Invoice(InvoiceChange::PaymentFailed),
+        Self::Invoice(InvoiceChange::Voided),
+        Self::Invoice(InvoiceChange::MarkedUncollectible),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +90,23 @@ impl EventType {
             EventType::PaymentExpired => "payment.expired",
             EventType::PaymentRefunded => "payment.refunded",
             EventType::PartnerDisabled => "partner.disabled",
+            EventType::Subscription(change) => match change {
+                SubscriptionChange::Created => "subscription.created",
+                SubscriptionChange::Updated => "subscription.updated",
+                SubscriptionChange::TrialEnding => "subscription.trial_ending",
+                SubscriptionChange::PastDue => "subscription.past_due",
+                SubscriptionChange::Paused => "subscription.paused",
+                SubscriptionChange::Resumed => "subscription.resumed",
+                SubscriptionChange::Canceled => "subscription.canceled",
+            },
+            EventType::Invoice(change) => match change {
+                InvoiceChange::Created => "invoice.created",
+                InvoiceChange::Finalized => "invoice.finalized",
+                InvoiceChange::Paid => "invoice.paid",
+                InvoiceChange::PaymentFailed => "invoice.payment_failed",
+                InvoiceChange::Voided => "invoice.voided",
+                InvoiceChange::MarkedUncollectible => "invoice.marked_uncollectible",
+            },
         }
     }
 }
@@ -71,6 +127,8 @@ pub enum Event<'a> {
     /// The payment as it now is, and the refund that moved it.
     PaymentRefunded(&'a PaymentOut, &'a RefundOut),
     PartnerDisabled(&'a PartnerOut),
+    Subscription(SubscriptionChange, &'a SubscriptionOut),
+    Invoice(InvoiceChange, &'a InvoiceOut),
 }
 
 /// `payment.refunded`'s data: the payment's fields, and the refund under `refund`.
@@ -96,13 +154,21 @@ impl Event<'_> {
             Event::PaymentExpired(_) => EventType::PaymentExpired,
             Event::PaymentRefunded(..) => EventType::PaymentRefunded,
             Event::PartnerDisabled(_) => EventType::PartnerDisabled,
+            Event::Subscription(change, _) => EventType::Subscription(*change),
+            Event::Invoice(change, _) => EventType::Invoice(*change),
         }
     }
 
     /// Whether this event is the first its subject has (its creation): its sequence is 1
     /// without asking the database.
     pub fn opens_subject(&self) -> bool {
-        matches!(self, Event::OrderCreated(_) | Event::PaymentCreated(_))
+        matches!(
+            self,
+            Event::OrderCreated(_)
+                | Event::PaymentCreated(_)
+                | Event::Subscription(SubscriptionChange::Created, _)
+                | Event::Invoice(InvoiceChange::Created, _)
+        )
     }
 
     /// The id of what the event is about.
@@ -120,6 +186,8 @@ impl Event<'_> {
             | Event::PaymentExpired(p)
             | Event::PaymentRefunded(p, _) => &p.id,
             Event::PartnerDisabled(p) => &p.id,
+            Event::Subscription(_, s) => &s.id,
+            Event::Invoice(_, i) => &i.id,
         }
     }
 
@@ -140,6 +208,8 @@ impl Event<'_> {
                 serde_json::to_value(PaymentRefunded { payment, refund })
             }
             Event::PartnerDisabled(p) => serde_json::to_value(p),
+            Event::Subscription(_, s) => serde_json::to_value(s),
+            Event::Invoice(_, i) => serde_json::to_value(i),
         }
     }
 }

@@ -285,3 +285,52 @@ pub fn ensure_payable(
     }
     Ok(())
 }
+
+/// What another context bills through an order (an invoice): one line, its owner and when the
+/// order may expire at the earliest.
+pub struct BilledOrder<'a> {
+    pub user_id: &'a str,
+    pub currency: &'a str,
+    pub sku: &'a str,
+    pub name: &'a str,
+    pub amount: i64,
+    pub reference: Option<String>,
+    pub metadata: serde_json::Value,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Creates the order that pays something billed, in the caller's transaction (with its
+/// `order.created`): its checkout, payment and refunds then work as for any order.
+pub async fn create_billed(
+    txn: &sea_orm::DatabaseTransaction,
+    outbox: &crate::events::Outbox,
+    billed: BilledOrder<'_>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<OrderOut, sea_orm::DbErr> {
+    let order = orders::Model {
+        id: ids::new_id(ids::ORDER),
+        user_id: billed.user_id.to_owned(),
+        status: OrderStatus::Pending,
+        currency: billed.currency.to_owned(),
+        total_amount: billed.amount,
+        reference: billed.reference,
+        metadata: billed.metadata,
+        created_at: at,
+        updated_at: at,
+        expires_at: billed.expires_at,
+    };
+    let items = vec![order_items::Model {
+        id: ids::new_id(ids::ORDER_ITEM),
+        order_id: order.id.clone(),
+        position: 0,
+        sku: billed.sku.to_owned(),
+        name: billed.name.to_owned(),
+        quantity: 1,
+        unit_price: billed.amount,
+        line_total: billed.amount,
+    }];
+    store::insert(txn, &order, &items).await?;
+    let out = order_out(order, items);
+    outbox.record(txn, Event::OrderCreated(&out), at).await?;
+    Ok(out)
+}

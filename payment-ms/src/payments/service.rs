@@ -83,6 +83,20 @@ impl Payments {
             .collect())
     }
 
+    /// The payment that paid an order (succeeded, or refunded in part), if one did.
+    pub async fn paid_of_order(&self, order_id: &str) -> Result<Option<PaymentId>, DbErr> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let paid = payments::Entity::find()
+            .filter(payments::Column::OrderId.eq(order_id))
+            .filter(
+                payments::Column::Status
+                    .is_in([PaymentStatus::Succeeded, PaymentStatus::PartiallyRefunded]),
+            )
+            .one(&self.core.db)
+            .await?;
+        Ok(paid.and_then(|p| PaymentId::parse(&p.id)))
+    }
+
     /// The provider a payment was made with.
     pub fn provider_of(&self, name: &str) -> Result<Arc<dyn PaymentProvider>, Fault> {
         self.providers.get(name).ok_or_else(|| {

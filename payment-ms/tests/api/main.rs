@@ -4,6 +4,7 @@
 //! idempotency, the providers, partner webhooks and the delivery queue.
 
 mod accounts;
+mod billing;
 mod cancellation;
 mod checkout_page;
 mod contract;

@@ -42,6 +42,11 @@ mod status {
 }
 
 pub const DECLINE_REASON: &str = "card_declined: the buyer pressed Decline on the mock checkout";
+/// The mock's saved payment method that always pays.
+pub const SAVED_OK: &str = "pm_mock_ok";
+/// The mock's saved payment method that is always declined.
+pub const SAVED_DECLINED: &str = "pm_mock_declined";
+pub const SAVED_DECLINE_REASON: &str = "card_declined: the saved payment method was declined";
 
 pub struct MockProvider {
     db: DatabaseConnection,
@@ -119,17 +124,30 @@ impl PaymentProvider for MockProvider {
         &self,
         request: &CheckoutRequest<'_>,
     ) -> Result<ProviderCheckout, ProviderError> {
-        if request.payment_method.is_some() {
-            return Err(ProviderError::Unsupported(
-                "the mock provider has no saved payment methods; its buyers pay on its hosted page"
-                    .to_owned(),
-            ));
-        }
+        // Two saved payment methods, as Stripe's test cards: one that pays, one declined.
+        let (session_status, state) = match request.payment_method {
+            None => (status::OPEN, ProviderStatus::Pending),
+            Some(SAVED_OK) => (status::PAID, ProviderStatus::Succeeded),
+            Some(SAVED_DECLINED) => (
+                status::DECLINED,
+                ProviderStatus::Failed {
+                    reason: SAVED_DECLINE_REASON.to_owned(),
+                },
+            ),
+            Some(_) => {
+                return Err(ProviderError::Rejected {
+                    code: "resource_missing".to_owned(),
+                    message: format!(
+                        "the mock provider's saved payment methods are {SAVED_OK} and {SAVED_DECLINED}"
+                    ),
+                });
+            }
+        };
         let at = self.clock.now();
         let session = mock_sessions::ActiveModel {
             id: Set(shared::ids::new_id(shared::ids::MOCK_SESSION)),
             payment_id: Set(request.payment_id.to_owned()),
-            status: Set(status::OPEN.to_owned()),
+            status: Set(session_status.to_owned()),
             amount: Set(request.amount),
             currency: Set(request.currency.to_owned()),
             amount_refunded: Set(0),
@@ -144,8 +162,8 @@ impl PaymentProvider for MockProvider {
             .map_err(|e| ProviderError::Unavailable(format!("bad PUBLIC_BASE_URL: {e}")))?;
         Ok(ProviderCheckout {
             reference: Some(session.id),
-            checkout_url: Some(checkout_url.into()),
-            state: ProviderStatus::Pending.into(),
+            checkout_url: (request.payment_method.is_none()).then(|| checkout_url.into()),
+            state: state.into(),
         })
     }
 

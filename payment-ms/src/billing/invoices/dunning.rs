@@ -1,0 +1,188 @@
+//! Dunning: charging an invoice's saved payment method, counting declines, retrying on the
+//! configured schedule, then the end policy.
+
+use super::*;
+
+/// What charging an invoice's saved payment method came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Charge {
+    /// Paid (now or before): nothing more to do.
+    Paid,
+    /// Not chargeable (not open, no payment method): nothing to do.
+    Skipped,
+    /// Declined: a dunning attempt was counted.
+    Declined(String),
+}
+
+/// Charges an open invoice's saved payment method through its order (a server-side checkout):
+/// a success pays the order and so the invoice, in the payment's transaction; a decline counts
+/// an attempt and schedules the next per the dunning schedule. A provider that did not answer
+/// is an error: the job is tried again, and no attempt is counted.
+pub async fn charge(
+    billing: &Billing,
+    invoice_id: &str,
+    at: DateTime<Utc>,
+) -> Result<Charge, BillingError> {
+    let core = &billing.core;
+    let Some(invoice) = invoices::Entity::find_by_id(invoice_id)
+        .one(&core.db)
+        .await?
+    else {
+        return Ok(Charge::Skipped);
+    };
+    let sub = match &invoice.subscription_id {
+        Some(id) => {
+            crate::billing::entities::subscriptions::Entity::find_by_id(id.as_str())
+                .one(&core.db)
+                .await?
+        }
+        None => None,
+    };
+    let (Some(order_id), Some(method)) = (
+        invoice.order_id.as_deref().and_then(OrderId::parse),
+        sub.as_ref().and_then(|s| s.payment_method.clone()),
+    ) else {
+        return Ok(Charge::Skipped);
+    };
+    if invoice.status != InvoiceStatus::Open {
+        return Ok(if invoice.status == InvoiceStatus::Paid {
+            Charge::Paid
+        } else {
+            Charge::Skipped
+        });
+    }
+    let back = billing
+        .public_base_url
+        .join("billing/return")
+        .map(String::from)
+        .unwrap_or_else(|_| billing.public_base_url.to_string());
+    let owner = Actor {
+        user_id: invoice.user_id.clone(),
+        roles: Vec::new(),
+    };
+    let input = CheckoutIn {
+        provider: None,
+        success_url: back.clone(),
+        cancel_url: back,
+        payment_method: Some(method),
+        metadata: Some(serde_json::json!({ "invoice_id": invoice.id })),
+    };
+    let declined = match billing
+        .payments
+        .checkout(&owner, &order_id, input, &Nothing)
+        .await
+    {
+        Ok(payment) if payment.status == "succeeded" => return Ok(Charge::Paid),
+        Ok(payment) if payment.status == "failed" => payment
+            .failure_reason
+            .unwrap_or_else(|| "declined".to_owned()),
+        Ok(payment) => format!("the payment is {} and needs the customer", payment.status),
+        Err(PaymentError::JustPaid(_)) => return Ok(Charge::Paid),
+        Err(PaymentError::Provider(ProviderError::Rejected { code, message })) => {
+            format!("{code}: {message}")
+        }
+        Err(PaymentError::Provider(ProviderError::Unsupported(why))) => why,
+        Err(PaymentError::Order(e)) => {
+            // The order is no longer payable: paid, or ended with the invoice.
+            tracing::info!(invoice_id, error = %e, "invoice's order not chargeable");
+            return Ok(Charge::Skipped);
+        }
+        Err(e) => {
+            return Err(BillingError::Fault(crate::platform::Fault::Internal(
+                anyhow::anyhow!("charging invoice {invoice_id}: {e}"),
+            )));
+        }
+    };
+    let txn = core.begin().await?;
+    let ended = declined_in(billing, &txn, invoice_id, &declined, at).await?;
+    core.commit(txn).await?;
+    if let Some(ended) = ended {
+        close_orders_of(billing, &ended).await?;
+    }
+    Ok(Charge::Declined(declined))
+}
+
+/// A charge of an open invoice was declined: the attempt is counted, `invoice.payment_failed`;
+/// the next one is scheduled, or the dunning's end applies. Answers the invoice if that ended
+/// it (its order is to be closed).
+async fn declined_in(
+    billing: &Billing,
+    txn: &DatabaseTransaction,
+    invoice_id: &str,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<invoices::Model>, DbErr> {
+    let outbox = &billing.core.outbox;
+    let Some(mut invoice) = store::lock_invoice(txn, invoice_id).await? else {
+        return Ok(None);
+    };
+    if invoice.status != InvoiceStatus::Open {
+        return Ok(None);
+    }
+    invoice.attempt_count += 1;
+    invoice.last_error = Some(error.chars().take(500).collect());
+    invoice.updated_at = at;
+    invoice.next_attempt_at = None;
+    let sub = match &invoice.subscription_id {
+        Some(id) => store::lock_subscription(txn, id).await?,
+        None => None,
+    };
+    let Some(mut sub) = sub else {
+        store::save_invoice(txn, &invoice).await?;
+        record_invoice(txn, outbox, InvoiceChange::PaymentFailed, &invoice, at).await?;
+        return Ok(None);
+    };
+    // A first invoice is not retried: the subscription stays incomplete until it expires.
+    let retries = if sub.status == SubscriptionStatus::Incomplete {
+        &[][..]
+    } else {
+        &billing.config.retry_schedule[..]
+    };
+    let origin = invoice.finalized_at.unwrap_or(at);
+    let done = usize::try_from(invoice.attempt_count - 1).unwrap_or(usize::MAX);
+    let next = retries.get(done).map(|delay| after(origin, *delay).max(at));
+    invoice.next_attempt_at = next;
+    if let Some(next) = next {
+        let clock = sub.test_clock_id.as_deref();
+        store::schedule(
+            txn,
+            crate::billing::jobs::CHARGE,
+            &invoice.id,
+            next,
+            clock,
+            at,
+        )
+        .await?;
+    }
+    store::save_invoice(txn, &invoice).await?;
+    record_invoice(txn, outbox, InvoiceChange::PaymentFailed, &invoice, at).await?;
+    if sub.status == SubscriptionStatus::Active {
+        sub.status = SubscriptionStatus::PastDue;
+        sub.updated_at = at;
+        store::save_subscription(txn, &sub).await?;
+        record_subscription(txn, outbox, SubscriptionChange::PastDue, &sub, at).await?;
+    }
+    if next.is_some() || sub.status == SubscriptionStatus::Incomplete {
+        return Ok(None);
+    }
+    match billing.config.dunning_end {
+        DunningEnd::PastDue => Ok(None),
+        DunningEnd::Unpaid => {
+            if sub.status == SubscriptionStatus::PastDue {
+                sub.status = SubscriptionStatus::Unpaid;
+                sub.updated_at = at;
+                store::save_subscription(txn, &sub).await?;
+                record_subscription(txn, outbox, SubscriptionChange::Updated, &sub, at).await?;
+            }
+            Ok(None)
+        }
+        DunningEnd::Cancel => {
+            let ended = end_invoice(txn, outbox, invoice, InvoiceStatus::Uncollectible, at).await?;
+            if !sub.status.is_ended() {
+                crate::billing::subscriptions::end_now(txn, outbox, &mut sub, "payment_failed", at)
+                    .await?;
+            }
+            Ok(Some(ended))
+        }
+    }
+}

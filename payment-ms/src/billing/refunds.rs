@@ -1,0 +1,46 @@
+//! Money back when a paid period ends early: the unused part, refunded on the payment that
+//! paid the period's invoice, once per subscription (the refund's idempotency key).
+
+use shared::api::RefundIn;
+use shared::internal::Role;
+
+use super::Billing;
+use crate::platform::{Actor, Nothing};
+use crate::refunds::service::RefundPayment;
+
+/// Refunds `amount` of what paid `order_id`. A refund that fails is logged for an operator to
+/// make by hand: the cancellation itself stands.
+pub async fn refund_unused(billing: &Billing, subscription_id: &str, order_id: &str, amount: i64) {
+    let payment_id = match billing.refunds.payments.paid_of_order(order_id).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, subscription_id, "could not find the payment to refund");
+            return;
+        }
+    };
+    let billing_actor = Actor {
+        user_id: "billing".to_owned(),
+        roles: vec![Role::Admin],
+    };
+    let command = RefundPayment {
+        payment_id,
+        input: RefundIn {
+            amount: Some(amount),
+            reason: Some("subscription canceled: unused time".to_owned()),
+        },
+        key: Some(format!("billing:cancel:{subscription_id}")),
+    };
+    match billing
+        .refunds
+        .create_refund(&billing_actor, command, &Nothing)
+        .await
+    {
+        Ok(refund) => {
+            tracing::info!(subscription_id, refund_id = %refund.id, amount, "refunded the unused part of the period")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, subscription_id, amount, "could not refund the unused part of the period; refund it by hand")
+        }
+    }
+}

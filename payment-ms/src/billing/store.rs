@@ -1,0 +1,370 @@
+//! Billing's persistence: subscriptions and invoices, the number counters, the billed-period
+//! guard and the job rows.
+
+use chrono::{DateTime, Datelike, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use shared::billing::InvoiceOut;
+use shared::ids;
+
+use super::entities::{billed_periods, billing_jobs, invoice_lines, invoices, subscriptions};
+use super::model::{InvoiceStatus, invoice_out};
+use crate::platform::db::numbered;
+
+pub const PENDING: &str = "pending";
+pub const DONE: &str = "done";
+
+/// The subscription, locked for the rest of the transaction (a row lock on PostgreSQL; the
+/// write transaction itself on SQLite).
+pub async fn lock_subscription<C: ConnectionTrait>(
+    txn: &C,
+    id: &str,
+) -> Result<Option<subscriptions::Model>, DbErr> {
+    subscriptions::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await
+}
+
+pub async fn lock_invoice<C: ConnectionTrait>(
+    txn: &C,
+    id: &str,
+) -> Result<Option<invoices::Model>, DbErr> {
+    invoices::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await
+}
+
+pub async fn save_subscription<C: ConnectionTrait>(
+    txn: &C,
+    sub: &subscriptions::Model,
+) -> Result<(), DbErr> {
+    subscriptions::Entity::update(sub.clone().into_active_model().reset_all())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+pub async fn save_invoice<C: ConnectionTrait>(
+    txn: &C,
+    invoice: &invoices::Model,
+) -> Result<(), DbErr> {
+    invoices::Entity::update(invoice.clone().into_active_model().reset_all())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_invoice<C: ConnectionTrait>(
+    txn: &C,
+    invoice: &invoices::Model,
+    lines: &[invoice_lines::Model],
+) -> Result<(), DbErr> {
+    invoices::Entity::insert(invoice.clone().into_active_model())
+        .exec_without_returning(txn)
+        .await?;
+    if !lines.is_empty() {
+        invoice_lines::Entity::insert_many(
+            lines
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn lines_of<C: ConnectionTrait>(
+    db: &C,
+    invoice_id: &str,
+) -> Result<Vec<invoice_lines::Model>, DbErr> {
+    invoice_lines::Entity::find()
+        .filter(invoice_lines::Column::InvoiceId.eq(invoice_id))
+        .order_by_asc(invoice_lines::Column::Position)
+        .all(db)
+        .await
+}
+
+pub async fn invoice_with_lines<C: ConnectionTrait>(
+    db: &C,
+    invoice: invoices::Model,
+) -> Result<InvoiceOut, DbErr> {
+    let lines = lines_of(db, &invoice.id).await?;
+    Ok(invoice_out(invoice, lines))
+}
+
+/// The invoice a subscription waits on: its newest open one.
+pub async fn latest_open_invoice<C: ConnectionTrait>(
+    db: &C,
+    subscription_id: &str,
+) -> Result<Option<invoices::Model>, DbErr> {
+    invoices::Entity::find()
+        .filter(invoices::Column::SubscriptionId.eq(subscription_id))
+        .filter(invoices::Column::Status.is_in([InvoiceStatus::Open, InvoiceStatus::Draft]))
+        .order_by_desc(invoices::Column::Id)
+        .one(db)
+        .await
+}
+
+/// Open (and draft) invoices of a subscription.
+pub async fn unpaid_invoices<C: ConnectionTrait>(
+    db: &C,
+    subscription_id: &str,
+) -> Result<Vec<invoices::Model>, DbErr> {
+    invoices::Entity::find()
+        .filter(invoices::Column::SubscriptionId.eq(subscription_id))
+        .filter(invoices::Column::Status.is_in([InvoiceStatus::Open, InvoiceStatus::Draft]))
+        .order_by_asc(invoices::Column::Id)
+        .all(db)
+        .await
+}
+
+/// The invoice an order pays, if it pays one.
+pub async fn invoice_of_order<C: ConnectionTrait>(
+    db: &C,
+    order_id: &str,
+) -> Result<Option<invoices::Model>, DbErr> {
+    invoices::Entity::find()
+        .filter(invoices::Column::OrderId.eq(order_id))
+        .one(db)
+        .await
+}
+
+/// The next number in `scope`: the counter row is created on first use and incremented in the
+/// caller's transaction, so a rolled-back finalization gives its number back (no gap) and two
+/// finalizations at once take turns on the row (no duplicate).
+pub async fn next_number(txn: &DatabaseTransaction, scope: &str) -> Result<i64, DbErr> {
+    let backend = txn.get_database_backend();
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        numbered(
+            backend,
+            "INSERT INTO invoice_counters (scope, last_value) VALUES ($1, 0) \
+             ON CONFLICT (scope) DO NOTHING",
+        ),
+        [scope.into()],
+    ))
+    .await?;
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            numbered(
+                backend,
+                "UPDATE invoice_counters SET last_value = last_value + 1 WHERE scope = $1 \
+                 RETURNING last_value",
+            ),
+            [scope.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("invoice counter {scope}")))?;
+    row.try_get("", "last_value")
+}
+
+/// The scope and the text of an invoice number: `INV-2027-000042` per year, `INV-000042`
+/// globally.
+pub fn number_scope(prefix: &str, per_year: bool, at: DateTime<Utc>) -> String {
+    if per_year {
+        format!("{prefix}-{}", at.year())
+    } else {
+        prefix.to_owned()
+    }
+}
+
+pub fn format_number(scope: &str, n: i64) -> String {
+    format!("{scope}-{n:06}")
+}
+
+/// Records that a period was billed; false when it already was (by another run of the job).
+pub async fn mark_billed<C: ConnectionTrait>(
+    txn: &C,
+    subscription_id: &str,
+    period: (DateTime<Utc>, DateTime<Utc>),
+    kind: &str,
+    invoice_id: &str,
+) -> Result<bool, DbErr> {
+    let inserted = billed_periods::Entity::insert(
+        billed_periods::Model {
+            id: ids::new_id(ids::BILLED_PERIOD),
+            subscription_id: subscription_id.to_owned(),
+            period_start: period.0,
+            period_end: period.1,
+            kind: kind.to_owned(),
+            invoice_id: invoice_id.to_owned(),
+        }
+        .into_active_model(),
+    )
+    .on_conflict(
+        OnConflict::columns([
+            billed_periods::Column::SubscriptionId,
+            billed_periods::Column::PeriodStart,
+            billed_periods::Column::PeriodEnd,
+            billed_periods::Column::Kind,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(inserted == 1)
+}
+
+/// A job to run at `due`; scheduling the same (kind, subject, due) again changes nothing.
+pub async fn schedule<C: ConnectionTrait>(
+    txn: &C,
+    kind: &str,
+    subject_id: &str,
+    due: DateTime<Utc>,
+    test_clock_id: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    billing_jobs::Entity::insert(
+        billing_jobs::Model {
+            id: ids::new_id(ids::BILLING_JOB),
+            kind: kind.to_owned(),
+            subject_id: subject_id.to_owned(),
+            due_at: due,
+            test_clock_id: test_clock_id.map(str::to_owned),
+            status: PENDING.to_owned(),
+            attempts: 0,
+            lease_until: None,
+            last_error: None,
+            created_at: at,
+            done_at: None,
+        }
+        .into_active_model(),
+    )
+    .on_conflict(
+        OnConflict::columns([
+            billing_jobs::Column::Kind,
+            billing_jobs::Column::SubjectId,
+            billing_jobs::Column::DueAt,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` pending jobs due at `at` for `lease_until` (on the real clock when
+/// `clock` is `None`, else on that test clock), earliest first. On PostgreSQL `FOR UPDATE SKIP
+/// LOCKED` lets replicas share the work; on SQLite the single writer serializes claims.
+pub async fn claim_jobs<C: ConnectionTrait>(
+    db: &C,
+    clock: Option<&str>,
+    due_by: DateTime<Utc>,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<billing_jobs::Model>, DbErr> {
+    let backend = db.get_database_backend();
+    let postgres = backend == sea_orm::DatabaseBackend::Postgres;
+    let clock_filter = if clock.is_some() {
+        "test_clock_id = $5"
+    } else {
+        "test_clock_id IS NULL"
+    };
+    let sql = format!(
+        "UPDATE billing_jobs SET lease_until = $1, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM billing_jobs \
+             WHERE status = '{PENDING}' AND due_at <= $2 AND {clock_filter} \
+             AND (lease_until IS NULL OR lease_until <= $3) \
+             ORDER BY due_at, id LIMIT $4{}) \
+         RETURNING *",
+        if postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        }
+    );
+    let mut values: Vec<sea_orm::Value> = vec![
+        lease_until.into(),
+        due_by.into(),
+        now.into(),
+        (limit.min(i64::MAX as u64) as i64).into(),
+    ];
+    if let Some(clock) = clock {
+        values.push(clock.into());
+    }
+    let mut jobs = billing_jobs::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            backend,
+            numbered(backend, &sql),
+            values,
+        ))
+        .all(db)
+        .await?;
+    // RETURNING gives no order.
+    jobs.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
+    Ok(jobs)
+}
+
+/// The job ran: it never runs again.
+pub async fn job_done<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    billing_jobs::Entity::update_many()
+        .col_expr(billing_jobs::Column::Status, DONE.into())
+        .col_expr(billing_jobs::Column::DoneAt, Some(at).into())
+        .col_expr(
+            billing_jobs::Column::LeaseUntil,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .filter(billing_jobs::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The job failed: it is tried again after `retry_at`.
+pub async fn job_failed<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    billing_jobs::Entity::update_many()
+        .col_expr(
+            billing_jobs::Column::LastError,
+            Some(error.to_owned()).into(),
+        )
+        .col_expr(billing_jobs::Column::LeaseUntil, Some(retry_at).into())
+        .filter(billing_jobs::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The next pending job of a test clock due by `until` and not held (by a runner, or until
+/// its retry) at `now`, if any, without claiming it.
+pub async fn next_job_of_clock<C: ConnectionTrait>(
+    db: &C,
+    clock: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<billing_jobs::Model>, DbErr> {
+    use sea_orm::Condition;
+    billing_jobs::Entity::find()
+        .filter(billing_jobs::Column::TestClockId.eq(clock))
+        .filter(billing_jobs::Column::Status.eq(PENDING))
+        .filter(billing_jobs::Column::DueAt.lte(until))
+        .filter(
+            Condition::any()
+                .add(billing_jobs::Column::LeaseUntil.is_null())
+                .add(billing_jobs::Column::LeaseUntil.lte(now)),
+        )
+        .order_by_asc(billing_jobs::Column::DueAt)
+        .order_by_asc(billing_jobs::Column::Id)
+        .limit(1)
+        .one(db)
+        .await
+}
