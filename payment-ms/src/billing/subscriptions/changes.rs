@@ -2,6 +2,20 @@
 
 use super::*;
 
+/// A write transaction holding the subscription the actor may see, locked.
+async fn lock_visible(
+    billing: &Billing,
+    actor: &Actor,
+    id: &str,
+) -> Result<(DatabaseTransaction, subscriptions::Model), BillingError> {
+    let found = find_visible(billing, actor, id).await?;
+    let txn = billing.core.begin().await?;
+    let sub = store::lock_subscription(&txn, &found.id)
+        .await?
+        .ok_or_else(|| BillingError::NotFound(format!("subscription {id}")))?;
+    Ok((txn, sub))
+}
+
 /// Cancels now (the unused part of a paid period is refunded) or at the period's end.
 pub async fn cancel_subscription(
     billing: &Billing,
@@ -15,11 +29,7 @@ pub async fn cancel_subscription(
     }
     validate::finish(errors).map_err(BillingError::Invalid)?;
     let core = &billing.core;
-    let found = find_visible(billing, actor, id).await?;
-    let txn = core.begin().await?;
-    let mut sub = store::lock_subscription(&txn, &found.id)
-        .await?
-        .ok_or_else(|| BillingError::NotFound(format!("subscription {id}")))?;
+    let (txn, mut sub) = lock_visible(billing, actor, id).await?;
     if sub.status.is_ended() {
         return Err(BillingError::Conflict(
             "subscription_ended",
@@ -84,11 +94,7 @@ pub async fn pause_or_resume(
     pause: bool,
 ) -> Result<SubscriptionOut, BillingError> {
     let core = &billing.core;
-    let found = find_visible(billing, actor, id).await?;
-    let txn = core.begin().await?;
-    let mut sub = store::lock_subscription(&txn, &found.id)
-        .await?
-        .ok_or_else(|| BillingError::NotFound(format!("subscription {id}")))?;
+    let (txn, mut sub) = lock_visible(billing, actor, id).await?;
     let at = clocks::now_of(&txn, core, sub.test_clock_id.as_deref()).await?;
     let (from, to, change) = if pause {
         (
@@ -147,12 +153,8 @@ pub async fn change_plan(
             ));
         }
     };
-    let found = find_visible(billing, actor, id).await?;
     let new_plan = plan_store::resolve(&core.db, "plan", &input.plan).await?;
-    let txn = core.begin().await?;
-    let mut sub = store::lock_subscription(&txn, &found.id)
-        .await?
-        .ok_or_else(|| BillingError::NotFound(format!("subscription {id}")))?;
+    let (txn, mut sub) = lock_visible(billing, actor, id).await?;
     if !matches!(
         sub.status,
         SubscriptionStatus::Active | SubscriptionStatus::Trialing
