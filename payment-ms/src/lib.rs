@@ -209,6 +209,7 @@ impl Application {
         };
         let inbox = Inbox {
             core: core.clone(),
+            billing: billing.clone(),
             payments: payments.clone(),
             accounts: accounts.clone(),
             order_ttl: config.order_ttl,

@@ -20,6 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref};
 use utoipa::{Modify, OpenApi};
 
+mod billing;
 mod modifiers;
 
 use modifiers::{Links, Rules, operations_mut};
@@ -39,6 +40,12 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         create_partner, list_partners, get_partner, update_partner, delete_partner, rotate_secret,
         list_deliveries, get_delivery, resend, recover, event_deliveries,
         post_event, list_inbox, list_dead_letters, get_dead_letter, replay_dead_letter,
+        billing::create_plan, billing::list_plans, billing::get_plan, billing::archive_plan,
+        billing::create_subscription, billing::list_subscriptions, billing::get_subscription,
+        billing::cancel_subscription, billing::pause_subscription, billing::resume_subscription,
+        billing::change_plan, billing::list_invoices, billing::get_invoice,
+        billing::invoice_checkout, billing::void_invoice, billing::mark_uncollectible,
+        billing::create_clock, billing::get_clock, billing::advance_clock,
     ),
     components(schemas(ProblemDetails)),
     modifiers(&Common, &Rules, &Links),
@@ -47,6 +54,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         (name = "payments", description = "Checkouts and their outcome"),
         (name = "partners", description = "Webhook partners and deliveries (admin)"),
         (name = "providers", description = "Inbound webhooks from payment providers"),
+        (name = "billing", description = "Plans, subscriptions, invoices and test clocks (docs/billing.md)"),
         (name = "events", description = "Events from other services (CloudEvents 1.0), the inbox and its dead letters"),
         (name = "health"),
     ),

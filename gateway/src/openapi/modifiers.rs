@@ -1,7 +1,7 @@
 //! The document's modifiers that state what the API enforces: parameter rules and the links
 //! between operations.
 
-use shared::{api, ids, rules};
+use shared::{api, billing, ids, rules};
 use utoipa::Modify;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::link::LinkBuilder;
@@ -46,6 +46,10 @@ fn resource(segment: &str) -> Option<&'static str> {
         "events" => ids::EVENT,
         "dead-letters" => ids::DEAD_LETTER,
         "inbox" => ids::INBOX,
+        "plans" => ids::PLAN,
+        "subscriptions" => ids::SUBSCRIPTION,
+        "invoices" => ids::INVOICE,
+        "test-clocks" => ids::TEST_CLOCK,
         _ => return None,
     })
 }
@@ -71,9 +75,10 @@ fn parameter_schema(path: &str, name: &str) -> Option<Schema> {
     Some(match name {
         // `/orders/{id}/checkout`: the id of the resource the segment before it names.
         "id" => id(resource(path.split("/{id}").next()?.rsplit('/').next()?)?),
-        "delivery_id" | "event_id" | "order_id" => id(match name {
+        "delivery_id" | "event_id" | "order_id" | "subscription_id" => id(match name {
             "delivery_id" => ids::DELIVERY,
             "event_id" => ids::EVENT,
+            "subscription_id" => ids::SUBSCRIPTION,
             _ => ids::ORDER,
         }),
         "cursor" => id(listed(path)?),
@@ -82,10 +87,14 @@ fn parameter_schema(path: &str, name: &str) -> Option<Schema> {
             p if p == ids::PAYMENT => statuses(&api::PAYMENT_STATUSES),
             p if p == ids::DELIVERY => statuses(&api::DELIVERY_STATUSES),
             p if p == ids::DEAD_LETTER => statuses(&api::DEAD_LETTER_STATUSES),
+            p if p == ids::PLAN => statuses(&["active", "archived"]),
+            p if p == ids::SUBSCRIPTION => statuses(&billing::SUBSCRIPTION_STATUSES),
+            p if p == ids::INVOICE => statuses(&billing::INVOICE_STATUSES),
             _ => return None,
         },
         "outcome" => statuses(&api::INBOX_OUTCOMES),
         "type" => rules::text(255).into(),
+        "code" => rules::string("^[a-z0-9][a-z0-9_.-]{0,63}$").into(),
         "user_id" => rules::text(255).into(),
         "Idempotency-Key" => rules::string(rules::TOKEN).into(),
         _ => return None,
@@ -192,6 +201,36 @@ impl Modify for Links {
                         &[("id", "$response.body#/data/0/event_id")],
                     ),
                 ],
+            ),
+            (
+                "create_plan",
+                "201",
+                &[("get_plan", &body_id), ("archive_plan", &body_id)],
+            ),
+            (
+                "create_subscription",
+                "201",
+                &[
+                    ("get_subscription", &body_id),
+                    ("cancel_subscription", &body_id),
+                    ("pause_subscription", &body_id),
+                    ("resume_subscription", &body_id),
+                    ("change_plan", &body_id),
+                    (
+                        "get_invoice",
+                        &[("id", "$response.body#/latest_invoice_id")],
+                    ),
+                ],
+            ),
+            (
+                "list_invoices",
+                "200",
+                &[("get_invoice", &first_id), ("invoice_checkout", &first_id)],
+            ),
+            (
+                "create_clock",
+                "200",
+                &[("get_clock", &body_id), ("advance_clock", &body_id)],
             ),
         ];
         for item in openapi.paths.paths.values_mut() {

@@ -61,6 +61,22 @@ async fn every_documented_operation_is_routed() {
                 "/dead-letters/{id}",
                 "/dead-letters/dlq_00000000000000000000000000000000",
             )
+            .replace(
+                "/plans/{id}",
+                "/plans/plan_00000000000000000000000000000000",
+            )
+            .replace(
+                "/subscriptions/{id}",
+                "/subscriptions/sub_00000000000000000000000000000000",
+            )
+            .replace(
+                "/invoices/{id}",
+                "/invoices/inv_00000000000000000000000000000000",
+            )
+            .replace(
+                "/test-clocks/{id}",
+                "/test-clocks/clk_00000000000000000000000000000000",
+            )
             .replace("{delivery_id}", "dlv_00000000000000000000000000000000")
             .replace("{provider}", "stripe");
         for method in item.as_object().unwrap().keys() {
@@ -84,7 +100,7 @@ async fn every_documented_operation_is_routed() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 30);
+    assert_eq!(operations, 49);
 }
 
 /// `/docs` loads nothing from elsewhere: the viewer's every file comes from the gateway.

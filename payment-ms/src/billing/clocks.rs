@@ -3,7 +3,7 @@
 //! order it falls due, each at its own time on the clock. Enabled in the dev profile or with
 //! `BILLING_TEST_CLOCKS=true`.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, IntoActiveModel};
 use shared::billing::{AdvanceClockIn, TestClockIn, TestClockOut};
 use shared::ids;
@@ -114,6 +114,14 @@ pub async fn create_clock(
     if let Some(name) = &input.name {
         validate::text(&mut errors, "name", name, 255);
     }
+    if let Some(at) = input.frozen_time
+        && !(2000..=2200).contains(&at.year())
+    {
+        errors.push(shared::FieldError::new(
+            "frozen_time",
+            "must be in the years 2000 to 2200",
+        ));
+    }
     validate::finish(errors).map_err(BillingError::Invalid)?;
     let now = billing.core.now();
     let clock = test_clocks::Model {
@@ -164,7 +172,18 @@ pub async fn advance_clock(
             "must not be before the clock's time: a clock only moves forward",
         ));
     }
-    if target > clock.frozen_time + chrono::Duration::days(MAX_ADVANCE_DAYS) {
+    if target.year() > 2200 {
+        return Err(BillingError::invalid(
+            "frozen_time",
+            "must be in the years 2000 to 2200",
+        ));
+    }
+    if target
+        > after(
+            clock.frozen_time,
+            std::time::Duration::from_secs(MAX_ADVANCE_DAYS as u64 * 86_400),
+        )
+    {
         return Err(BillingError::invalid(
             "frozen_time",
             "must be at most 3 years after the clock's time; advance in steps",

@@ -20,6 +20,7 @@ use crate::refunds::service::Refunds;
 
 pub mod clocks;
 pub mod entities;
+pub mod inbound;
 pub mod invoices;
 pub mod jobs;
 pub mod model;

@@ -1,5 +1,6 @@
-//! Money back when a paid period ends early: the unused part, refunded on the payment that
-//! paid the period's invoice, once per subscription (the refund's idempotency key).
+//! Money back when a paid period ends early: the unused part of each invoice that paid for
+//! it, refunded on the payment that paid that invoice, once per invoice (the refund's
+//! idempotency key).
 
 use shared::api::RefundIn;
 use shared::internal::Role;
@@ -10,12 +11,12 @@ use crate::refunds::service::RefundPayment;
 
 /// Refunds `amount` of what paid `order_id`. A refund that fails is logged for an operator to
 /// make by hand: the cancellation itself stands.
-pub async fn refund_unused(billing: &Billing, subscription_id: &str, order_id: &str, amount: i64) {
+pub async fn refund_unused(billing: &Billing, invoice_id: &str, order_id: &str, amount: i64) {
     let payment_id = match billing.refunds.payments.paid_of_order(order_id).await {
         Ok(Some(id)) => id,
         Ok(None) => return,
         Err(e) => {
-            tracing::warn!(error = %e, subscription_id, "could not find the payment to refund");
+            tracing::warn!(error = %e, invoice_id, "could not find the payment to refund");
             return;
         }
     };
@@ -29,7 +30,7 @@ pub async fn refund_unused(billing: &Billing, subscription_id: &str, order_id: &
             amount: Some(amount),
             reason: Some("subscription canceled: unused time".to_owned()),
         },
-        key: Some(format!("billing:cancel:{subscription_id}")),
+        key: Some(format!("billing:unused:{invoice_id}")),
     };
     match billing
         .refunds
@@ -37,10 +38,10 @@ pub async fn refund_unused(billing: &Billing, subscription_id: &str, order_id: &
         .await
     {
         Ok(refund) => {
-            tracing::info!(subscription_id, refund_id = %refund.id, amount, "refunded the unused part of the period")
+            tracing::info!(invoice_id, refund_id = %refund.id, amount, "refunded the unused part of the period")
         }
         Err(e) => {
-            tracing::warn!(error = %e, subscription_id, amount, "could not refund the unused part of the period; refund it by hand")
+            tracing::warn!(error = %e, invoice_id, amount, "could not refund the unused part of the period; refund it by hand")
         }
     }
 }

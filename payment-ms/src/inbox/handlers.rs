@@ -8,8 +8,9 @@
 //! - `order.created` (from an external order service): the order is created here from the
 //!   event's items, with the sender's order id as its `reference`, in the inbox row's
 //!   transaction: exactly once.
-//! - `wallet.insufficient_funds`, `wallet.balance_changed`, `user.upgraded`,
-//!   `subscription.usage_exceeded`: checked and recorded (`recorded`) for billing.
+//! - `wallet.insufficient_funds`, `wallet.balance_changed`, `user.upgraded`: billing acts
+//!   (pause, charge failed invoices again, change plan; see `billing::inbound`).
+//! - `subscription.usage_exceeded`: checked and recorded (`recorded`) for usage billing.
 //! - any other type: recorded as `ignored`.
 
 use std::sync::OnceLock;
@@ -26,6 +27,7 @@ use super::envelope::InboundEvent;
 use super::service::{Door, Inbox, InboxError, Outcome, entry};
 use super::store;
 use crate::accounts;
+use crate::billing::{self, model::BillingError};
 use crate::orders::model::OrderError;
 use crate::orders::service::{self as orders, CloseError};
 use crate::payments::model::PaymentError;
@@ -34,8 +36,8 @@ use crate::platform::{BeforeCommit, Fault};
 /// The row this call recorded, if it was this one.
 type Recorded = Option<inbox::Model>;
 
-/// What billing's events are kept as until billing acts on them.
-const FOR_BILLING: &str = "recorded for billing, which acts on it";
+/// What usage events are kept as until usage billing acts on them.
+const FOR_BILLING: &str = "recorded for usage billing, which acts on it";
 
 pub async fn handle(
     inbox: &Inbox,
@@ -45,8 +47,45 @@ pub async fn handle(
     let (outcome, detail) = match event.event_type.as_str() {
         "user.deleted" => return user_deleted(inbox, event, door).await,
         "order.created" => return order_created(inbox, event, door).await,
-        "wallet.insufficient_funds" | "user.upgraded" => for_billing::<UserData>(event)?,
-        "wallet.balance_changed" => for_billing::<BalanceData>(event)?,
+        "wallet.insufficient_funds" => {
+            let UserData {
+                user_id: NonEmpty(user_id),
+            } = data(event)?;
+            let n = billing::inbound::insufficient_funds(&inbox.billing, &user_id)
+                .await
+                .map_err(billing_error)?;
+            let detail = format!("paused {n} subscription{} of user {user_id}", plural(n));
+            (Outcome::Applied, detail)
+        }
+        "user.upgraded" => {
+            let UpgradedData {
+                user_id: NonEmpty(user_id),
+                plan_code: NonEmpty(plan_code),
+            } = data(event)?;
+            let n = billing::inbound::user_upgraded(&inbox.billing, &user_id, &plan_code)
+                .await
+                .map_err(billing_error)?;
+            let detail = format!(
+                "moved {n} subscription{} of user {user_id} to plan {plan_code}",
+                plural(n)
+            );
+            (Outcome::Applied, detail)
+        }
+        "wallet.balance_changed" => {
+            let BalanceData {
+                user_id: NonEmpty(user_id),
+                currency: NonEmpty(currency),
+                ..
+            } = data(event)?;
+            let n = billing::inbound::balance_changed(&inbox.billing, &user_id, &currency)
+                .await
+                .map_err(billing_error)?;
+            let detail = format!(
+                "charging {n} failed invoice{} of user {user_id} again",
+                plural(n)
+            );
+            (Outcome::Applied, detail)
+        }
         "subscription.usage_exceeded" => for_billing::<SubscriptionData>(event)?,
         _ => {
             metrics::counter!("inbox_unknown_types_total").increment(1);
@@ -62,10 +101,17 @@ struct UserData {
 }
 
 #[derive(Deserialize)]
-#[allow(dead_code)] // checked, kept for billing
+struct UpgradedData {
+    user_id: NonEmpty,
+    plan_code: NonEmpty,
+}
+
+#[derive(Deserialize)]
 struct BalanceData {
     user_id: NonEmpty,
     currency: NonEmpty,
+    /// Checked (an integer of minor units); a top-up of any size triggers the retry.
+    #[allow(dead_code)]
     balance: i64,
 }
 
@@ -156,10 +202,15 @@ async fn user_deleted(
         .cancel_pending_of_user(&user_id)
         .await
         .map_err(payment_error)?;
+    let subscriptions = billing::inbound::user_deleted(&inbox.billing, &user_id)
+        .await
+        .map_err(billing_error)?;
     let detail = format!(
-        "canceled {orders} pending order{} and {payments} other pending payment{} of user {user_id}",
+        "canceled {orders} pending order{}, {payments} other pending payment{} and \
+         {subscriptions} subscription{} of user {user_id}",
         plural(orders),
-        plural(payments)
+        plural(payments),
+        plural(subscriptions)
     );
     record_alone(inbox, event, door, Outcome::Applied, detail).await
 }
@@ -238,6 +289,14 @@ fn order_error(e: OrderError) -> InboxError {
         OrderError::Fault(f) => InboxError::Fault(f),
         OrderError::Invalid(errors) => InboxError::Invalid(errors),
         OrderError::Unavailable(why) => InboxError::Unavailable(why),
+        other => InboxError::Fault(Fault::Internal(anyhow::anyhow!(other.to_string()))),
+    }
+}
+
+fn billing_error(e: BillingError) -> InboxError {
+    match e {
+        BillingError::Fault(f) => InboxError::Fault(f),
+        BillingError::Invalid(errors) => InboxError::Invalid(errors),
         other => InboxError::Fault(Fault::Internal(anyhow::anyhow!(other.to_string()))),
     }
 }

@@ -107,6 +107,8 @@ fn describe(errors: &[FieldError]) -> String {
 #[derive(Clone)]
 pub struct Inbox {
     pub core: Core,
+    /// Acts on the events for billing (wallets, upgrades, deleted users).
+    pub billing: crate::billing::Billing,
     pub payments: Payments,
     pub accounts: Arc<dyn Accounts>,
     pub order_ttl: Duration,

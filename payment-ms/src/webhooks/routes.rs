@@ -125,7 +125,8 @@ async fn remove(
 
 /// A JSON body that may be left out entirely, or be `null`.
 fn optional_body<T: DeserializeOwned + Default>(raw: &Bytes) -> Result<T, Problem> {
-    if raw.iter().all(u8::is_ascii_whitespace) {
+    // No body at all is the default; anything else must be JSON (a stray newline is not).
+    if raw.is_empty() {
         return Ok(T::default());
     }
     serde_json::from_slice::<Option<T>>(raw)

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::inbox::cloud_event;
 use testkit::db_tests;
 use testkit::helpers::{Backend, TestApp, checkout_body, problem};
 
@@ -11,6 +12,7 @@ db_tests!(
     a_year_of_a_subscription_on_a_test_clock,
     declined_charges_are_retried_then_the_subscription_is_canceled,
     an_invoice_without_a_saved_method_is_paid_through_its_checkout,
+    other_services_events_act_on_subscriptions,
 );
 
 async fn create_plan(app: &TestApp, code: &str, amount: i64, trial_days: i64) -> Value {
@@ -444,4 +446,152 @@ async fn an_invoice_without_a_saved_method_is_paid_through_its_checkout(backend:
     assert_eq!(body["errors"][0]["field"], "time_zone");
     let mine = app.get_json("/api/v1/subscriptions", &carol).await;
     assert_eq!(mine["data"].as_array().map(Vec::len), Some(2));
+}
+
+async fn send_event(app: &TestApp, id: &str, event_type: &str, data: Value) -> Value {
+    let response = app
+        .client
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(app.service_token())
+        .header("content-type", "application/cloudevents+json")
+        .body(serde_json::to_vec(&cloud_event(id, event_type, data)).expect("JSON"))
+        .send()
+        .await
+        .expect("POST /api/v1/events");
+    assert_eq!(response.status(), 202, "{event_type}");
+    response.json().await.expect("accepted")
+}
+
+async fn other_services_events_act_on_subscriptions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    create_plan(&app, "basic", 1000, 0).await;
+    create_plan(&app, "pro", 2900, 0).await;
+    let clock = create_clock(&app, "2027-01-01T00:00:00Z").await;
+    let sub = subscribe(
+        &app,
+        json!({"plan": "basic", "user_id": "eve", "payment_method": "pm_mock_ok",
+               "test_clock": clock}),
+    )
+    .await;
+    let id = sub["id"].as_str().expect("id").to_owned();
+    assert_eq!(sub["status"], "active", "charged at once on its clock");
+
+    let paused = send_event(
+        &app,
+        "w-1",
+        "wallet.insufficient_funds",
+        json!({"user_id": "eve"}),
+    )
+    .await;
+    assert_eq!(paused["outcome"], "applied");
+    assert_eq!(subscription(&app, &id).await["status"], "paused");
+    // Delivered again: nothing more happens.
+    let again = send_event(
+        &app,
+        "w-1",
+        "wallet.insufficient_funds",
+        json!({"user_id": "eve"}),
+    )
+    .await;
+    assert_eq!(again["duplicate"], true);
+    post_ok(
+        &app,
+        &format!("/api/v1/subscriptions/{id}/resume"),
+        json!({}),
+    )
+    .await;
+
+    // Half of January left (15.5 of 31 days): credit 500, charge 1450.
+    advance(&app, &clock, "2027-01-16T12:00:00Z").await;
+    let upgraded = send_event(
+        &app,
+        "u-1",
+        "user.upgraded",
+        json!({"user_id": "eve", "plan_code": "pro"}),
+    )
+    .await;
+    assert_eq!(upgraded["outcome"], "applied");
+    let sub = subscription(&app, &id).await;
+    assert_eq!(sub["plan"]["code"], "pro");
+    let invoices = invoices_of(&app, &id).await;
+    assert_eq!(
+        invoices
+            .iter()
+            .map(|i| i["total"].as_i64())
+            .collect::<Vec<_>>(),
+        [Some(1000), Some(950)]
+    );
+    assert!(invoices.iter().all(|i| i["status"] == "paid"));
+
+    // Deleted with 8 of 31 days left: 1000 × 8/31 = 258 back on the first payment, 950 ×
+    // 8/15.5 = 490 on the second (together 2900 × 8/31 = 748).
+    advance(&app, &clock, "2027-01-24T00:00:00Z").await;
+    let deleted = send_event(&app, "d-1", "user.deleted", json!({"user_id": "eve"})).await;
+    assert_eq!(deleted["outcome"], "applied");
+    let sub = subscription(&app, &id).await;
+    assert_eq!(sub["status"], "canceled");
+    assert_eq!(sub["cancellation_reason"], "user deleted");
+    assert_eq!(sub["ended_at"], "2027-01-24T00:00:00Z");
+    let mut refunded = Vec::new();
+    for invoice in &invoices {
+        let order = invoice["order_id"].as_str().expect("order");
+        let payments = app
+            .get_json(
+                &format!("/api/v1/payments?order_id={order}"),
+                &app.admin_token(),
+            )
+            .await;
+        refunded.push(payments["data"][0]["amount_refunded"].as_i64());
+    }
+    assert_eq!(refunded, [Some(258), Some(490)]);
+
+    // A declined first invoice, charged again when the wallet is topped up.
+    let sub = subscribe(
+        &app,
+        json!({"plan": "basic", "user_id": "fay", "payment_method": "pm_mock_declined"}),
+    )
+    .await;
+    let invoice_id = sub["latest_invoice_id"]
+        .as_str()
+        .expect("invoice")
+        .to_owned();
+    for _ in 0..100 {
+        if attempts(&app, &invoice_id).await == Some(1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        attempts(&app, &invoice_id).await,
+        Some(1),
+        "charged once by the runner"
+    );
+    let topped = send_event(
+        &app,
+        "b-1",
+        "wallet.balance_changed",
+        json!({"user_id": "fay", "currency": "usd", "balance": 5000}),
+    )
+    .await;
+    assert_eq!(topped["outcome"], "applied");
+    for _ in 0..100 {
+        if attempts(&app, &invoice_id).await == Some(2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        attempts(&app, &invoice_id).await,
+        Some(2),
+        "charged again at once"
+    );
+}
+
+async fn attempts(app: &TestApp, invoice_id: &str) -> Option<i64> {
+    app.get_json(
+        &format!("/api/v1/invoices/{invoice_id}"),
+        &app.admin_token(),
+    )
+    .await["attempt_count"]
+        .as_i64()
 }

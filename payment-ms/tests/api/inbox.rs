@@ -67,7 +67,7 @@ async fn user_deleted_cancels_what_is_pending_once(backend: Backend) {
     assert_eq!(body["outcome"], "applied");
     assert_eq!(
         body["detail"],
-        "canceled 2 pending orders and 0 other pending payments of user u_gone"
+        "canceled 2 pending orders, 0 other pending payments and 0 subscriptions of user u_gone"
     );
 
     let admin = app.admin_token();
@@ -332,19 +332,19 @@ async fn billing_events_are_recorded_and_unknown_types_ignored(backend: Backend)
             "w-1",
             "wallet.insufficient_funds",
             json!({"user_id": "u_1"}),
-            "recorded",
+            "applied",
         ),
         (
             "w-2",
             "wallet.balance_changed",
             json!({"user_id": "u_1", "currency": "usd", "balance": 1200}),
-            "recorded",
+            "applied",
         ),
         (
             "w-3",
             "user.upgraded",
             json!({"user_id": "u_1", "plan_code": "pro"}),
-            "recorded",
+            "applied",
         ),
         (
             "w-4",
@@ -403,7 +403,10 @@ async fn billing_events_are_recorded_and_unknown_types_ignored(backend: Backend)
         .unwrap();
     assert_eq!(next["data"].as_array().unwrap().len(), 3);
     let recorded: Value = app
-        .get("/api/v1/inbox?outcome=recorded&type=user.upgraded", &admin)
+        .get(
+            "/api/v1/inbox?outcome=recorded&type=subscription.usage_exceeded",
+            &admin,
+        )
         .await
         .json()
         .await

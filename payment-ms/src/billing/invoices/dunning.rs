@@ -18,9 +18,13 @@ pub enum Charge {
 /// a success pays the order and so the invoice, in the payment's transaction; a decline counts
 /// an attempt and schedules the next per the dunning schedule. A provider that did not answer
 /// is an error: the job is tried again, and no attempt is counted.
+///
+/// `due` is the attempt's time: an attempt the invoice no longer waits for (another was made
+/// since, e.g. at once after a wallet's top-up) is skipped.
 pub async fn charge(
     billing: &Billing,
     invoice_id: &str,
+    due: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> Result<Charge, BillingError> {
     let core = &billing.core;
@@ -44,6 +48,9 @@ pub async fn charge(
     ) else {
         return Ok(Charge::Skipped);
     };
+    if invoice.status == InvoiceStatus::Open && invoice.next_attempt_at != Some(due) {
+        return Ok(Charge::Skipped);
+    }
     if invoice.status != InvoiceStatus::Open {
         return Ok(if invoice.status == InvoiceStatus::Paid {
             Charge::Paid

@@ -55,35 +55,38 @@ pub async fn cancel_subscription(
     for invoice in &voided {
         invoicing::close_orders_of(billing, invoice).await?;
     }
-    if let Some((order_id, amount)) = refund {
-        crate::billing::refunds::refund_unused(billing, &sub.id, &order_id, amount).await;
+    for (invoice_id, order_id, amount) in refund {
+        crate::billing::refunds::refund_unused(billing, &invoice_id, &order_id, amount).await;
     }
     get_by_id(billing, &sub.id).await
 }
 
-/// The order that paid the current period and the unused part of it at `at`, if it was paid
-/// for and some of it is left.
+/// What paid for the rest of the current period, and how much of each is unused at `at`: the
+/// period's paid invoice, and any proration invoice since (each prorated over its own
+/// period, so together they give back the unused part of the plan in force now). Answers
+/// (invoice, order, amount) for each with something left.
 async fn paid_period_credit(
     txn: &DatabaseTransaction,
     sub: &subscriptions::Model,
     at: DateTime<Utc>,
-) -> Result<Option<(String, i64)>, DbErr> {
+) -> Result<Vec<(String, String, i64)>, DbErr> {
     let paid = invoices::Entity::find()
         .filter(invoices::Column::SubscriptionId.eq(sub.id.as_str()))
         .filter(invoices::Column::Status.eq(InvoiceStatus::Paid))
-        .filter(invoices::Column::PeriodStart.eq(sub.current_period_start))
+        .filter(invoices::Column::PeriodStart.gte(sub.current_period_start))
         .filter(invoices::Column::PeriodEnd.eq(sub.current_period_end))
         .filter(invoices::Column::OrderId.is_not_null())
         .all(txn)
         .await?;
-    let Some(invoice) = paid.into_iter().find(|i| i.total > 0) else {
-        return Ok(None);
-    };
-    let unused = unused_share(invoice.total, invoice.period_start, invoice.period_end, at);
-    Ok(invoice
-        .order_id
-        .filter(|_| unused > 0)
-        .map(|order| (order, unused)))
+    Ok(paid
+        .into_iter()
+        .filter(|i| i.total > 0)
+        .filter_map(|i| {
+            let unused = unused_share(i.total, i.period_start, i.period_end, at);
+            let order = i.order_id.clone()?;
+            (unused > 0).then_some((i.id, order, unused))
+        })
+        .collect())
 }
 
 /// Pauses (no invoices while paused) or resumes a subscription.

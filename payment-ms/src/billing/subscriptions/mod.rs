@@ -108,7 +108,13 @@ pub async fn create_subscription(
     };
     let at = clock.as_ref().map_or_else(|| core.now(), |c| c.frozen_time);
     let trial_days = input.trial_days.unwrap_or(i64::from(plan.trial_days));
-    let trial_end = (trial_days > 0).then(|| at + chrono::Duration::days(trial_days));
+    let trial_end = match trial_days {
+        0 => None,
+        days => Some(
+            at.checked_add_signed(chrono::Duration::days(days))
+                .ok_or_else(|| BillingError::invalid("trial_days", "runs past the calendar"))?,
+        ),
+    };
     let mut sub = subscriptions::Model {
         id: ids::new_id(ids::SUBSCRIPTION),
         user_id,

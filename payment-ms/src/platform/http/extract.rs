@@ -35,6 +35,14 @@ where
         let raw = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| Problem::from_status(rejection.status()))?;
+        // Every body of this API is an object; serde would also read a struct from an array.
+        let object = raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if !object && serde_json::from_slice::<serde::de::IgnoredAny>(&raw).is_ok() {
+            return Err(Problem::validation(vec![shared::FieldError::new(
+                "body",
+                "must be a JSON object",
+            )]));
+        }
         let value = axum::Json::<T>::from_bytes(&raw).map_err(Problem::from)?;
         Ok(Json {
             value: value.0,

@@ -1,0 +1,174 @@
+//! Two payment-ms replicas on one PostgreSQL database run the billing jobs of 1,000
+//! subscriptions due at the same moment: each period is billed exactly once, and the invoice
+//! numbers are 1 to 1,000 without a gap or a repeat.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use payment_ms::billing::entities::{billed_periods, billing_jobs, invoices, subscriptions};
+use payment_ms::billing::model::SubscriptionStatus;
+use testkit::helpers::{Backend, TestApp, TestDb};
+
+const SUBSCRIPTIONS: usize = 1_000;
+
+fn quick_billing(config: &mut payment_ms::Config) {
+    config.billing.poll_interval = Duration::from_millis(50);
+    config.billing.finalize_grace = Duration::ZERO;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: build and run the tests with TEST_DATABASE_URL set (scripts/test does)"
+)]
+async fn two_replicas_bill_each_period_once_with_gapless_numbers() {
+    let db = TestDb::create(Backend::Postgres).await;
+    let url = db.url.clone();
+    let app = TestApp::spawn_on(db, quick_billing, |_| {}).await;
+    let env = testkit::helpers::test_env(&url);
+    let mut config = payment_ms::Config::from_source(&env).expect("config");
+    config.addr = "127.0.0.1:0".parse().expect("addr");
+    quick_billing(&mut config);
+    let second = payment_ms::Application::build(config)
+        .await
+        .expect("second replica");
+    let stop = CancellationToken::new();
+    tokio::spawn(second.run_until(stop.clone()));
+
+    let response = app
+        .post(
+            "/api/v1/plans",
+            &app.admin_token(),
+            &json!({"code": "daily", "name": "Daily", "currency": "usd", "interval": "day",
+                    "amount": 199}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let plan: Value = response.json().await.expect("plan");
+    let plan_id = plan["id"].as_str().expect("id").to_owned();
+
+    // 1,000 subscriptions whose period ends now, and their renewals, all due at this moment.
+    let due = Utc::now().trunc_subsecs(6);
+    let anchor = due - chrono::Duration::days(1);
+    let subs: Vec<subscriptions::Model> = (0..SUBSCRIPTIONS)
+        .map(|i| subscriptions::Model {
+            id: shared::ids::new_id(shared::ids::SUBSCRIPTION),
+            user_id: format!("user{i}"),
+            plan_id: plan_id.clone(),
+            status: SubscriptionStatus::Active,
+            time_zone: "UTC".to_owned(),
+            billing_anchor: anchor,
+            current_period_start: anchor,
+            current_period_end: due,
+            trial_end: None,
+            cancel_at_period_end: false,
+            cancellation_reason: None,
+            canceled_at: None,
+            ended_at: None,
+            pending_plan_id: None,
+            paused_at: None,
+            payment_method: None,
+            test_clock_id: None,
+            metadata: json!({}),
+            created_at: anchor,
+            updated_at: anchor,
+        })
+        .collect();
+    for chunk in subs.chunks(250) {
+        subscriptions::Entity::insert_many(
+            chunk
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec_without_returning(&app.db)
+        .await
+        .expect("subscriptions");
+    }
+    let jobs: Vec<billing_jobs::Model> = subs
+        .iter()
+        .map(|s| billing_jobs::Model {
+            id: shared::ids::new_id(shared::ids::BILLING_JOB),
+            kind: "renew".to_owned(),
+            subject_id: s.id.clone(),
+            due_at: due,
+            test_clock_id: None,
+            status: "pending".to_owned(),
+            attempts: 0,
+            lease_until: None,
+            last_error: None,
+            created_at: anchor,
+            done_at: None,
+        })
+        .collect();
+    for chunk in jobs.chunks(250) {
+        billing_jobs::Entity::insert_many(
+            chunk
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec_without_returning(&app.db)
+        .await
+        .expect("jobs");
+    }
+
+    // Both replicas work until nothing due is left (renewals, then finalizations).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let pending = billing_jobs::Entity::find()
+            .filter(billing_jobs::Column::Status.eq("pending"))
+            .filter(billing_jobs::Column::DueAt.lte(Utc::now()))
+            .count(&app.db)
+            .await
+            .expect("count");
+        let finalized = invoices::Entity::find()
+            .filter(invoices::Column::Number.is_not_null())
+            .count(&app.db)
+            .await
+            .expect("count");
+        if pending == 0 && finalized as usize >= SUBSCRIPTIONS {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{pending} jobs still due, {finalized} finalized"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let all = invoices::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("invoices");
+    assert_eq!(all.len(), SUBSCRIPTIONS, "one invoice per subscription");
+    let subscribed: HashSet<&str> = all
+        .iter()
+        .filter_map(|i| i.subscription_id.as_deref())
+        .collect();
+    assert_eq!(
+        subscribed.len(),
+        SUBSCRIPTIONS,
+        "no subscription billed twice"
+    );
+    assert!(all.iter().all(|i| i.total == 199 && i.period_start == due));
+    let mut numbers: Vec<String> = all.iter().filter_map(|i| i.number.clone()).collect();
+    numbers.sort();
+    let year = chrono::Datelike::year(&all[0].finalized_at.expect("finalized"));
+    let expected: Vec<String> = (1..=SUBSCRIPTIONS)
+        .map(|n| format!("INV-{year}-{n:06}"))
+        .collect();
+    assert_eq!(numbers, expected, "gapless, unique");
+    let billed = billed_periods::Entity::find()
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(billed as usize, SUBSCRIPTIONS);
+    stop.cancel();
+}
