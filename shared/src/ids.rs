@@ -23,6 +23,7 @@ pub const INVOICE_LINE: &str = "inl";
 pub const BILLED_PERIOD: &str = "bpd";
 pub const BILLING_JOB: &str = "bjb";
 pub const TEST_CLOCK: &str = "clk";
+pub const MRR_CHANGE: &str = "mrr";
 
 /// A new id of the given type, e.g. `new_id(ids::ORDER)`.
 pub fn new_id(prefix: &str) -> String {

@@ -192,3 +192,35 @@ pub async fn get_clock() {}
         (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
         (status = 422, description = "Backwards, or more than 3 years ahead", body = ProblemDetails, content_type = PROBLEM)))]
 pub async fn advance_clock() {}
+
+/// Revenue by day or month and currency: succeeded payments (invoices and one-off orders)
+/// net of settled refunds, UTC buckets (admin)
+#[utoipa::path(get, path = "/api/v1/stats/revenue", tag = "billing",
+    params(("from" = Option<String>, Query, format = DateTime, description = "30 days before `to` by default"),
+        ("to" = Option<String>, Query, format = DateTime, description = "now by default"),
+        ("interval" = Option<String>, Query, description = "day (default) or month")),
+    responses(
+        (status = 200, description = "`{from, to, interval, data: [{period, currency, gross, refunded, net, payments}]}`", body = Object),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "A bad parameter, or a window too long", body = ProblemDetails, content_type = PROBLEM)))]
+pub async fn revenue() {}
+
+/// MRR at `to` by currency, and its movements over the window (admin)
+#[utoipa::path(get, path = "/api/v1/stats/mrr", tag = "billing",
+    params(("from" = Option<String>, Query, format = DateTime), ("to" = Option<String>, Query, format = DateTime),
+        ("test_clock" = Option<String>, Query, description = "a test clock's world instead of the real one")),
+    responses(
+        (status = 200, description = "`{at, mrr: [{currency, mrr, subscriptions}], from, to, movements: [{currency, kind, amount, subscriptions}]}`; kind is new, expansion, contraction, churn or reactivation", body = Object),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+pub async fn mrr() {}
+
+/// Subscriptions by status and plan, and churn over the window (admin)
+#[utoipa::path(get, path = "/api/v1/stats/subscriptions", tag = "billing",
+    params(("from" = Option<String>, Query, format = DateTime), ("to" = Option<String>, Query, format = DateTime),
+        ("test_clock" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "`{by_status: [{status, count}], by_plan: [{plan_id, count}], churn: {from, to, paying_at_start, churned, rate}}`", body = Object),
+        (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+pub async fn subscription_stats() {}

@@ -46,6 +46,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         billing::change_plan, billing::list_invoices, billing::get_invoice,
         billing::invoice_checkout, billing::void_invoice, billing::mark_uncollectible,
         billing::create_clock, billing::get_clock, billing::advance_clock,
+        billing::revenue, billing::mrr, billing::subscription_stats,
     ),
     components(schemas(ProblemDetails)),
     modifiers(&Common, &Rules, &Links),

@@ -79,6 +79,9 @@ pub fn router(state: AppState) -> Router {
         ("/test-clocks", post(admin)),
         ("/test-clocks/{id}", get(admin)),
         ("/test-clocks/{id}/advance", post(admin)),
+        ("/stats/revenue", get(admin)),
+        ("/stats/mrr", get(admin)),
+        ("/stats/subscriptions", get(admin)),
     ]
     .into_iter()
     .fold(Router::new(), |router, (path, handler)| {

@@ -56,6 +56,8 @@ pub mod subscriptions {
         pub metadata: Json,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// Written only by `figures::record_mrr`.
+        pub mrr: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -32,7 +32,8 @@ const BATCH: u64 = 100;
 
 /// Runs one claimed job at `at` and records how it went.
 pub async fn run_one(billing: &Billing, job: &billing_jobs::Model, at: DateTime<Utc>) {
-    let result = outbox::in_scope(run(billing, job, at)).await;
+    // Boxed: a job's work is deep (a charge pays an order that pays an invoice…).
+    let result = outbox::in_scope(Box::pin(run(billing, job, at))).await;
     let db = &billing.core.db;
     let now = billing.core.now();
     let recorded = match result {

@@ -20,6 +20,7 @@ use crate::refunds::service::Refunds;
 
 pub mod clocks;
 pub mod entities;
+pub mod figures;
 pub mod inbound;
 pub mod invoices;
 pub mod jobs;
@@ -49,6 +50,9 @@ pub struct BillingConfig {
     pub jobs_enabled: bool,
     /// `BILLING_POLL_INTERVAL`: how often due jobs are looked for (new ones wake the runner).
     pub poll_interval: Duration,
+    /// `BILLING_CONCURRENCY`: jobs a replica runs at once (PostgreSQL; SQLite runs one at a
+    /// time, as it writes one transaction at a time).
+    pub concurrency: usize,
     /// `BILLING_FINALIZE_GRACE`: how long a renewal's draft waits before it is finalized.
     pub finalize_grace: Duration,
     /// `BILLING_INCOMPLETE_TTL`: how long a first invoice may stay unpaid.
@@ -113,6 +117,15 @@ impl BillingConfig {
         Ok(BillingConfig {
             jobs_enabled: env.parse("BILLING_JOBS_ENABLED", "true")?,
             poll_interval: env.duration("BILLING_POLL_INTERVAL", "5s")?,
+            concurrency: match env.parse::<usize>("BILLING_CONCURRENCY", "8")? {
+                n @ 1..=64 => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "BILLING_CONCURRENCY",
+                        "must be 1 to 64",
+                    ));
+                }
+            },
             finalize_grace: env.duration("BILLING_FINALIZE_GRACE", "1h")?,
             incomplete_ttl: env.duration("BILLING_INCOMPLETE_TTL", "23h")?,
             trial_notice: env.duration("BILLING_TRIAL_ENDING_NOTICE", "3d")?,

@@ -13,6 +13,7 @@ use shared::billing::{
 };
 
 use super::clocks;
+use super::figures::{self, FiguresQuery, Mrr, Revenue, SubscriptionFigures};
 use super::invoices::{self, ListInvoicesQuery};
 use super::model::{BillingError, InvoiceStatus};
 use super::plans::{self, ListPlansQuery};
@@ -50,6 +51,9 @@ pub fn router() -> Router<AppState> {
         .route("/test-clocks", post(create_clock))
         .route("/test-clocks/{id}", get(get_clock))
         .route("/test-clocks/{id}/advance", post(advance_clock))
+        .route("/stats/revenue", get(revenue))
+        .route("/stats/mrr", get(mrr))
+        .route("/stats/subscriptions", get(subscription_figures))
 }
 
 impl From<BillingError> for Error {
@@ -283,5 +287,33 @@ async fn advance_clock(
 ) -> Result<Json<TestClockOut>> {
     Ok(Json(
         clocks::advance_clock(&state.billing, &actor, &id, value).await?,
+    ))
+}
+
+async fn revenue(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<FiguresQuery>,
+) -> Result<Json<Revenue>> {
+    Ok(Json(figures::revenue(&state.core, &actor, query).await?))
+}
+
+async fn mrr(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<FiguresQuery>,
+) -> Result<Json<Mrr>> {
+    Ok(Json(
+        figures::mrr_figures(&state.core, &actor, query).await?,
+    ))
+}
+
+async fn subscription_figures(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<FiguresQuery>,
+) -> Result<Json<SubscriptionFigures>> {
+    Ok(Json(
+        figures::subscription_figures(&state.core, &actor, query).await?,
     ))
 }

@@ -43,9 +43,10 @@ pub async fn save_subscription<C: ConnectionTrait>(
     txn: &C,
     sub: &subscriptions::Model,
 ) -> Result<(), DbErr> {
-    subscriptions::Entity::update(sub.clone().into_active_model().reset_all())
-        .exec(txn)
-        .await?;
+    let mut row = sub.clone().into_active_model().reset_all();
+    // Kept by the figures alone (see `figures::record_mrr`).
+    row.mrr = sea_orm::ActiveValue::NotSet;
+    subscriptions::Entity::update(row).exec(txn).await?;
     Ok(())
 }
 

@@ -26,6 +26,8 @@ pub mod payments {
         pub expires_at: DateTimeUtc,
         pub provider_payment_reference: Option<String>,
         pub next_action: Option<Json>,
+        /// When it succeeded (revenue is counted by this time).
+        pub succeeded_at: Option<DateTimeUtc>,
     }
 
     /// The order a payment pays.

@@ -204,6 +204,7 @@ impl Payments {
             expires_at,
             provider_payment_reference: None,
             next_action: None,
+            succeeded_at: None,
         };
         let txn = core.begin().await?;
         // Re-read under the transaction's lock: the order may have changed since we looked.

@@ -155,6 +155,9 @@ pub async fn record_state<C: ConnectionTrait>(
     };
     update = update.col_expr(payments::Column::NextAction, next_action.into());
     if let Some((to, failure_reason)) = &to {
+        if *to == PaymentStatus::Succeeded {
+            update = update.col_expr(payments::Column::SucceededAt, Some(at).into());
+        }
         update = update
             .col_expr(payments::Column::Status, (*to).into())
             .col_expr(

@@ -280,6 +280,84 @@ async fn a_year_of_a_subscription_on_a_test_clock(backend: Backend) {
         events.last().map(String::as_str),
         Some("subscription.canceled")
     );
+    // The figures of this clock's world: MRR and its movements, revenue, statuses.
+    let figures = app
+        .get_json(
+            &format!("/api/v1/stats/mrr?test_clock={clock}&from=2027-01-01T00:00:00Z&to=2028-01-01T00:00:00Z"),
+            &app.admin_token(),
+        )
+        .await;
+    let movements: Vec<(String, i64, i64)> = figures["movements"]
+        .as_array()
+        .expect("movements")
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap_or("").to_owned(),
+                m["amount"].as_i64().unwrap_or(0),
+                m["subscriptions"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let expected_movements = [
+        ("churn", -2000, 2),       // paused (1000), then canceled (1000)
+        ("contraction", -8900, 1), // business to basic
+        ("expansion", 7000, 1),    // pro to business
+        ("new", 2900, 1),          // the trial ended
+        ("reactivation", 1000, 1), // resumed
+    ]
+    .map(|(k, a, n)| (k.to_owned(), a, n));
+    assert_eq!(movements, expected_movements);
+    assert_eq!(figures["mrr"], json!([]), "nothing left at the end");
+    let february = app
+        .get_json(
+            &format!("/api/v1/stats/mrr?test_clock={clock}&to=2027-02-15T00:00:00Z"),
+            &app.admin_token(),
+        )
+        .await;
+    assert_eq!(
+        february["mrr"],
+        json!([{"currency": "usd", "mrr": 2900, "subscriptions": 1}])
+    );
+    let statuses = app
+        .get_json(
+            &format!("/api/v1/stats/subscriptions?test_clock={clock}&from=2027-04-01T00:00:00Z&to=2027-05-01T00:00:00Z"),
+            &app.admin_token(),
+        )
+        .await;
+    assert_eq!(
+        statuses["by_status"],
+        json!([{"status": "canceled", "count": 1}])
+    );
+    assert_eq!(statuses["churn"]["paying_at_start"], 1);
+    assert_eq!(statuses["churn"]["churned"], 1, "the pause in April");
+    // Revenue is by the payments' real time: all five today.
+    let revenue = app
+        .get_json("/api/v1/stats/revenue", &app.admin_token())
+        .await;
+    let day = &revenue["data"][0];
+    assert_eq!(
+        (
+            &day["currency"],
+            &day["gross"],
+            &day["refunded"],
+            &day["net"],
+            &day["payments"]
+        ),
+        (
+            &json!("usd"),
+            &json!(11187),
+            &json!(0),
+            &json!(11187),
+            &json!(5)
+        )
+    );
+    assert_eq!(
+        app.get("/api/v1/stats/revenue", &app.token("ann", &[]))
+            .await
+            .status(),
+        403
+    );
     let first = invoices[0]["id"].as_str().expect("id");
     assert_eq!(
         app.events_of(first).await,

@@ -78,6 +78,7 @@ async fn two_replicas_bill_each_period_once_with_gapless_numbers() {
             metadata: json!({}),
             created_at: anchor,
             updated_at: anchor,
+            mrr: 0,
         })
         .collect();
     for chunk in subs.chunks(250) {

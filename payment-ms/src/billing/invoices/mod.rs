@@ -151,10 +151,6 @@ pub async fn finalize(
     if invoice.status != InvoiceStatus::Draft {
         return Ok(Some(invoice));
     }
-    let config = &billing.config;
-    let scope = store::number_scope(&config.invoice_prefix, config.number_per_year, at);
-    let n = store::next_number(txn, &scope).await?;
-    invoice.number = Some(store::format_number(&scope, n));
     invoice.status = InvoiceStatus::Open;
     invoice.finalized_at = Some(at);
     invoice.updated_at = at;
@@ -164,7 +160,16 @@ pub async fn finalize(
         None => None,
     };
     if invoice.total > 0 {
-        let number = invoice.number.clone().unwrap_or_default();
+        // What the buyer sees on the checkout page: what is billed, for which period.
+        let what = store::lines_of(txn, &invoice.id)
+            .await?
+            .first()
+            .map_or_else(|| "Subscription".to_owned(), |l| l.description.clone());
+        let name = format!(
+            "{what}, {} to {}",
+            invoice.period_start.format("%Y-%m-%d"),
+            invoice.period_end.format("%Y-%m-%d")
+        );
         let order = orders::service::create_billed(
             txn,
             outbox,
@@ -172,10 +177,10 @@ pub async fn finalize(
                 user_id: &invoice.user_id,
                 currency: &invoice.currency,
                 sku: "invoice",
-                name: &format!("Invoice {number}"),
+                name: &name,
                 amount: invoice.total,
-                reference: Some(number.clone()),
-                metadata: serde_json::json!({ "invoice_id": invoice.id, "invoice_number": number }),
+                reference: Some(invoice.id.clone()),
+                metadata: serde_json::json!({ "invoice_id": invoice.id }),
                 expires_at: after(at, ORDER_WINDOW),
             },
             at,
@@ -185,17 +190,16 @@ pub async fn finalize(
         if let Some(sub) = sub.as_ref().filter(|s| s.payment_method.is_some()) {
             invoice.next_attempt_at = Some(at);
             let clock = sub.test_clock_id.as_deref();
-            store::schedule(
-                txn,
-                crate::billing::jobs::CHARGE,
-                &invoice.id,
-                at,
-                clock,
-                at,
-            )
-            .await?;
+            let charge = crate::billing::jobs::CHARGE;
+            store::schedule(txn, charge, &invoice.id, at, clock, at).await?;
         }
     }
+    // The number last: the counter row stays locked from here to the commit, so finalizations
+    // on other subscriptions wait for as little as possible.
+    let config = &billing.config;
+    let scope = store::number_scope(&config.invoice_prefix, config.number_per_year, at);
+    let n = store::next_number(txn, &scope).await?;
+    invoice.number = Some(store::format_number(&scope, n));
     store::save_invoice(txn, &invoice).await?;
     record_invoice(txn, outbox, InvoiceChange::Finalized, &invoice, at).await?;
     if invoice.total <= 0 {

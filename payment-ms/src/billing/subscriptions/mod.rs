@@ -31,7 +31,15 @@ pub async fn record_subscription(
     sub: &subscriptions::Model,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let out = load_out(txn, sub.clone()).await?;
+    let plan = plans::Entity::find_by_id(sub.plan_id.as_str())
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("plan {}", sub.plan_id)))?;
+    super::figures::record_mrr(txn, sub, &plan, at).await?;
+    let latest = store::latest_open_invoice(txn, &sub.id)
+        .await?
+        .map(|i| i.id);
+    let out = subscription_out(sub.clone(), plan, latest);
     outbox
         .record(txn, Event::Subscription(change, &out), at)
         .await?;
@@ -140,6 +148,7 @@ pub async fn create_subscription(
         metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
         created_at: at,
         updated_at: at,
+        mrr: 0,
     };
     let periods = schedule(&sub, &plan);
     sub.current_period_end = match trial_end {

@@ -1,0 +1,170 @@
+//! Bill-run benchmark: N subscriptions whose period ends at the same moment, each with a saved
+//! payment method at the mock provider. payment-ms starts and the clock runs until every one
+//! of them has a paid invoice for its new period: renewed (a draft), finalized (numbered, an
+//! order), charged (a payment, succeeded), paid. Run through `bench/billing.sh` (see
+//! docs/BENCHMARKS.md).
+
+use std::time::{Duration, Instant};
+
+use chrono::{SubsecRound, Utc};
+use payment_ms::billing::entities::{billing_jobs, invoices, subscriptions};
+use payment_ms::billing::model::{InvoiceStatus, SubscriptionStatus};
+use payment_ms::platform::Actor;
+use payment_ms::{Application, Config};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter};
+use shared::config::Env;
+use shared::internal::Role;
+use tokio_util::sync::CancellationToken;
+
+struct Args {
+    subscriptions: usize,
+    database_url: String,
+    concurrency: usize,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        subscriptions: 20_000,
+        database_url: "postgres://postgres@127.0.0.1:5432/billing_bench".to_owned(),
+        concurrency: 8,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--subscriptions" => args.subscriptions = value.parse().unwrap_or(args.subscriptions),
+            "--database-url" => args.database_url = value,
+            "--concurrency" => args.concurrency = value.parse().unwrap_or(args.concurrency),
+            other => eprintln!("ignoring unknown flag {other}"),
+        }
+    }
+    args
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args();
+    let concurrency = args.concurrency.to_string();
+    let env = Env::from_pairs([
+        ("APP_PROFILE", "dev"),
+        ("DATABASE_URL", args.database_url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "20"),
+        ("PAYMENT_MS_ADDR", "127.0.0.1:0"),
+        ("WEBHOOK_ENABLED", "false"),
+        ("EXPIRY_SWEEP_INTERVAL", "1h"),
+        ("BILLING_FINALIZE_GRACE", "0s"),
+        ("BILLING_POLL_INTERVAL", "20ms"),
+        ("BILLING_CONCURRENCY", concurrency.as_str()),
+    ]);
+    let config = Config::from_source(&env)?;
+    let app = Application::build(config).await?;
+    let state = app.state().clone();
+    let db = &state.core.db;
+
+    let admin = Actor {
+        user_id: "bench".to_owned(),
+        roles: vec![Role::Admin],
+    };
+    let plan = payment_ms::billing::plans::create_plan(
+        &state.core,
+        &admin,
+        serde_json::from_value(serde_json::json!({"code": "daily", "name": "Daily",
+            "currency": "usd", "interval": "day", "amount": 199}))?,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    // Every period ends now; their renewals are due now.
+    let due = Utc::now().trunc_subsecs(6);
+    let anchor = due - chrono::Duration::days(1);
+    let n = args.subscriptions;
+    let prepared = Instant::now();
+    for start in (0..n).step_by(1000) {
+        let subs: Vec<subscriptions::Model> = (start..(start + 1000).min(n))
+            .map(|i| subscriptions::Model {
+                id: shared::ids::new_id(shared::ids::SUBSCRIPTION),
+                user_id: format!("user{i}"),
+                plan_id: plan.id.clone(),
+                status: SubscriptionStatus::Active,
+                time_zone: "UTC".to_owned(),
+                billing_anchor: anchor,
+                current_period_start: anchor,
+                current_period_end: due,
+                trial_end: None,
+                cancel_at_period_end: false,
+                cancellation_reason: None,
+                canceled_at: None,
+                ended_at: None,
+                pending_plan_id: None,
+                paused_at: None,
+                payment_method: Some("pm_mock_ok".to_owned()),
+                test_clock_id: None,
+                metadata: serde_json::json!({}),
+                created_at: anchor,
+                updated_at: anchor,
+                mrr: 0,
+            })
+            .collect();
+        let jobs: Vec<billing_jobs::Model> = subs
+            .iter()
+            .map(|s| billing_jobs::Model {
+                id: shared::ids::new_id(shared::ids::BILLING_JOB),
+                kind: "renew".to_owned(),
+                subject_id: s.id.clone(),
+                due_at: due,
+                test_clock_id: None,
+                status: "pending".to_owned(),
+                attempts: 0,
+                lease_until: None,
+                last_error: None,
+                created_at: anchor,
+                done_at: None,
+            })
+            .collect();
+        subscriptions::Entity::insert_many(
+            subs.into_iter().map(IntoActiveModel::into_active_model),
+        )
+        .exec_without_returning(db)
+        .await?;
+        billing_jobs::Entity::insert_many(jobs.into_iter().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(db)
+            .await?;
+    }
+    println!(
+        "prepared {n} subscriptions due at once in {:.1} s; billing concurrency {}",
+        prepared.elapsed().as_secs_f64(),
+        args.concurrency
+    );
+
+    let stop = CancellationToken::new();
+    let started = Instant::now();
+    let service = tokio::spawn(app.run_until(stop.clone()));
+    let count = |status: InvoiceStatus| {
+        invoices::Entity::find()
+            .filter(invoices::Column::Status.eq(status))
+            .count(db)
+    };
+    let (mut paid, mut last_report) = (0u64, Instant::now());
+    while started.elapsed() < Duration::from_secs(3600) {
+        paid = count(InvoiceStatus::Paid).await?;
+        if paid as usize >= n {
+            break;
+        }
+        if last_report.elapsed() > Duration::from_secs(10) {
+            println!(
+                "  {paid} paid after {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "bill run: {paid} invoices created, finalized, charged and paid in {secs:.1} s = {:.0} invoices/s",
+        paid as f64 / secs
+    );
+    stop.cancel();
+    service.await??;
+    Ok(())
+}

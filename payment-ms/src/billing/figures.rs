@@ -1,0 +1,457 @@
+//! Billing's figures (admin): revenue by day or month and currency (every succeeded payment,
+//! invoices' and one-off orders' alike, net of settled refunds), MRR at any time and its
+//! movements, subscriptions by status and plan, and churn. Computed in the database.
+//!
+//! MRR: an `active` or `past_due` subscription counts its plan's amount per month (a yearly
+//! plan's amount / 12, a weekly one's × 52 / 12, a daily one's × 365 / 12, over
+//! `interval_count`, rounded once, half away from zero); any other status counts 0. Every
+//! change of that figure is a `subscription_mrr` row, written with the subscription event
+//! that changed it: `new` (0 → x, the first time), `reactivation` (0 → x again), `expansion`,
+//! `contraction`, `churn` (x → 0).
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, Statement,
+};
+use serde::{Deserialize, Serialize};
+use shared::FieldError;
+
+use super::entities::{plans, subscriptions};
+use super::model::{BillingError, SubscriptionStatus, TestClockId};
+use super::periods::Interval;
+use crate::platform::db::numbered;
+use crate::platform::{Actor, validate};
+
+/// A subscription's monthly recurring revenue under `plan` in `status`.
+pub fn mrr(status: SubscriptionStatus, plan: &plans::Model) -> i64 {
+    if !matches!(
+        status,
+        SubscriptionStatus::Active | SubscriptionStatus::PastDue
+    ) {
+        return 0;
+    }
+    let count = i128::from(plan.interval_count.max(1));
+    let (per, months) = match Interval::parse(&plan.interval) {
+        Some(Interval::Day) => (365, 12),
+        Some(Interval::Week) => (52, 12),
+        Some(Interval::Year) => (1, 12),
+        _ => (1, 1),
+    };
+    let n = i128::from(plan.amount) * per;
+    let d = months * count;
+    let rounded = (n + d / 2) / d; // amounts are never negative
+    i64::try_from(rounded).unwrap_or(i64::MAX)
+}
+
+/// Records the subscription's MRR as it now is, if it changed: called with every subscription
+/// event, in its transaction.
+pub async fn record_mrr(
+    txn: &DatabaseTransaction,
+    sub: &subscriptions::Model,
+    plan: &plans::Model,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let now = mrr(sub.status, plan);
+    // As stored: the caller's copy may predate an earlier change in this transaction.
+    let before = subscriptions::Entity::find_by_id(sub.id.as_str())
+        .one(txn)
+        .await?
+        .map_or(0, |s| s.mrr);
+    if now == before {
+        return Ok(());
+    }
+    let backend = txn.get_database_backend();
+    let seen_before = before > 0
+        || txn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                numbered(
+                    backend,
+                    "SELECT 1 AS one FROM subscription_mrr WHERE subscription_id = $1 LIMIT 1",
+                ),
+                [sub.id.as_str().into()],
+            ))
+            .await?
+            .is_some();
+    let kind = match (before, now) {
+        (0, _) if seen_before => "reactivation",
+        (0, _) => "new",
+        (_, 0) => "churn",
+        (before, after) if after > before => "expansion",
+        _ => "contraction",
+    };
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        numbered(
+            backend,
+            "INSERT INTO subscription_mrr (id, subscription_id, test_clock_id, currency, at, mrr, delta, kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        ),
+        [
+            shared::ids::new_id(shared::ids::MRR_CHANGE).into(),
+            sub.id.as_str().into(),
+            sub.test_clock_id.clone().into(),
+            plan.currency.as_str().into(),
+            at.into(),
+            now.into(),
+            (now - before).into(),
+            kind.into(),
+        ],
+    ))
+    .await?;
+    subscriptions::Entity::update_many()
+        .col_expr(subscriptions::Column::Mrr, now.into())
+        .filter(subscriptions::Column::Id.eq(sub.id.as_str()))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FiguresQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// `day` (default) or `month`: revenue's buckets.
+    pub interval: Option<String>,
+    /// A test clock's world instead of the real one (MRR and subscriptions).
+    pub test_clock: Option<String>,
+}
+
+/// The window asked for: `[from, to)`, 30 days to now by default, at most `max_days` long.
+fn window(
+    query: &FiguresQuery,
+    now: DateTime<Utc>,
+    max_days: i64,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), BillingError> {
+    let to = query.to.unwrap_or(now);
+    let from = query.from.unwrap_or(to - Duration::days(30));
+    let mut errors = Vec::new();
+    if from >= to {
+        errors.push(FieldError::new("from", "must be before `to`"));
+    } else if to - from > Duration::days(max_days) {
+        errors.push(FieldError::new(
+            "from",
+            format!("the window is at most {max_days} days"),
+        ));
+    }
+    validate::finish(errors).map_err(BillingError::Invalid)?;
+    Ok((from, to))
+}
+
+fn admit(actor: &Actor) -> Result<(), BillingError> {
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(BillingError::Forbidden(
+            "Billing figures are for the admin role".to_owned(),
+        ))
+    }
+}
+
+fn clock_of(query: &FiguresQuery) -> Result<Option<String>, BillingError> {
+    match &query.test_clock {
+        None => Ok(None),
+        Some(id) => TestClockId::parse(id)
+            .map(|c| Some(c.to_string()))
+            .ok_or_else(|| BillingError::invalid("test_clock", "is not a test clock id")),
+    }
+}
+
+#[derive(Debug, Serialize, FromQueryResult, PartialEq)]
+pub struct RevenueRow {
+    /// `2027-01-31` (day) or `2027-01` (month), UTC.
+    pub period: String,
+    pub currency: String,
+    /// What succeeded payments took in.
+    pub gross: i64,
+    /// What settled refunds gave back.
+    pub refunded: i64,
+    pub net: i64,
+    pub payments: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Revenue {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub interval: String,
+    pub data: Vec<RevenueRow>,
+}
+
+pub async fn revenue(
+    core: &crate::platform::Core,
+    actor: &Actor,
+    query: FiguresQuery,
+) -> Result<Revenue, BillingError> {
+    admit(actor)?;
+    let monthly = match query.interval.as_deref() {
+        None | Some("day") => false,
+        Some("month") => true,
+        Some(_) => {
+            return Err(BillingError::invalid(
+                "interval",
+                shared::problem::one_of(["day", "month"]),
+            ));
+        }
+    };
+    let (from, to) = window(&query, core.now(), if monthly { 3660 } else { 1100 })?;
+    let backend = core.db.get_database_backend();
+    let bucket = |column: &str| match (backend, monthly) {
+        (sea_orm::DatabaseBackend::Postgres, false) => {
+            format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
+        }
+        (sea_orm::DatabaseBackend::Postgres, true) => {
+            format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM')")
+        }
+        (_, false) => format!("strftime('%Y-%m-%d', {column})"),
+        (_, true) => format!("strftime('%Y-%m', {column})"),
+    };
+    let sql = format!(
+        "SELECT period, currency, CAST(SUM(gross) AS BIGINT) AS gross, \
+             CAST(SUM(refunded) AS BIGINT) AS refunded, \
+             CAST(SUM(gross) - SUM(refunded) AS BIGINT) AS net, CAST(SUM(n) AS BIGINT) AS payments \
+         FROM (SELECT {} AS period, currency, amount AS gross, 0 AS refunded, 1 AS n FROM payments \
+                 WHERE succeeded_at >= $1 AND succeeded_at < $2 \
+               UNION ALL \
+               SELECT {} AS period, currency, 0 AS gross, amount AS refunded, 0 AS n FROM refunds \
+                 WHERE status = 'succeeded' AND updated_at >= $1 AND updated_at < $2) AS moves \
+         GROUP BY period, currency ORDER BY period, currency",
+        bucket("succeeded_at"),
+        bucket("updated_at"),
+    );
+    let data = RevenueRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        numbered(backend, &sql),
+        [from.into(), to.into()],
+    ))
+    .all(&core.db)
+    .await?;
+    Ok(Revenue {
+        from,
+        to,
+        interval: if monthly { "month" } else { "day" }.to_owned(),
+        data,
+    })
+}
+
+#[derive(Debug, Serialize, FromQueryResult, PartialEq)]
+pub struct MrrRow {
+    pub currency: String,
+    pub mrr: i64,
+    pub subscriptions: i64,
+}
+
+#[derive(Debug, Serialize, FromQueryResult, PartialEq)]
+pub struct MovementRow {
+    pub currency: String,
+    /// `new`, `expansion`, `contraction`, `churn` or `reactivation`.
+    pub kind: String,
+    /// The MRR it added (negative: removed).
+    pub amount: i64,
+    pub subscriptions: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Mrr {
+    /// MRR at `to`, by currency.
+    pub at: DateTime<Utc>,
+    pub mrr: Vec<MrrRow>,
+    /// Its movements over `[from, to)`.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub movements: Vec<MovementRow>,
+}
+
+/// `AND test_clock_id …` for the world asked for, with its parameter number.
+fn clock_filter(column: &str, clock: &Option<String>, param: usize) -> String {
+    match clock {
+        Some(_) => format!("{column} = ${param}"),
+        None => format!("{column} IS NULL"),
+    }
+}
+
+/// MRR at `at`: each subscription's latest change at or before it.
+async fn mrr_at<C: ConnectionTrait>(
+    db: &C,
+    at: DateTime<Utc>,
+    clock: &Option<String>,
+) -> Result<Vec<MrrRow>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT currency, CAST(SUM(mrr) AS BIGINT) AS mrr, COUNT(*) AS subscriptions \
+         FROM subscription_mrr m WHERE at <= $1 AND mrr > 0 AND {} \
+           AND NOT EXISTS (SELECT 1 FROM subscription_mrr n WHERE n.subscription_id = m.subscription_id \
+             AND n.at <= $1 AND (n.at > m.at OR (n.at = m.at AND n.id > m.id))) \
+         GROUP BY currency ORDER BY currency",
+        clock_filter("test_clock_id", clock, 2)
+    );
+    let mut values: Vec<sea_orm::Value> = vec![at.into()];
+    if let Some(clock) = clock {
+        values.push(clock.as_str().into());
+    }
+    MrrRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        numbered(backend, &sql),
+        values,
+    ))
+    .all(db)
+    .await
+}
+
+pub async fn mrr_figures(
+    core: &crate::platform::Core,
+    actor: &Actor,
+    query: FiguresQuery,
+) -> Result<Mrr, BillingError> {
+    admit(actor)?;
+    let clock = clock_of(&query)?;
+    let now = match &clock {
+        Some(id) => super::clocks::time_of(&core.db, id)
+            .await?
+            .unwrap_or_else(|| core.now()),
+        None => core.now(),
+    };
+    let (from, to) = window(&query, now, 3660)?;
+    let backend = core.db.get_database_backend();
+    let sql = format!(
+        "SELECT currency, kind, CAST(SUM(delta) AS BIGINT) AS amount, COUNT(*) AS subscriptions \
+         FROM subscription_mrr WHERE at >= $1 AND at < $2 AND {} \
+         GROUP BY currency, kind ORDER BY currency, kind",
+        clock_filter("test_clock_id", &clock, 3)
+    );
+    let mut values: Vec<sea_orm::Value> = vec![from.into(), to.into()];
+    if let Some(clock) = &clock {
+        values.push(clock.as_str().into());
+    }
+    let movements = MovementRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        numbered(backend, &sql),
+        values,
+    ))
+    .all(&core.db)
+    .await?;
+    Ok(Mrr {
+        at: to,
+        mrr: mrr_at(&core.db, to, &clock).await?,
+        from,
+        to,
+        movements,
+    })
+}
+
+#[derive(Debug, Serialize, FromQueryResult, PartialEq)]
+pub struct StatusCount {
+    pub status: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, FromQueryResult, PartialEq)]
+pub struct PlanCount {
+    pub plan_id: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Churn {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Subscriptions counting MRR at `from`.
+    pub paying_at_start: i64,
+    /// Subscriptions that stopped counting MRR in the window.
+    pub churned: i64,
+    /// `churned / paying_at_start`, 0 with none at the start.
+    pub rate: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionFigures {
+    pub by_status: Vec<StatusCount>,
+    pub by_plan: Vec<PlanCount>,
+    pub churn: Churn,
+}
+
+pub async fn subscription_figures(
+    core: &crate::platform::Core,
+    actor: &Actor,
+    query: FiguresQuery,
+) -> Result<SubscriptionFigures, BillingError> {
+    admit(actor)?;
+    let clock = clock_of(&query)?;
+    let now = match &clock {
+        Some(id) => super::clocks::time_of(&core.db, id)
+            .await?
+            .unwrap_or_else(|| core.now()),
+        None => core.now(),
+    };
+    let (from, to) = window(&query, now, 3660)?;
+    let db = &core.db;
+    let backend = db.get_database_backend();
+    let clock_values = |mut values: Vec<sea_orm::Value>| {
+        if let Some(clock) = &clock {
+            values.push(clock.as_str().into());
+        }
+        values
+    };
+    let by_status = StatusCount::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        numbered(backend, &format!(
+            "SELECT status, COUNT(*) AS count FROM subscriptions WHERE {} GROUP BY status ORDER BY status",
+            clock_filter("test_clock_id", &clock, 1)
+        )),
+        clock_values(Vec::new()),
+    ))
+    .all(db)
+    .await?;
+    let by_plan = PlanCount::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        numbered(
+            backend,
+            &format!(
+                "SELECT plan_id, COUNT(*) AS count FROM subscriptions \
+             WHERE status IN ('trialing', 'active', 'past_due', 'paused') AND {} \
+             GROUP BY plan_id ORDER BY plan_id",
+                clock_filter("test_clock_id", &clock, 1)
+            ),
+        ),
+        clock_values(Vec::new()),
+    ))
+    .all(db)
+    .await?;
+    let paying_at_start = mrr_at(db, from, &clock)
+        .await?
+        .iter()
+        .map(|r| r.subscriptions)
+        .sum();
+    let churned = MovementRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        numbered(backend, &format!(
+            "SELECT currency, kind, CAST(SUM(delta) AS BIGINT) AS amount, COUNT(*) AS subscriptions \
+             FROM subscription_mrr WHERE kind = 'churn' AND at >= $1 AND at < $2 AND {} \
+             GROUP BY currency, kind",
+            clock_filter("test_clock_id", &clock, 3)
+        )),
+        clock_values(vec![from.into(), to.into()]),
+    ))
+    .all(db)
+    .await?
+    .iter()
+    .map(|r| r.subscriptions)
+    .sum::<i64>();
+    let rate = if paying_at_start > 0 {
+        (churned as f64 / paying_at_start as f64 * 10_000.0).round() / 10_000.0
+    } else {
+        0.0
+    };
+    Ok(SubscriptionFigures {
+        by_status,
+        by_plan,
+        churn: Churn {
+            from,
+            to,
+            paying_at_start,
+            churned,
+            rate,
+        },
+    })
+}
