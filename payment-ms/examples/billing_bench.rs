@@ -164,6 +164,51 @@ async fn main() -> anyhow::Result<()> {
         "bill run: {paid} invoices created, finalized, charged and paid in {secs:.1} s = {:.0} invoices/s",
         paid as f64 / secs
     );
+
+    // The figures over this data, as an admin asks for them (the handlers' own functions).
+    let figures = |name: &'static str| {
+        let state = state.clone();
+        let admin = admin.clone();
+        async move {
+            let mut times = Vec::new();
+            for _ in 0..21 {
+                let query = payment_ms::billing::figures::FiguresQuery {
+                    from: None,
+                    to: None,
+                    interval: None,
+                    test_clock: None,
+                };
+                let started = Instant::now();
+                let ok = match name {
+                    "revenue" => payment_ms::billing::figures::revenue(&state.core, &admin, query)
+                        .await
+                        .map(|r| r.data.len()),
+                    "mrr" => payment_ms::billing::figures::mrr_figures(&state.core, &admin, query)
+                        .await
+                        .map(|m| m.mrr.len()),
+                    _ => payment_ms::billing::figures::subscription_figures(
+                        &state.core,
+                        &admin,
+                        query,
+                    )
+                    .await
+                    .map(|f| f.by_status.len()),
+                };
+                times.push(started.elapsed());
+                ok.map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            }
+            times.sort();
+            anyhow::Ok((times[times.len() / 2], times[times.len() - 1]))
+        }
+    };
+    for name in ["revenue", "mrr", "subscriptions"] {
+        let (median, max) = figures(name).await?;
+        println!(
+            "stats/{name} over {n} subscriptions: median {:.1} ms, max {:.1} ms (21 calls)",
+            median.as_secs_f64() * 1e3,
+            max.as_secs_f64() * 1e3
+        );
+    }
     stop.cancel();
     service.await??;
     Ok(())

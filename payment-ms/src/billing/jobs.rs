@@ -227,15 +227,38 @@ async fn expire_incomplete(
     Ok(())
 }
 
-/// Runs the real clock's due jobs once: claims a batch, runs it. Answers how many ran.
+/// Runs the real clock's due jobs once: claims a batch, runs it (`BILLING_CONCURRENCY` at a
+/// time on PostgreSQL, each on a task of its own so they use every core; one at a time on
+/// SQLite, which writes one transaction at a time). Answers how many ran.
 pub async fn round(billing: &Billing) -> Result<usize, BillingError> {
     let now = billing.core.now();
-    let jobs =
-        store::claim_jobs(&billing.core.db, None, now, now, after(now, LEASE), BATCH).await?;
-    for job in &jobs {
-        run_one(billing, job, now).await;
+    let db = &billing.core.db;
+    let jobs = store::claim_jobs(db, None, now, now, after(now, LEASE), BATCH).await?;
+    let claimed = jobs.len();
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        for job in &jobs {
+            run_one(billing, job, now).await;
+        }
+        return Ok(claimed);
     }
-    Ok(jobs.len())
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(billing.config.concurrency));
+    let mut running = tokio::task::JoinSet::new();
+    for job in jobs {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let billing = billing.clone();
+        running.spawn(async move {
+            run_one(&billing, &job, now).await;
+            drop(slot);
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "a billing job's task ended abnormally");
+        }
+    }
+    Ok(claimed)
 }
 
 /// After a use case scheduled work due now: a test clock's jobs run at once (up to its time);
