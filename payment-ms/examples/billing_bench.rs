@@ -6,12 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{SubsecRound, Utc};
-use payment_ms::billing::entities::{billing_jobs, invoices, subscriptions};
-use payment_ms::billing::model::{InvoiceStatus, SubscriptionStatus};
+use payment_ms::billing::entities::invoices;
+use payment_ms::billing::model::InvoiceStatus;
 use payment_ms::platform::Actor;
 use payment_ms::{Application, Config};
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use shared::config::Env;
 use shared::internal::Role;
 use tokio_util::sync::CancellationToken;
@@ -75,61 +74,9 @@ async fn main() -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     // Every period ends now; their renewals are due now.
-    let due = Utc::now().trunc_subsecs(6);
-    let anchor = due - chrono::Duration::days(1);
     let n = args.subscriptions;
     let prepared = Instant::now();
-    for start in (0..n).step_by(1000) {
-        let subs: Vec<subscriptions::Model> = (start..(start + 1000).min(n))
-            .map(|i| subscriptions::Model {
-                id: shared::ids::new_id(shared::ids::SUBSCRIPTION),
-                user_id: format!("user{i}"),
-                plan_id: plan.id.clone(),
-                status: SubscriptionStatus::Active,
-                time_zone: "UTC".to_owned(),
-                billing_anchor: anchor,
-                current_period_start: anchor,
-                current_period_end: due,
-                trial_end: None,
-                cancel_at_period_end: false,
-                cancellation_reason: None,
-                canceled_at: None,
-                ended_at: None,
-                pending_plan_id: None,
-                paused_at: None,
-                payment_method: Some("pm_mock_ok".to_owned()),
-                test_clock_id: None,
-                metadata: serde_json::json!({}),
-                created_at: anchor,
-                updated_at: anchor,
-                mrr: 0,
-            })
-            .collect();
-        let jobs: Vec<billing_jobs::Model> = subs
-            .iter()
-            .map(|s| billing_jobs::Model {
-                id: shared::ids::new_id(shared::ids::BILLING_JOB),
-                kind: "renew".to_owned(),
-                subject_id: s.id.clone(),
-                due_at: due,
-                test_clock_id: None,
-                status: "pending".to_owned(),
-                attempts: 0,
-                lease_until: None,
-                last_error: None,
-                created_at: anchor,
-                done_at: None,
-            })
-            .collect();
-        subscriptions::Entity::insert_many(
-            subs.into_iter().map(IntoActiveModel::into_active_model),
-        )
-        .exec_without_returning(db)
-        .await?;
-        billing_jobs::Entity::insert_many(jobs.into_iter().map(IntoActiveModel::into_active_model))
-            .exec_without_returning(db)
-            .await?;
-    }
+    testkit::billing::due_now(db, &plan.id, n, Some("pm_mock_ok")).await?;
     println!(
         "prepared {n} subscriptions due at once in {:.1} s; billing concurrency {}",
         prepared.elapsed().as_secs_f64(),

@@ -2,6 +2,7 @@
 //! ([`helpers::TestApp`], on SQLite and PostgreSQL through [`db_tests!`]) and a partner's
 //! endpoint that records every request ([`receiver::Receiver`]). Not part of a deployment.
 
+pub mod billing;
 pub mod helpers;
 pub mod nats;
 pub mod receiver;

@@ -263,12 +263,39 @@ pub struct Mrr {
     pub movements: Vec<MovementRow>,
 }
 
-/// `AND test_clock_id …` for the world asked for, with its parameter number.
-fn clock_filter(column: &str, clock: &Option<String>, param: usize) -> String {
-    match clock {
-        Some(_) => format!("{column} = ${param}"),
-        None => format!("{column} IS NULL"),
-    }
+/// Runs `sql` over the world asked for: `{world}` in it becomes the test-clock condition (the
+/// clock's id as the parameter after `values`, or the real world's `IS NULL`).
+async fn in_world<T: FromQueryResult, C: ConnectionTrait>(
+    db: &C,
+    sql: &str,
+    mut values: Vec<sea_orm::Value>,
+    clock: &Option<String>,
+) -> Result<Vec<T>, DbErr> {
+    let world = match clock {
+        Some(clock) => {
+            values.push(clock.as_str().into());
+            format!("test_clock_id = ${}", values.len())
+        }
+        None => "test_clock_id IS NULL".to_owned(),
+    };
+    let backend = db.get_database_backend();
+    let sql = numbered(backend, &sql.replace("{world}", &world));
+    T::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await
+}
+
+/// The time of the world asked for: its clock's, or now.
+async fn now_in(
+    core: &crate::platform::Core,
+    clock: &Option<String>,
+) -> Result<DateTime<Utc>, DbErr> {
+    Ok(match clock {
+        Some(id) => super::clocks::time_of(&core.db, id)
+            .await?
+            .unwrap_or_else(|| core.now()),
+        None => core.now(),
+    })
 }
 
 /// MRR at `at`: the sum of every change up to it (each row's `delta`), and the subscriptions
@@ -278,29 +305,45 @@ async fn mrr_at<C: ConnectionTrait>(
     at: DateTime<Utc>,
     clock: &Option<String>,
 ) -> Result<Vec<MrrRow>, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = format!(
+    let rows: Vec<MrrRow> = in_world(
+        db,
         "SELECT currency, CAST(SUM(delta) AS BIGINT) AS mrr, \
              CAST(SUM(CASE kind WHEN 'new' THEN 1 WHEN 'reactivation' THEN 1 \
                  WHEN 'churn' THEN -1 ELSE 0 END) AS BIGINT) AS subscriptions \
-         FROM subscription_mrr WHERE at <= $1 AND {} GROUP BY currency ORDER BY currency",
-        clock_filter("test_clock_id", clock, 2)
-    );
-    let mut values: Vec<sea_orm::Value> = vec![at.into()];
-    if let Some(clock) = clock {
-        values.push(clock.as_str().into());
-    }
-    let rows = MrrRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        numbered(backend, &sql),
-        values,
-    ))
-    .all(db)
+         FROM subscription_mrr WHERE at <= $1 AND {world} GROUP BY currency ORDER BY currency",
+        vec![at.into()],
+        clock,
+    )
     .await?;
     Ok(rows
         .into_iter()
         .filter(|r| r.mrr != 0 || r.subscriptions != 0)
         .collect())
+}
+
+/// MRR's movements over `[from, to)` by currency and kind (`churn` alone when asked).
+async fn movements<C: ConnectionTrait>(
+    db: &C,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    clock: &Option<String>,
+    churn_only: bool,
+) -> Result<Vec<MovementRow>, DbErr> {
+    let only = if churn_only {
+        "kind = 'churn' AND "
+    } else {
+        ""
+    };
+    in_world(
+        db,
+        &format!(
+            "SELECT currency, kind, CAST(SUM(delta) AS BIGINT) AS amount, COUNT(*) AS subscriptions \
+             FROM subscription_mrr WHERE {only}at >= $1 AND at < $2 AND {{world}} \
+             GROUP BY currency, kind ORDER BY currency, kind"
+        ),
+        vec![from.into(), to.into()],
+        clock,
+    )
+    .await
 }
 
 pub async fn mrr_figures(
@@ -310,37 +353,13 @@ pub async fn mrr_figures(
 ) -> Result<Mrr, BillingError> {
     admit(actor)?;
     let clock = clock_of(&query)?;
-    let now = match &clock {
-        Some(id) => super::clocks::time_of(&core.db, id)
-            .await?
-            .unwrap_or_else(|| core.now()),
-        None => core.now(),
-    };
-    let (from, to) = window(&query, now, 3660)?;
-    let backend = core.db.get_database_backend();
-    let sql = format!(
-        "SELECT currency, kind, CAST(SUM(delta) AS BIGINT) AS amount, COUNT(*) AS subscriptions \
-         FROM subscription_mrr WHERE at >= $1 AND at < $2 AND {} \
-         GROUP BY currency, kind ORDER BY currency, kind",
-        clock_filter("test_clock_id", &clock, 3)
-    );
-    let mut values: Vec<sea_orm::Value> = vec![from.into(), to.into()];
-    if let Some(clock) = &clock {
-        values.push(clock.as_str().into());
-    }
-    let movements = MovementRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        numbered(backend, &sql),
-        values,
-    ))
-    .all(&core.db)
-    .await?;
+    let (from, to) = window(&query, now_in(core, &clock).await?, 3660)?;
     Ok(Mrr {
         at: to,
         mrr: mrr_at(&core.db, to, &clock).await?,
         from,
         to,
-        movements,
+        movements: movements(&core.db, (from, to), &clock, false).await?,
     })
 }
 
@@ -382,66 +401,35 @@ pub async fn subscription_figures(
 ) -> Result<SubscriptionFigures, BillingError> {
     admit(actor)?;
     let clock = clock_of(&query)?;
-    let now = match &clock {
-        Some(id) => super::clocks::time_of(&core.db, id)
-            .await?
-            .unwrap_or_else(|| core.now()),
-        None => core.now(),
-    };
-    let (from, to) = window(&query, now, 3660)?;
+    let (from, to) = window(&query, now_in(core, &clock).await?, 3660)?;
     let db = &core.db;
-    let backend = db.get_database_backend();
-    let clock_values = |mut values: Vec<sea_orm::Value>| {
-        if let Some(clock) = &clock {
-            values.push(clock.as_str().into());
-        }
-        values
-    };
-    let by_status = StatusCount::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        numbered(backend, &format!(
-            "SELECT status, COUNT(*) AS count FROM subscriptions WHERE {} GROUP BY status ORDER BY status",
-            clock_filter("test_clock_id", &clock, 1)
-        )),
-        clock_values(Vec::new()),
-    ))
-    .all(db)
+    let by_status: Vec<StatusCount> = in_world(
+        db,
+        "SELECT status, COUNT(*) AS count FROM subscriptions WHERE {world} \
+         GROUP BY status ORDER BY status",
+        Vec::new(),
+        &clock,
+    )
     .await?;
-    let by_plan = PlanCount::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        numbered(
-            backend,
-            &format!(
-                "SELECT plan_id, COUNT(*) AS count FROM subscriptions \
-             WHERE status IN ('trialing', 'active', 'past_due', 'paused') AND {} \
-             GROUP BY plan_id ORDER BY plan_id",
-                clock_filter("test_clock_id", &clock, 1)
-            ),
-        ),
-        clock_values(Vec::new()),
-    ))
-    .all(db)
+    let by_plan: Vec<PlanCount> = in_world(
+        db,
+        "SELECT plan_id, COUNT(*) AS count FROM subscriptions \
+         WHERE status IN ('trialing', 'active', 'past_due', 'paused') AND {world} \
+         GROUP BY plan_id ORDER BY plan_id",
+        Vec::new(),
+        &clock,
+    )
     .await?;
-    let paying_at_start = mrr_at(db, from, &clock)
+    let paying_at_start: i64 = mrr_at(db, from, &clock)
         .await?
         .iter()
         .map(|r| r.subscriptions)
         .sum();
-    let churned = MovementRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        numbered(backend, &format!(
-            "SELECT currency, kind, CAST(SUM(delta) AS BIGINT) AS amount, COUNT(*) AS subscriptions \
-             FROM subscription_mrr WHERE kind = 'churn' AND at >= $1 AND at < $2 AND {} \
-             GROUP BY currency, kind",
-            clock_filter("test_clock_id", &clock, 3)
-        )),
-        clock_values(vec![from.into(), to.into()]),
-    ))
-    .all(db)
-    .await?
-    .iter()
-    .map(|r| r.subscriptions)
-    .sum::<i64>();
+    let churned: i64 = movements(db, (from, to), &clock, true)
+        .await?
+        .iter()
+        .map(|r| r.subscriptions)
+        .sum();
     let rate = if paying_at_start > 0 {
         (churned as f64 / paying_at_start as f64 * 10_000.0).round() / 10_000.0
     } else {

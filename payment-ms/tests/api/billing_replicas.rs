@@ -5,13 +5,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter};
+use chrono::Utc;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use payment_ms::billing::entities::{billed_periods, billing_jobs, invoices, subscriptions};
-use payment_ms::billing::model::SubscriptionStatus;
+use payment_ms::billing::entities::{billed_periods, billing_jobs, invoices};
 use testkit::helpers::{Backend, TestApp, TestDb};
 
 const SUBSCRIPTIONS: usize = 1_000;
@@ -54,71 +53,9 @@ async fn two_replicas_bill_each_period_once_with_gapless_numbers() {
     let plan_id = plan["id"].as_str().expect("id").to_owned();
 
     // 1,000 subscriptions whose period ends now, and their renewals, all due at this moment.
-    let due = Utc::now().trunc_subsecs(6);
-    let anchor = due - chrono::Duration::days(1);
-    let subs: Vec<subscriptions::Model> = (0..SUBSCRIPTIONS)
-        .map(|i| subscriptions::Model {
-            id: shared::ids::new_id(shared::ids::SUBSCRIPTION),
-            user_id: format!("user{i}"),
-            plan_id: plan_id.clone(),
-            status: SubscriptionStatus::Active,
-            time_zone: "UTC".to_owned(),
-            billing_anchor: anchor,
-            current_period_start: anchor,
-            current_period_end: due,
-            trial_end: None,
-            cancel_at_period_end: false,
-            cancellation_reason: None,
-            canceled_at: None,
-            ended_at: None,
-            pending_plan_id: None,
-            paused_at: None,
-            payment_method: None,
-            test_clock_id: None,
-            metadata: json!({}),
-            created_at: anchor,
-            updated_at: anchor,
-            mrr: 0,
-        })
-        .collect();
-    for chunk in subs.chunks(250) {
-        subscriptions::Entity::insert_many(
-            chunk
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec_without_returning(&app.db)
+    let due = testkit::billing::due_now(&app.db, &plan_id, SUBSCRIPTIONS, None)
         .await
         .expect("subscriptions");
-    }
-    let jobs: Vec<billing_jobs::Model> = subs
-        .iter()
-        .map(|s| billing_jobs::Model {
-            id: shared::ids::new_id(shared::ids::BILLING_JOB),
-            kind: "renew".to_owned(),
-            subject_id: s.id.clone(),
-            due_at: due,
-            test_clock_id: None,
-            status: "pending".to_owned(),
-            attempts: 0,
-            lease_until: None,
-            last_error: None,
-            created_at: anchor,
-            done_at: None,
-        })
-        .collect();
-    for chunk in jobs.chunks(250) {
-        billing_jobs::Entity::insert_many(
-            chunk
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec_without_returning(&app.db)
-        .await
-        .expect("jobs");
-    }
 
     // Both replicas work until nothing due is left (renewals, then finalizations).
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
