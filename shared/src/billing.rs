@@ -33,8 +33,11 @@ fn interval() -> utoipa::openapi::schema::Schema {
     one_of(&INTERVALS).into()
 }
 
-fn plan_code() -> utoipa::openapi::schema::Schema {
-    rules::string("^[a-z0-9][a-z0-9_.-]{0,63}$").into()
+/// What a plan's `code` may be.
+pub const PLAN_CODE_PATTERN: &str = "^[a-z0-9][a-z0-9_.-]{0,63}$";
+
+pub fn plan_code() -> utoipa::openapi::schema::Schema {
+    rules::string(PLAN_CODE_PATTERN).into()
 }
 
 /// Creates a plan, or a new version of the plan with this `code` (the versions in use stay as

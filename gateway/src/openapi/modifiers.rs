@@ -94,7 +94,7 @@ fn parameter_schema(path: &str, name: &str) -> Option<Schema> {
         },
         "outcome" => statuses(&api::INBOX_OUTCOMES),
         "type" => rules::text(255).into(),
-        "code" => rules::string("^[a-z0-9][a-z0-9_.-]{0,63}$").into(),
+        "code" => billing::plan_code(),
         "test_clock" => id(ids::TEST_CLOCK),
         "interval" => statuses(&["day", "month"]),
         "user_id" => rules::text(255).into(),
