@@ -36,8 +36,9 @@ const PASSED_ON: [HeaderName; 6] = [
 
 /// Response headers of payment-ms that mean something to the client, the hosted page's
 /// security headers among them.
-const PASSED_BACK: [HeaderName; 9] = [
+const PASSED_BACK: [HeaderName; 10] = [
     header::CONTENT_TYPE,
+    header::CONTENT_DISPOSITION,
     header::LOCATION,
     header::CACHE_CONTROL,
     header::RETRY_AFTER,

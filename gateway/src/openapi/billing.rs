@@ -132,6 +132,25 @@ pub async fn list_invoices() {}
         (status = 404, description = "No such invoice for you", body = ProblemDetails, content_type = PROBLEM)))]
 pub async fn get_invoice() {}
 
+/// The invoice as a printable HTML page (owner, service or admin)
+#[utoipa::path(get, path = "/api/v1/invoices/{id}/html", tag = "billing", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The page: issuer, facts, lines and totals; dates in the subscription's time zone", body = String, content_type = "text/html"),
+        (status = 404, description = "No such invoice for you", body = ProblemDetails, content_type = PROBLEM)))]
+pub async fn invoice_html() {}
+
+/// A PDF file's bytes.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct PdfFile(#[allow(dead_code)] Vec<u8>);
+
+/// The invoice as a PDF (owner, service or admin)
+#[utoipa::path(get, path = "/api/v1/invoices/{id}/pdf", tag = "billing", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "An A4 PDF, `Content-Disposition: inline` with the number as file name", body = PdfFile, content_type = "application/pdf"),
+        (status = 404, description = "No such invoice for you", body = ProblemDetails, content_type = PROBLEM)))]
+pub async fn invoice_pdf() {}
+
 /// Pay an open invoice: its order's checkout (the owner)
 #[utoipa::path(post, path = "/api/v1/invoices/{id}/checkout", tag = "billing", request_body = CheckoutIn,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),

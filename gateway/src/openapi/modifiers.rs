@@ -227,7 +227,12 @@ impl Modify for Links {
             (
                 "list_invoices",
                 "200",
-                &[("get_invoice", &first_id), ("invoice_checkout", &first_id)],
+                &[
+                    ("get_invoice", &first_id),
+                    ("invoice_html", &first_id),
+                    ("invoice_pdf", &first_id),
+                    ("invoice_checkout", &first_id),
+                ],
             ),
             (
                 "create_clock",

@@ -73,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         ("/subscriptions/{id}/change", post(pass)),
         ("/invoices", get(pass)),
         ("/invoices/{id}", get(pass)),
+        ("/invoices/{id}/html", get(pass)),
+        ("/invoices/{id}/pdf", get(pass)),
         ("/invoices/{id}/checkout", post(pass)),
         ("/invoices/{id}/void", post(trusted)),
         ("/invoices/{id}/mark-uncollectible", post(trusted)),

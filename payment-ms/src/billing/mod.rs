@@ -19,6 +19,7 @@ use crate::platform::Core;
 use crate::refunds::service::Refunds;
 
 pub mod clocks;
+pub mod documents;
 pub mod entities;
 pub mod figures;
 pub mod inbound;
@@ -70,6 +71,9 @@ pub struct BillingConfig {
     pub number_per_year: bool,
     /// `BILLING_TEST_CLOCKS`: whether admins may use test clocks (on in the dev profile).
     pub test_clocks: bool,
+    /// `BILLING_ISSUER`: who issues the invoices, as their documents say it, a line each
+    /// (separated by `;` in the variable: `Acme Ltd; 1 Main Street; London`).
+    pub issuer: Vec<String>,
 }
 
 impl BillingConfig {
@@ -114,7 +118,20 @@ impl BillingConfig {
                 ));
             }
         };
+        let issuer: Vec<String> = env
+            .string("BILLING_ISSUER", "")
+            .split(';')
+            .map(|line| line.trim().to_owned())
+            .filter(|line| !line.is_empty())
+            .collect();
+        if issuer.len() > 8 || issuer.iter().any(|line| line.chars().count() > 100) {
+            return Err(ConfigError::invalid(
+                "BILLING_ISSUER",
+                "must be at most 8 lines (separated by ;) of at most 100 characters",
+            ));
+        }
         Ok(BillingConfig {
+            issuer,
             jobs_enabled: env.parse("BILLING_JOBS_ENABLED", "true")?,
             poll_interval: env.duration("BILLING_POLL_INTERVAL", "5s")?,
             concurrency: match env.parse::<usize>("BILLING_CONCURRENCY", "8")? {

@@ -1,8 +1,8 @@
 //! `/internal/v1/plans`, `/subscriptions`, `/invoices` and `/test-clocks`.
 
 use axum::extract::{Path, State};
-use axum::http::Uri;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use shared::Problem;
@@ -12,17 +12,18 @@ use shared::billing::{
     SubscriptionIn, SubscriptionOut, TestClockIn, TestClockOut,
 };
 
-use super::clocks;
 use super::figures::{self, FiguresQuery, Mrr, Revenue, SubscriptionFigures};
 use super::invoices::{self, ListInvoicesQuery};
 use super::model::{BillingError, InvoiceStatus};
 use super::plans::{self, ListPlansQuery};
 use super::subscriptions::{self, ListSubscriptionsQuery};
+use super::{clocks, documents};
 use crate::AppState;
 use crate::orders::model::OrderId;
 use crate::platform::Actor;
 use crate::platform::http::error::{Error, Result};
 use crate::platform::http::extract::{IdempotencyKey, Json as Body, Query};
+use crate::platform::http::page::locked_page;
 use crate::platform::http::{idempotency, idempotent};
 use crate::platform::pagination::Page;
 
@@ -42,6 +43,8 @@ pub fn router() -> Router<AppState> {
         .route("/subscriptions/{id}/change", post(change))
         .route("/invoices", get(list_invoices))
         .route("/invoices/{id}", get(get_invoice))
+        .route("/invoices/{id}/html", get(invoice_html))
+        .route("/invoices/{id}/pdf", get(invoice_pdf))
         .route("/invoices/{id}/checkout", post(checkout))
         .route("/invoices/{id}/void", post(void))
         .route(
@@ -206,6 +209,49 @@ async fn get_invoice(
     Ok(Json(
         invoices::get_invoice(&state.billing, &actor, &id).await?,
     ))
+}
+
+/// The invoice as a printable page.
+async fn invoice_html(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let sheet = documents::invoice_sheet(&state.billing, &actor, &id).await?;
+    Ok(locked_page(
+        StatusCode::OK,
+        &sheet.title,
+        documents::html::STYLE,
+        &documents::html::body(&sheet),
+        &[],
+    ))
+}
+
+/// The invoice as a PDF, shown in the browser (`inline`) under its number as file name.
+async fn invoice_pdf(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let sheet = documents::invoice_sheet(&state.billing, &actor, &id).await?;
+    let pdf = documents::pdf::render(&sheet);
+    // The file name is a number or an id: letters, digits, `-` and `_` only.
+    let disposition = format!("inline; filename=\"{}.pdf\"", sheet.file_name);
+    let mut response = (StatusCode::OK, pdf).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
+    if let Ok(value) = HeaderValue::try_from(disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
 }
 
 /// Opens a checkout for an open invoice: its order's checkout.

@@ -15,7 +15,7 @@ db_tests!(
     other_services_events_act_on_subscriptions,
 );
 
-async fn create_plan(app: &TestApp, code: &str, amount: i64, trial_days: i64) -> Value {
+pub(crate) async fn create_plan(app: &TestApp, code: &str, amount: i64, trial_days: i64) -> Value {
     let response = app
         .post(
             "/api/v1/plans",

@@ -19,6 +19,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod idempotency;
+pub mod page;
 
 /// The service's router: `api` (every context's routes that need the database) behind the
 /// database guard, beside health and metrics, with the layers every request goes through.

@@ -10,20 +10,19 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use sea_orm::DbErr;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use shared::ids;
 use shared::money::Currency;
 
 use crate::AppState;
 
 use crate::platform::http::error::{Error, Result};
+use crate::platform::http::page::locked_page;
 use crate::providers::mock::BuyerAction;
 use crate::providers::{
     CheckoutLine, PaymentProvider, PaymentRef, ProviderError, ProviderStatus, with_payment_id,
@@ -287,51 +286,8 @@ fn checkout_body(payment: &PageCheckout, items: &[CheckoutLine]) -> String {
 /// A page with the headers every page of the checkout carries. `form_targets`: the origins the
 /// page's form may lead to (through its redirect), besides its own.
 fn page(status: StatusCode, title: &str, body: &str, form_targets: &[Option<String>]) -> Response {
-    let html = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{STYLE}</style></head><body><h1>{title}</h1>{body}</body></html>"#,
-        title = text(title)
-    );
-    let mut form_action = String::from("'self'");
-    for origin in form_targets.iter().flatten() {
-        form_action.push(' ');
-        form_action.push_str(origin);
-    }
-    let csp = format!(
-        "default-src 'none'; style-src '{}'; img-src 'self'; form-action {form_action}; \
-         frame-ancestors 'none'; base-uri 'none'",
-        style_hash()
-    );
-    let mut response = (status, Html(html)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(csp) = HeaderValue::try_from(csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
-}
-
-/// `sha256-…` of [`STYLE`], computed once.
-fn style_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        let digest = Sha256::digest(STYLE.as_bytes());
-        format!(
-            "sha256-{}",
-            base64::engine::general_purpose::STANDARD.encode(digest)
-        )
-    })
+    let targets: Vec<String> = form_targets.iter().flatten().cloned().collect();
+    locked_page(status, title, STYLE, body, &targets)
 }
 
 #[cfg(test)]
