@@ -14,6 +14,7 @@ mod m20261129_000008_add_provider_event_claims;
 mod m20261129_000009_create_event_bus;
 mod m20261129_000010_create_billing;
 mod m20261129_000011_add_billing_figures;
+mod m20261129_000012_add_billing_job_payment;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_create_event_bus::Migration),
             Box::new(m20261129_000010_create_billing::Migration),
             Box::new(m20261129_000011_add_billing_figures::Migration),
+            Box::new(m20261129_000012_add_billing_job_payment::Migration),
         ]
     }
 }

@@ -182,6 +182,16 @@ pub struct CancelSubscriptionIn {
     pub reason: Option<String>,
 }
 
+/// The saved payment method a subscription's invoices are charged to from now on.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentMethodIn {
+    /// The provider's saved payment method (`pm_…`; the mock provider's are `pm_mock_ok` and
+    /// `pm_mock_declined`).
+    #[schema(schema_with = rules::token, example = "pm_mock_ok")]
+    pub payment_method: String,
+}
+
 /// Moves a subscription to another plan of the same currency.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

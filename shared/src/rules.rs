@@ -136,8 +136,15 @@ pub fn url_or_null() -> Schema {
     or_null(url())
 }
 
+pub fn token() -> Schema {
+    string(TOKEN)
+        .min_length(Some(1))
+        .max_length(Some(255))
+        .into()
+}
+
 pub fn token_or_null() -> Schema {
-    or_null(string(TOKEN).min_length(Some(1)).max_length(Some(255)))
+    or_null(token())
 }
 
 pub fn currency() -> Schema {

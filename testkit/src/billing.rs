@@ -57,6 +57,7 @@ pub async fn due_now(
                 last_error: None,
                 created_at: anchor,
                 done_at: None,
+                payment_id: None,
             })
             .collect();
         subscriptions::Entity::insert_many(

@@ -4,8 +4,8 @@
 
 use shared::api::{CheckoutIn, Page, PaymentOut};
 use shared::billing::{
-    AdvanceClockIn, CancelSubscriptionIn, ChangePlanIn, InvoiceOut, PlanIn, PlanOut,
-    SubscriptionIn, SubscriptionOut, TestClockIn, TestClockOut,
+    AdvanceClockIn, CancelSubscriptionIn, ChangePlanIn, InvoiceOut, PaymentMethodIn, PlanIn,
+    PlanOut, SubscriptionIn, SubscriptionOut, TestClockIn, TestClockOut,
 };
 use shared::problem::ProblemDetails;
 
@@ -114,6 +114,18 @@ pub async fn resume_subscription() {}
         (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
         (status = 422, description = "No such plan, another currency, or `now` for a downgrade", body = ProblemDetails, content_type = PROBLEM)))]
 pub async fn change_plan() {}
+
+/// Set the saved payment method its invoices are charged to; open invoices are charged to it at once
+#[utoipa::path(post, path = "/api/v1/subscriptions/{id}/payment-method", tag = "billing", request_body = PaymentMethodIn,
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Set (the charges it started have run or are under way)", body = SubscriptionOut),
+        (status = 400, description = "Malformed JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "No such subscription for you", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "The subscription has ended", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "Not a payment method id", body = ProblemDetails, content_type = PROBLEM)))]
+pub async fn set_payment_method() {}
 
 /// List invoices (your own; service and admin may filter by user)
 #[utoipa::path(get, path = "/api/v1/invoices", tag = "billing",

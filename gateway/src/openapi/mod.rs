@@ -43,7 +43,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         billing::create_plan, billing::list_plans, billing::get_plan, billing::archive_plan,
         billing::create_subscription, billing::list_subscriptions, billing::get_subscription,
         billing::cancel_subscription, billing::pause_subscription, billing::resume_subscription,
-        billing::change_plan, billing::list_invoices, billing::get_invoice,
+        billing::change_plan, billing::set_payment_method, billing::list_invoices, billing::get_invoice,
         billing::invoice_html, billing::invoice_pdf,
         billing::invoice_checkout, billing::void_invoice, billing::mark_uncollectible,
         billing::create_clock, billing::get_clock, billing::advance_clock,

@@ -218,6 +218,7 @@ impl Modify for Links {
                     ("pause_subscription", &body_id),
                     ("resume_subscription", &body_id),
                     ("change_plan", &body_id),
+                    ("set_payment_method", &body_id),
                     (
                         "get_invoice",
                         &[("id", "$response.body#/latest_invoice_id")],

@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         ("/subscriptions/{id}/pause", post(pass)),
         ("/subscriptions/{id}/resume", post(pass)),
         ("/subscriptions/{id}/change", post(pass)),
+        ("/subscriptions/{id}/payment-method", post(pass)),
         ("/invoices", get(pass)),
         ("/invoices/{id}", get(pass)),
         ("/invoices/{id}/html", get(pass)),

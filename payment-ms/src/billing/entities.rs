@@ -167,6 +167,8 @@ pub mod billing_jobs {
         pub last_error: Option<String>,
         pub created_at: DateTimeUtc,
         pub done_at: Option<DateTimeUtc>,
+        /// A charge job's payment, chosen before the provider is called and kept for its reruns.
+        pub payment_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

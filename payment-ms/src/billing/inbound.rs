@@ -16,7 +16,7 @@ use shared::internal::Role;
 
 use super::entities::{invoices, subscriptions};
 use super::model::{BillingError, InvoiceStatus, SubscriptionStatus};
-use super::{Billing, jobs, store, subscriptions as subs};
+use super::{Billing, subscriptions as subs};
 use crate::platform::Actor;
 
 /// Who acts for an inbound event: a trusted caller.
@@ -138,23 +138,9 @@ pub async fn balance_changed(
         if sub.payment_method.is_none() {
             continue;
         }
-        let clock = sub.test_clock_id.as_deref();
-        let at = super::clocks::now_of(&core.db, core, clock).await?;
-        let txn = core.begin().await?;
-        // This attempt replaces the one scheduled: that one, when due, is skipped.
-        let moved = invoices::Entity::update_many()
-            .col_expr(invoices::Column::NextAttemptAt, Some(at).into())
-            .filter(invoices::Column::Id.eq(invoice.id.as_str()))
-            .filter(invoices::Column::Status.eq(InvoiceStatus::Open))
-            .exec(&txn)
-            .await?;
-        if moved.rows_affected == 0 {
-            continue;
+        if super::invoices::charge_now(billing, &invoice.id, sub.test_clock_id.as_deref()).await? {
+            scheduled += 1;
         }
-        store::schedule(&txn, jobs::CHARGE, &invoice.id, at, clock, at).await?;
-        core.commit(txn).await?;
-        jobs::run_now(billing, clock).await;
-        scheduled += 1;
     }
     Ok(scheduled)
 }

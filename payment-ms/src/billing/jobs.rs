@@ -66,7 +66,7 @@ async fn run(
             core.commit(txn).await?;
             Ok(())
         }
-        CHARGE => invoicing::charge(billing, &job.subject_id, job.due_at, at)
+        CHARGE => invoicing::charge(billing, &job.id, &job.subject_id, job.due_at, at)
             .await
             .map(drop),
         EXPIRE_INCOMPLETE => expire_incomplete(billing, &job.subject_id, at).await,

@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use shared::Problem;
 use shared::api::{CheckoutIn, PaymentOut};
 use shared::billing::{
-    AdvanceClockIn, CancelSubscriptionIn, ChangePlanIn, InvoiceOut, PlanIn, PlanOut,
-    SubscriptionIn, SubscriptionOut, TestClockIn, TestClockOut,
+    AdvanceClockIn, CancelSubscriptionIn, ChangePlanIn, InvoiceOut, PaymentMethodIn, PlanIn,
+    PlanOut, SubscriptionIn, SubscriptionOut, TestClockIn, TestClockOut,
 };
 
 use super::figures::{self, FiguresQuery, Mrr, Revenue, SubscriptionFigures};
@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/subscriptions/{id}/pause", post(pause))
         .route("/subscriptions/{id}/resume", post(resume))
         .route("/subscriptions/{id}/change", post(change))
+        .route("/subscriptions/{id}/payment-method", post(payment_method))
         .route("/invoices", get(list_invoices))
         .route("/invoices/{id}", get(get_invoice))
         .route("/invoices/{id}/html", get(invoice_html))
@@ -188,6 +189,17 @@ async fn change(
 ) -> Result<Json<SubscriptionOut>> {
     Ok(Json(
         subscriptions::change_plan(&state.billing, &actor, &id, value).await?,
+    ))
+}
+
+async fn payment_method(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body { value, .. }: Body<PaymentMethodIn>,
+) -> Result<Json<SubscriptionOut>> {
+    Ok(Json(
+        subscriptions::set_payment_method(&state.billing, &actor, &id, value).await?,
     ))
 }
 

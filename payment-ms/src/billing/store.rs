@@ -237,6 +237,7 @@ pub async fn schedule<C: ConnectionTrait>(
             last_error: None,
             created_at: at,
             done_at: None,
+            payment_id: None,
         }
         .into_active_model(),
     )
@@ -305,6 +306,27 @@ pub async fn claim_jobs<C: ConnectionTrait>(
     // RETURNING gives no order.
     jobs.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
     Ok(jobs)
+}
+
+/// The payment id a charge job uses: the one an earlier run of it chose, else `fresh`, kept
+/// for its later runs before any provider is called.
+pub async fn job_payment_id<C: ConnectionTrait>(
+    db: &C,
+    job_id: &str,
+    fresh: String,
+) -> Result<String, DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        numbered(
+            backend,
+            "UPDATE billing_jobs SET payment_id = $1 WHERE id = $2 AND payment_id IS NULL",
+        ),
+        [fresh.clone().into(), job_id.into()],
+    ))
+    .await?;
+    let job = billing_jobs::Entity::find_by_id(job_id).one(db).await?;
+    Ok(job.and_then(|j| j.payment_id).unwrap_or(fresh))
 }
 
 /// The job ran: it never runs again.

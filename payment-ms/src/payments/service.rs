@@ -109,13 +109,28 @@ impl Payments {
     /// Starts paying an order: closes the order's earlier open checkouts (one order, one
     /// payable checkout at a time, so a buyer cannot pay twice), then opens a new one at the
     /// provider.
-    #[tracing::instrument(skip_all, fields(order_id))]
     pub async fn checkout(
         &self,
         actor: &Actor,
         order_id: &OrderId,
         input: CheckoutIn,
         then: &dyn BeforeCommit<PaymentOut>,
+    ) -> Result<PaymentOut, PaymentError> {
+        self.checkout_as(actor, order_id, input, then, None).await
+    }
+
+    /// [`Self::checkout`], with the new payment's id chosen by the caller (a billing charge's,
+    /// kept for its reruns): the provider's idempotency key comes from it, so a rerun after a
+    /// crash meets the charge the provider already made. When that payment exists already,
+    /// it is answered as it stands and nothing else happens.
+    #[tracing::instrument(skip_all, fields(order_id))]
+    pub async fn checkout_as(
+        &self,
+        actor: &Actor,
+        order_id: &OrderId,
+        input: CheckoutIn,
+        then: &dyn BeforeCommit<PaymentOut>,
+        chosen_id: Option<String>,
     ) -> Result<PaymentOut, PaymentError> {
         let mut errors = Vec::new();
         validate::url(&mut errors, "success_url", &input.success_url);
@@ -153,6 +168,18 @@ impl Payments {
         if order.user_id != actor.user_id {
             return Err(PaymentError::NotOwner);
         }
+        if let Some(id) = &chosen_id
+            && let Some(made) = store::find(&core.db, id).await?
+        {
+            if made.order_id != order.id {
+                return Err(PaymentError::Fault(Fault::Internal(anyhow::anyhow!(
+                    "payment {id} belongs to order {}, not {}",
+                    made.order_id,
+                    order.id
+                ))));
+            }
+            return Ok(made.into());
+        }
         orders::service::ensure_payable(&order, core.now())?;
 
         // Close earlier checkouts first. If one of them was paid meanwhile, the order is paid.
@@ -168,7 +195,7 @@ impl Payments {
 
         let lines = self.lines_of(&order.id).await?;
         let at = core.now();
-        let payment_id = ids::new_id(ids::PAYMENT);
+        let payment_id = chosen_id.unwrap_or_else(|| ids::new_id(ids::PAYMENT));
         let expires_at = after(at, self.payment_ttl).min(order.expires_at);
         let started = provider
             .start_checkout(&CheckoutRequest {

@@ -29,7 +29,7 @@ pub(crate) async fn create_plan(app: &TestApp, code: &str, amount: i64, trial_da
     response.json().await.expect("plan")
 }
 
-async fn create_clock(app: &TestApp, at: &str) -> String {
+pub(crate) async fn create_clock(app: &TestApp, at: &str) -> String {
     let response = app
         .post(
             "/api/v1/test-clocks",
@@ -43,7 +43,7 @@ async fn create_clock(app: &TestApp, at: &str) -> String {
     clock["id"].as_str().expect("id").to_owned()
 }
 
-async fn advance(app: &TestApp, clock: &str, to: &str) -> Value {
+pub(crate) async fn advance(app: &TestApp, clock: &str, to: &str) -> Value {
     let response = app
         .post(
             &format!("/api/v1/test-clocks/{clock}/advance"),
@@ -56,12 +56,12 @@ async fn advance(app: &TestApp, clock: &str, to: &str) -> Value {
     response.json().await.expect("clock")
 }
 
-async fn subscription(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn subscription(app: &TestApp, id: &str) -> Value {
     app.get_json(&format!("/api/v1/subscriptions/{id}"), &app.admin_token())
         .await
 }
 
-async fn invoices_of(app: &TestApp, sub: &str) -> Vec<Value> {
+pub(crate) async fn invoices_of(app: &TestApp, sub: &str) -> Vec<Value> {
     let page = app
         .get_json(
             &format!("/api/v1/invoices?subscription_id={sub}&limit=100"),
@@ -73,7 +73,7 @@ async fn invoices_of(app: &TestApp, sub: &str) -> Vec<Value> {
     invoices
 }
 
-async fn subscribe(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn subscribe(app: &TestApp, body: Value) -> Value {
     let response = app
         .post("/api/v1/subscriptions", &app.admin_token(), &body, None)
         .await;
@@ -81,7 +81,7 @@ async fn subscribe(app: &TestApp, body: Value) -> Value {
     response.json().await.expect("subscription")
 }
 
-async fn post_ok(app: &TestApp, path: &str, body: Value) -> Value {
+pub(crate) async fn post_ok(app: &TestApp, path: &str, body: Value) -> Value {
     let response = app.post(path, &app.admin_token(), &body, None).await;
     assert_eq!(
         response.status(),

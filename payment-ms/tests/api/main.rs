@@ -5,6 +5,7 @@
 
 mod accounts;
 mod billing;
+mod billing_charges;
 mod billing_documents;
 mod billing_replicas;
 mod cancellation;

@@ -14,15 +14,51 @@ pub enum Charge {
     Declined(String),
 }
 
+/// Charges an open invoice now rather than at its scheduled attempt (which, when due, is then
+/// skipped): after a wallet's top-up, or a new payment method. False when it is no longer
+/// open.
+pub async fn charge_now(
+    billing: &Billing,
+    invoice_id: &str,
+    clock: Option<&str>,
+) -> Result<bool, BillingError> {
+    let core = &billing.core;
+    let at = crate::billing::clocks::now_of(&core.db, core, clock).await?;
+    let txn = core.begin().await?;
+    let moved = invoices::Entity::update_many()
+        .col_expr(invoices::Column::NextAttemptAt, Some(at).into())
+        .filter(invoices::Column::Id.eq(invoice_id))
+        .filter(invoices::Column::Status.eq(InvoiceStatus::Open))
+        .exec(&txn)
+        .await?;
+    if moved.rows_affected == 0 {
+        return Ok(false);
+    }
+    store::schedule(
+        &txn,
+        crate::billing::jobs::CHARGE,
+        invoice_id,
+        at,
+        clock,
+        at,
+    )
+    .await?;
+    core.commit(txn).await?;
+    crate::billing::jobs::run_now(billing, clock).await;
+    Ok(true)
+}
+
 /// Charges an open invoice's saved payment method through its order (a server-side checkout):
 /// a success pays the order and so the invoice, in the payment's transaction; a decline counts
 /// an attempt and schedules the next per the dunning schedule. A provider that did not answer
 /// is an error: the job is tried again, and no attempt is counted.
 ///
 /// `due` is the attempt's time: an attempt the invoice no longer waits for (another was made
-/// since, e.g. at once after a wallet's top-up) is skipped.
+/// since, e.g. at once after a wallet's top-up) is skipped. `job_id`: the charge job, which
+/// keeps the attempt's payment id for its reruns.
 pub async fn charge(
     billing: &Billing,
+    job_id: &str,
     invoice_id: &str,
     due: DateTime<Utc>,
     at: DateTime<Utc>,
@@ -74,9 +110,13 @@ pub async fn charge(
         payment_method: Some(method),
         metadata: Some(serde_json::json!({ "invoice_id": invoice.id })),
     };
+    // The attempt's payment id, kept on the job: a rerun after a crash meets this attempt's
+    // charge at the provider rather than charging again.
+    let payment_id =
+        store::job_payment_id(&core.db, job_id, shared::ids::new_id(shared::ids::PAYMENT)).await?;
     let declined = match billing
         .payments
-        .checkout(&owner, &order_id, input, &Nothing)
+        .checkout_as(&owner, &order_id, input, &Nothing, Some(payment_id))
         .await
     {
         Ok(payment) if payment.status == "succeeded" => return Ok(Charge::Paid),

@@ -311,5 +311,5 @@ pub async fn close_orders_of(
 pub mod dunning;
 pub mod queries;
 
-pub use dunning::{Charge, charge};
+pub use dunning::{Charge, charge, charge_now};
 pub use queries::{ListInvoicesQuery, end_by_hand, find_visible, get_invoice, list_invoices};

@@ -134,6 +134,49 @@ pub async fn pause_or_resume(
     get_by_id(billing, &sub.id).await
 }
 
+/// Sets the saved payment method the subscription's invoices are charged to. Its invoices
+/// still open (a first invoice, or one whose charges were declined) are charged to it at once,
+/// as a customer who has just given a new card expects.
+pub async fn set_payment_method(
+    billing: &Billing,
+    actor: &Actor,
+    id: &str,
+    input: PaymentMethodIn,
+) -> Result<SubscriptionOut, BillingError> {
+    let mut errors = Vec::new();
+    if !payment_method_ok(&input.payment_method) {
+        errors.push(FieldError::new(
+            "payment_method",
+            "must be a provider's payment method id, such as pm_…",
+        ));
+    }
+    validate::finish(errors).map_err(BillingError::Invalid)?;
+    let core = &billing.core;
+    let (txn, mut sub) = lock_visible(billing, actor, id).await?;
+    if matches!(
+        sub.status,
+        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
+    ) {
+        return Err(BillingError::Conflict(
+            "subscription_ended",
+            format!("The subscription is {}; it bills nothing more", sub.status),
+        ));
+    }
+    let clock = sub.test_clock_id.clone();
+    let at = clocks::now_of(&txn, core, clock.as_deref()).await?;
+    sub.payment_method = Some(input.payment_method);
+    sub.updated_at = at;
+    store::save_subscription(&txn, &sub).await?;
+    record_subscription(&txn, &core.outbox, SubscriptionChange::Updated, &sub, at).await?;
+    core.commit(txn).await?;
+    for invoice in store::unpaid_invoices(&core.db, &sub.id).await? {
+        if invoice.status == InvoiceStatus::Open && invoice.order_id.is_some() {
+            invoicing::charge_now(billing, &invoice.id, clock.as_deref()).await?;
+        }
+    }
+    get_by_id(billing, &sub.id).await
+}
+
 /// Moves a subscription to another plan of the same currency. An upgrade (a higher price per
 /// day) applies now by default, with a prorated credit for the old plan's unused part and a
 /// prorated charge for the new one on one invoice, finalized at once; anything else (and any

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
 use serde::Deserialize;
-use shared::billing::{CancelSubscriptionIn, ChangePlanIn, SubscriptionIn, SubscriptionOut};
+use shared::billing::{
+    CancelSubscriptionIn, ChangePlanIn, PaymentMethodIn, SubscriptionIn, SubscriptionOut,
+};
 use shared::{FieldError, ids};
 
 use super::entities::{invoices, plans, subscriptions};
@@ -329,4 +331,4 @@ pub async fn end_now(
 
 pub mod changes;
 
-pub use changes::{cancel_subscription, change_plan, pause_or_resume};
+pub use changes::{cancel_subscription, change_plan, pause_or_resume, set_payment_method};

@@ -143,6 +143,24 @@ impl PaymentProvider for MockProvider {
                 });
             }
         };
+        let checkout_url = self
+            .public_base_url
+            .join(&format!("checkout/{}", request.payment_id))
+            .map_err(|e| ProviderError::Unavailable(format!("bad PUBLIC_BASE_URL: {e}")))?;
+        let checkout_url = (request.payment_method.is_none()).then(|| checkout_url.into());
+        // The same payment again (a rerun after a crash): as Stripe with the same idempotency
+        // key, the session made the first time, as it stands; nothing is charged twice.
+        if let Some(made) = mock_sessions::Entity::find()
+            .filter(mock_sessions::Column::PaymentId.eq(request.payment_id))
+            .one(&self.db)
+            .await?
+        {
+            return Ok(ProviderCheckout {
+                state: Self::to_status(&made).into(),
+                reference: Some(made.id),
+                checkout_url,
+            });
+        }
         let at = self.clock.now();
         let session = mock_sessions::ActiveModel {
             id: Set(shared::ids::new_id(shared::ids::MOCK_SESSION)),
@@ -156,13 +174,9 @@ impl PaymentProvider for MockProvider {
         }
         .insert(&self.db)
         .await?;
-        let checkout_url = self
-            .public_base_url
-            .join(&format!("checkout/{}", request.payment_id))
-            .map_err(|e| ProviderError::Unavailable(format!("bad PUBLIC_BASE_URL: {e}")))?;
         Ok(ProviderCheckout {
             reference: Some(session.id),
-            checkout_url: (request.payment_method.is_none()).then(|| checkout_url.into()),
+            checkout_url,
             state: state.into(),
         })
     }
