@@ -32,7 +32,7 @@ if ! psql "$BENCH_POSTGRES_URL" -qAtc 'select 1' > /dev/null 2>&1; then
   exit 1
 fi
 db="billing_bench_$$"
-url="${BENCH_POSTGRES_URL%/*}/$db"
+url="${BENCH_POSTGRES_URL%/*}/$db${BENCH_URL_PARAMS:-}"
 trap 'psql "$BENCH_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" > /dev/null 2>&1 || true' EXIT
 for run in $(seq 1 "$RUNS"); do
   psql "$BENCH_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
