@@ -32,6 +32,9 @@ pub struct Config {
     pub payment_provider: String,
     /// `PAYMENT_TTL`: how long a pending payment waits for the buyer.
     pub payment_ttl: Duration,
+    /// `INVENTORY_HOLD`: how long a checkout holds the stock of its order's tracked lines (its
+    /// checkout then lasts no longer).
+    pub inventory_hold: Duration,
     /// `ORDER_TTL`: how long a pending order waits to be paid.
     pub order_ttl: Duration,
     /// `IDEMPOTENCY_TTL`: how long a stored response is replayed for a key.
@@ -293,6 +296,7 @@ impl Config {
             internal_token,
             payment_provider,
             payment_ttl: env.duration("PAYMENT_TTL", "30m")?,
+            inventory_hold: env.duration("INVENTORY_HOLD", "30m")?,
             order_ttl: env.duration("ORDER_TTL", "24h")?,
             idempotency_ttl: env.duration("IDEMPOTENCY_TTL", "24h")?,
             sweep_interval: env.duration("EXPIRY_SWEEP_INTERVAL", "30s")?,

@@ -22,6 +22,7 @@ pub mod config;
 pub mod events;
 pub mod inbound;
 pub mod inbox;
+pub mod inventory;
 pub mod jobs;
 pub mod orders;
 pub mod payments;
@@ -69,6 +70,7 @@ pub fn app(state: AppState) -> Router {
                 .merge(payments::routes::router())
                 .merge(refunds::routes::router())
                 .merge(inbox::routes::router())
+                .merge(inventory::routes::router())
                 .merge(webhooks::routes::router()),
         );
     platform::http::router(api, state)
@@ -164,6 +166,7 @@ impl Application {
             vec![
                 Arc::new(orders::reactions::OnPayments),
                 Arc::new(billing::reactions::OnOrders),
+                Arc::new(inventory::reactions::OnOrdersAndPayments),
             ],
         );
         let accounts: Arc<dyn Accounts> = match &config.accounts {
@@ -178,6 +181,8 @@ impl Application {
             core: core.clone(),
             providers: providers.clone(),
             payment_ttl: config.payment_ttl,
+            inventory: Arc::new(inventory::builtin::BuiltIn { core: core.clone() }),
+            inventory_hold: config.inventory_hold,
         };
         let refunds = Refunds {
             payments: payments.clone(),

@@ -24,6 +24,7 @@ pub const BILLED_PERIOD: &str = "bpd";
 pub const BILLING_JOB: &str = "bjb";
 pub const TEST_CLOCK: &str = "clk";
 pub const MRR_CHANGE: &str = "mrr";
+pub const STOCK_RESERVATION: &str = "rsv";
 
 /// A new id of the given type, e.g. `new_id(ids::ORDER)`.
 pub fn new_id(prefix: &str) -> String {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod ids;
 pub mod internal;
+pub mod inventory;
 pub mod metrics;
 pub mod money;
 pub mod problem;

@@ -21,6 +21,7 @@ use utoipa::openapi::{ContentBuilder, Ref};
 use utoipa::{Modify, OpenApi};
 
 mod billing;
+mod inventory;
 mod modifiers;
 
 use modifiers::{Links, Rules, operations_mut};
@@ -48,6 +49,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         billing::invoice_checkout, billing::void_invoice, billing::mark_uncollectible,
         billing::create_clock, billing::get_clock, billing::advance_clock,
         billing::revenue, billing::mrr, billing::subscription_stats,
+        inventory::get_stock, inventory::set_stock,
     ),
     components(schemas(ProblemDetails)),
     modifiers(&Common, &Rules, &Links),
@@ -57,6 +59,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         (name = "partners", description = "Webhook partners and deliveries (admin)"),
         (name = "providers", description = "Inbound webhooks from payment providers"),
         (name = "billing", description = "Plans, subscriptions, invoices and test clocks (docs/billing.md)"),
+        (name = "inventory", description = "Stock per SKU; checkouts hold what their orders need (docs/orders.md)"),
         (name = "events", description = "Events from other services (CloudEvents 1.0), the inbox and its dead letters"),
         (name = "health"),
     ),
@@ -239,7 +242,7 @@ async fn get_order() {}
         (status = 400, description = "Malformed JSON or key", body = ProblemDetails, content_type = PROBLEM),
         (status = 403, description = "Only the owner checks out", body = ProblemDetails, content_type = PROBLEM),
         (status = 404, description = "No such order for you", body = ProblemDetails, content_type = PROBLEM),
-        (status = 409, description = "Not payable, or the key is still being processed", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "Not payable, not enough stock for its tracked lines (`out_of_stock`), or the key is still being processed", body = ProblemDetails, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
         (status = 422, description = "Invalid fields, or the key was used with another body", body = ProblemDetails, content_type = PROBLEM)))]
 async fn checkout() {}

@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         ("/stats/revenue", get(admin)),
         ("/stats/mrr", get(admin)),
         ("/stats/subscriptions", get(admin)),
+        ("/inventory/{sku}", get(trusted).put(trusted)),
     ]
     .into_iter()
     .fold(Router::new(), |router, (path, handler)| {
@@ -219,6 +220,10 @@ async fn forward(
 fn check_resource_id(path: &str) -> Result<(), Problem> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     for pair in segments.windows(2) {
+        if pair[0] == "inventory" {
+            check_sku(pair[1])?;
+            continue;
+        }
         let (prefix, what) = match pair[0] {
             "orders" => (ids::ORDER, "order"),
             "payments" => (ids::PAYMENT, "payment"),
@@ -235,6 +240,23 @@ fn check_resource_id(path: &str) -> Result<(), Problem> {
         check_id(prefix, pair[1], what)?;
     }
     Ok(())
+}
+
+/// A SKU in a path: 1 to 255 characters once percent-decoded, none of them a control
+/// character, and not a dot segment.
+fn check_sku(raw: &str) -> Result<(), Problem> {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8();
+    match decoded {
+        Ok(sku)
+            if (1..=255).contains(&sku.chars().count())
+                && !sku.chars().any(char::is_control)
+                && sku != "."
+                && sku != ".." =>
+        {
+            Ok(())
+        }
+        _ => Err(Problem::not_found(format!("stock of {raw}"))),
+    }
 }
 
 fn check_id(prefix: &str, id: &str, what: &str) -> Result<(), Problem> {

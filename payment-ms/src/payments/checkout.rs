@@ -10,6 +10,7 @@ use super::model::{PaymentError, PaymentStatus, changes_nothing};
 use super::service::Payments;
 use super::store;
 use crate::events::Event;
+use crate::inventory::Hold;
 use crate::orders;
 use crate::orders::model::OrderId;
 use crate::platform::db::after;
@@ -107,7 +108,24 @@ impl Payments {
         let lines = self.lines_of(&order.id).await?;
         let at = core.now();
         let payment_id = chosen_id.unwrap_or_else(|| ids::new_id(ids::PAYMENT));
-        let expires_at = after(at, self.payment_ttl).min(order.expires_at);
+        let mut expires_at = after(at, self.payment_ttl).min(order.expires_at);
+        // The tracked lines' stock, held for the checkout's life (it lasts no longer), before
+        // the provider is called and outside any transaction that call would wait in.
+        let hold_until = after(at, self.inventory_hold).min(expires_at);
+        let wants = crate::inventory::wants(lines.iter().map(|l| (l.sku.as_str(), l.quantity)));
+        let held = self
+            .inventory
+            .reserve(Hold {
+                order_id: &order.id,
+                payment_id: &payment_id,
+                lines: &wants,
+                expires_at: hold_until,
+                at,
+            })
+            .await?;
+        if held {
+            expires_at = hold_until;
+        }
         let started = provider
             .start_checkout(&CheckoutRequest {
                 payment_id: &payment_id,
@@ -120,7 +138,16 @@ impl Payments {
                 expires_at,
                 payment_method: input.payment_method.as_deref(),
             })
-            .await?;
+            .await;
+        let started = match started {
+            Ok(started) => started,
+            Err(e) => {
+                if held {
+                    self.release_holds(&payment_id).await;
+                }
+                return Err(e.into());
+            }
+        };
 
         let payment = payments::Model {
             id: payment_id,
@@ -155,6 +182,9 @@ impl Payments {
             {
                 tracing::warn!(error = %e, payment_id = %payment.id, "could not close an unused checkout");
             }
+            if held {
+                self.release_holds(&payment.id).await;
+            }
             return Err(refusal.into());
         }
         store::insert(&txn, &payment).await?;
@@ -175,5 +205,12 @@ impl Payments {
         then.before_commit(&txn, &out).await?;
         core.commit(txn).await?;
         Ok(out)
+    }
+
+    /// Gives back what a checkout that never started held; if that fails, the holds expire.
+    async fn release_holds(&self, payment_id: &str) {
+        if let Err(e) = self.inventory.release(payment_id, self.core.now()).await {
+            tracing::warn!(error = %e, payment_id, "could not release a checkout's stock holds; they expire");
+        }
     }
 }

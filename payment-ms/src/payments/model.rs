@@ -84,6 +84,9 @@ pub enum PaymentError {
     JustPaid(String),
     #[error("{0}")]
     NotCancelable(String),
+    /// Not enough stock for the order's tracked lines: nothing is held, no checkout started.
+    #[error("out of stock: {0}")]
+    OutOfStock(String),
     #[error(transparent)]
     Provider(ProviderError),
     #[error(transparent)]
@@ -93,6 +96,19 @@ pub enum PaymentError {
 impl From<sea_orm::DbErr> for PaymentError {
     fn from(e: sea_orm::DbErr) -> Self {
         PaymentError::Fault(e.into())
+    }
+}
+
+impl From<crate::inventory::InventoryError> for PaymentError {
+    fn from(e: crate::inventory::InventoryError) -> Self {
+        use crate::inventory::InventoryError as E;
+        match e {
+            E::OutOfStock(shorts) => PaymentError::OutOfStock(crate::inventory::describe(&shorts)),
+            E::Fault(fault) => PaymentError::Fault(fault),
+            other => {
+                PaymentError::Fault(Fault::Internal(anyhow::anyhow!("holding stock: {other}")))
+            }
+        }
     }
 }
 

@@ -45,6 +45,7 @@ impl From<PaymentError> for Error {
             PaymentError::NotCancelable(detail) => {
                 Problem::conflict("payment_not_cancelable", detail).into()
             }
+            PaymentError::OutOfStock(detail) => Problem::conflict("out_of_stock", detail).into(),
             PaymentError::Provider(e) => provider_problem(e),
             PaymentError::Fault(fault) => fault.into(),
         }

@@ -34,6 +34,10 @@ pub struct Payments {
     pub core: Core,
     pub providers: Providers,
     pub payment_ttl: Duration,
+    /// Where a checkout holds its order's tracked lines.
+    pub inventory: Arc<dyn crate::inventory::InventoryClient>,
+    /// How long it holds them (the checkout then lasts no longer).
+    pub inventory_hold: Duration,
 }
 
 /// A payment after a provider state was applied to it.

@@ -16,6 +16,7 @@ mod flow;
 mod hostile_input;
 mod idempotency;
 mod inbox;
+mod inventory;
 mod lists;
 mod localstripe;
 mod money;
