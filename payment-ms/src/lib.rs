@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub mod accounts;
 pub mod billing;
 pub mod bus;
+pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod events;
@@ -71,6 +72,7 @@ pub fn app(state: AppState) -> Router {
                 .merge(refunds::routes::router())
                 .merge(inbox::routes::router())
                 .merge(inventory::routes::router())
+                .merge(catalogue::routes::router())
                 .merge(webhooks::routes::router()),
         );
     platform::http::router(api, state)

@@ -84,14 +84,17 @@ fn event_filters_or_null() -> utoipa::openapi::schema::Schema {
     rules::or_null(event_filter_list())
 }
 
-/// Creates an order for a user. Only a trusted backend (role `service` or `admin`) may; the
-/// total is computed from the lines.
+/// Creates an order. A trusted backend (role `service` or `admin`) creates one for any user,
+/// with explicit lines or lines priced from the catalogue; a buyer creates their own, from SKUs
+/// and quantities only, priced from the catalogue. The total is computed from the lines.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderIn {
-    /// The order's owner: the `sub` of the user who will pay it.
-    #[schema(schema_with = rules::text_255, example = "user_demo")]
-    pub user_id: String,
+    /// The order's owner: the `sub` of the user who will pay it. Required of a service or
+    /// admin; a buyer may leave it out (it is then themself).
+    #[serde(default)]
+    #[schema(schema_with = rules::text_255_or_null, example = "user_demo")]
+    pub user_id: Option<String>,
     #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<OrderItemIn>,
     /// ISO 4217, any case.
@@ -112,13 +115,18 @@ pub struct CreateOrderIn {
 pub struct OrderItemIn {
     #[schema(schema_with = rules::text_255, example = "tee")]
     pub sku: String,
-    #[schema(schema_with = rules::text_255, example = "T-shirt")]
-    pub name: String,
+    /// With `unit_price`, an explicit line (service and admin only). Leave both out to take
+    /// the catalogue's name and price for the SKU.
+    #[serde(default)]
+    #[schema(schema_with = rules::text_255_or_null, example = "T-shirt")]
+    pub name: Option<String>,
     #[schema(minimum = 1, maximum = 1_000_000, example = 2)]
     pub quantity: i64,
-    /// Minor units of the order's currency (`1999` is 19.99 USD).
+    /// Minor units of the order's currency (`1999` is 19.99 USD). With `name` (service and
+    /// admin only); left out, the catalogue's price in the order's currency.
+    #[serde(default)]
     #[schema(minimum = 0, maximum = 99_999_999_999_i64, example = 1999)]
-    pub unit_price: i64,
+    pub unit_price: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod billing;
+pub mod catalogue;
 pub mod config;
 pub mod http;
 pub mod ids;

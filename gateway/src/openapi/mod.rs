@@ -50,6 +50,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         billing::create_clock, billing::get_clock, billing::advance_clock,
         billing::revenue, billing::mrr, billing::subscription_stats,
         inventory::get_stock, inventory::set_stock,
+        inventory::list_products, inventory::get_product, inventory::put_product,
     ),
     components(schemas(ProblemDetails)),
     modifiers(&Common, &Rules, &Links),
@@ -59,7 +60,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
         (name = "partners", description = "Webhook partners and deliveries (admin)"),
         (name = "providers", description = "Inbound webhooks from payment providers"),
         (name = "billing", description = "Plans, subscriptions, invoices and test clocks (docs/billing.md)"),
-        (name = "inventory", description = "Stock per SKU; checkouts hold what their orders need (docs/orders.md)"),
+        (name = "inventory", description = "The catalogue, and stock per SKU; checkouts hold what their orders need (docs/orders.md)"),
         (name = "events", description = "Events from other services (CloudEvents 1.0), the inbox and its dead letters"),
         (name = "health"),
     ),
@@ -203,16 +204,16 @@ async fn healthz() {}
     (status = 503, description = "Not ready", body = ProblemDetails, content_type = PROBLEM)))]
 async fn readyz() {}
 
-/// Create an order (service or admin)
+/// Create an order: a buyer's own from catalogue SKUs, or any user's (service or admin)
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = CreateOrderIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
     responses(
         (status = 201, description = "Created", body = OrderOut),
         (status = 400, description = "Malformed JSON or key", body = ProblemDetails, content_type = PROBLEM),
-        (status = 403, description = "Needs the service or admin role", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "A buyer setting a line's price, or ordering for another user", body = ProblemDetails, content_type = PROBLEM),
         (status = 409, description = "The same key is still being processed", body = ProblemDetails, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
-        (status = 422, description = "Invalid fields, or the key was used with another body", body = ProblemDetails, content_type = PROBLEM)))]
+        (status = 422, description = "Invalid fields (a SKU not in the catalogue, not for sale, or without a price in the currency), or the key was used with another body", body = ProblemDetails, content_type = PROBLEM)))]
 async fn create_order() {}
 
 /// List orders (your own; service and admin may filter by user)

@@ -31,7 +31,7 @@ use crate::billing::{self, model::BillingError};
 use crate::orders::model::OrderError;
 use crate::orders::service::{self as orders, CloseError};
 use crate::payments::model::PaymentError;
-use crate::platform::{BeforeCommit, Fault};
+use crate::platform::{Actor, BeforeCommit, Fault};
 
 /// The row this call recorded, if it was this one.
 type Recorded = Option<inbox::Model>;
@@ -222,7 +222,7 @@ async fn order_created(
 ) -> Result<Recorded, InboxError> {
     let order: OrderCreatedData = data(event)?;
     let input = CreateOrderIn {
-        user_id: order.user_id.0,
+        user_id: Some(order.user_id.0),
         items: order.items,
         currency: order.currency,
         reference: Some(order.order_id.0),
@@ -234,10 +234,16 @@ async fn order_created(
         at: inbox.core.now(),
         recorded: OnceLock::new(),
     };
+    // Another service's order: trusted, as its caller would be through the API.
+    let service = Actor {
+        user_id: event.source.clone(),
+        roles: vec![shared::internal::Role::Service],
+    };
     let created = orders::create_order(
         &inbox.core,
         inbox.accounts.as_ref(),
         inbox.order_ttl,
+        &service,
         input,
         &then,
     )

@@ -62,6 +62,9 @@ crate::platform::status_text!(OrderStatus);
 pub enum OrderError {
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// The actor may not do this (a buyer setting prices, or ordering for someone else).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such order, or not one the actor may see.
     #[error("order {0} not found")]
     NotFound(String),
@@ -111,7 +114,13 @@ pub fn order_out(order: orders::Model, items: Vec<order_items::Model>) -> OrderO
 /// Validates the order and computes its lines and total. Every error names its field.
 pub fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Vec<FieldError>> {
     let mut errors = Vec::new();
-    validate::text(&mut errors, "user_id", &input.user_id, 255);
+    match &input.user_id {
+        Some(user_id) => validate::text(&mut errors, "user_id", user_id, 255),
+        None => errors.push(FieldError::new(
+            "user_id",
+            "must be given: the user who will pay the order",
+        )),
+    }
     let currency = Currency::accept(&input.currency)
         .map_err(|refusal| errors.push(FieldError::new("currency", refusal)))
         .ok();
@@ -126,7 +135,14 @@ pub fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Vec<
     let mut line_totals = Vec::with_capacity(input.items.len());
     for (i, item) in input.items.iter().enumerate() {
         validate::text(&mut errors, &format!("items[{i}].sku"), &item.sku, 255);
-        validate::text(&mut errors, &format!("items[{i}].name"), &item.name, 255);
+        let (Some(name), Some(unit_price)) = (&item.name, item.unit_price) else {
+            errors.push(FieldError::new(
+                format!("items[{i}]"),
+                "give both name and unit_price, or neither to price it from the catalogue",
+            ));
+            continue;
+        };
+        validate::text(&mut errors, &format!("items[{i}].name"), name, 255);
         let mut line_ok = true;
         if !(1..=MAX_QUANTITY).contains(&item.quantity) {
             errors.push(FieldError::new(
@@ -135,7 +151,7 @@ pub fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Vec<
             ));
             line_ok = false;
         }
-        if !(0..=MAX_AMOUNT).contains(&item.unit_price) {
+        if !(0..=MAX_AMOUNT).contains(&unit_price) {
             errors.push(FieldError::new(
                 format!("items[{i}].unit_price"),
                 format!("must be between 0 and {MAX_AMOUNT} minor units"),
@@ -143,7 +159,7 @@ pub fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Vec<
             line_ok = false;
         }
         if line_ok {
-            match money::line_total(item.quantity, item.unit_price) {
+            match money::line_total(item.quantity, unit_price) {
                 Some(total) => line_totals.push(total),
                 None => errors.push(FieldError::new(
                     format!("items[{i}]"),
@@ -191,15 +207,15 @@ mod tests {
     fn item(quantity: i64, unit_price: i64) -> OrderItemIn {
         OrderItemIn {
             sku: "sku".into(),
-            name: "Thing".into(),
+            name: Some("Thing".into()),
             quantity,
-            unit_price,
+            unit_price: Some(unit_price),
         }
     }
 
     fn order(items: Vec<OrderItemIn>) -> CreateOrderIn {
         CreateOrderIn {
-            user_id: "u1".into(),
+            user_id: Some("u1".into()),
             items,
             currency: "usd".into(),
             reference: None,

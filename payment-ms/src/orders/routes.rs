@@ -12,7 +12,6 @@ use super::model::{OrderError, OrderId};
 use super::service::{self, CloseError, ListOrdersQuery};
 use crate::AppState;
 use crate::platform::Actor;
-use crate::platform::http::caller::allow;
 use crate::platform::http::error::{Error, Result, dependency_unavailable};
 use crate::platform::http::extract::{IdempotencyKey, Json as Body, Query};
 use crate::platform::http::{idempotency, idempotent};
@@ -30,6 +29,7 @@ impl From<OrderError> for Error {
         match e {
             OrderError::Invalid(errors) => Problem::validation(errors).into(),
             OrderError::NotFound(id) => Problem::not_found(format!("order {id}")).into(),
+            OrderError::Forbidden(detail) => Problem::forbidden(detail).into(),
             OrderError::NotCancelable(detail) => {
                 Problem::conflict("order_not_cancelable", detail).into()
             }
@@ -59,13 +59,9 @@ async fn create(
     let request = idempotent(&state, &actor, key, &uri, &raw);
     let (state, actor) = (&state, &actor);
     idempotency::run(request, |then| async move {
-        allow(
-            actor.is_trusted(),
-            "Creating an order needs the service or admin role",
-        )?;
         let accounts = state.accounts.as_ref();
         let ttl = state.config.order_ttl;
-        Ok(service::create_order(&state.core, accounts, ttl, value, &then).await?)
+        Ok(service::create_order(&state.core, accounts, ttl, actor, value, &then).await?)
     })
     .await
 }

@@ -48,17 +48,25 @@ impl<E> From<sea_orm::DbErr> for CloseError<E> {
     }
 }
 
-#[tracing::instrument(skip_all, fields(user_id = %input.user_id))]
+#[tracing::instrument(skip_all, fields(user_id = ?input.user_id))]
 pub async fn create_order(
     core: &Core,
     accounts: &dyn Accounts,
     ttl: Duration,
-    input: CreateOrderIn,
+    actor: &Actor,
+    mut input: CreateOrderIn,
     then: &dyn BeforeCommit<OrderOut>,
 ) -> Result<OrderOut, OrderError> {
+    super::pricing::own_and_price(&core.db, actor, &mut input).await?;
     let (currency, line_totals, total) = validate(&input).map_err(OrderError::Invalid)?;
+    let user_id = input
+        .user_id
+        .as_deref()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     let no_such = |why: &str| OrderError::Invalid(vec![FieldError::new("user_id", why)]);
-    match accounts.existence(input.user_id.trim()).await {
+    match accounts.existence(&user_id).await {
         Ok(Existence::Exists) => {}
         Ok(Existence::Unknown) => return Err(no_such("no such user")),
         Ok(Existence::Deleted) => return Err(no_such("this user was deleted")),
@@ -68,7 +76,7 @@ pub async fn create_order(
     let at = core.now();
     let order = orders::Model {
         id: ids::new_id(ids::ORDER),
-        user_id: input.user_id.trim().to_owned(),
+        user_id,
         status: OrderStatus::Pending,
         currency: currency.code(),
         total_amount: total,
@@ -88,9 +96,9 @@ pub async fn create_order(
             order_id: order.id.clone(),
             position: position as i32,
             sku: item.sku,
-            name: item.name,
+            name: item.name.unwrap_or_default(),
             quantity: item.quantity,
-            unit_price: item.unit_price,
+            unit_price: item.unit_price.unwrap_or_default(),
             line_total,
         })
         .collect();

@@ -9,6 +9,7 @@ mod billing_charges;
 mod billing_documents;
 mod billing_replicas;
 mod cancellation;
+mod catalogue;
 mod checkout_page;
 mod contract;
 mod fake_stripe;

@@ -1,0 +1,40 @@
+//! The catalogue API's bodies: products by SKU and their prices.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::rules;
+
+/// The most currencies one product is priced in.
+pub const MAX_PRICES: usize = 50;
+
+/// A product, created or replaced as a whole under its SKU.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductIn {
+    #[schema(schema_with = rules::text_255, example = "T-shirt, black, M")]
+    pub name: String,
+    /// Unit prices in minor units by currency (`{"usd": 2500, "eur": 2300}`): an order in a
+    /// currency the product has no price in cannot include it.
+    #[schema(value_type = Object, example = json!({"usd": 2500, "eur": 2300}))]
+    pub prices: BTreeMap<String, i64>,
+    /// Whether it is for sale (default `true`): an inactive product cannot be ordered, and
+    /// buyers do not see it.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct ProductOut {
+    #[schema(example = "tee-black-m")]
+    pub sku: String,
+    pub name: String,
+    #[schema(value_type = Object, example = json!({"usd": 2500, "eur": 2300}))]
+    pub prices: BTreeMap<String, i64>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
