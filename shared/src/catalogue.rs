@@ -11,15 +11,20 @@ use crate::rules;
 /// The most currencies one product is priced in.
 pub const MAX_PRICES: usize = 50;
 
+fn prices_in() -> utoipa::openapi::schema::Schema {
+    rules::prices(MAX_PRICES)
+}
+
 /// A product, created or replaced as a whole under its SKU.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductIn {
     #[schema(schema_with = rules::text_255, example = "T-shirt, black, M")]
     pub name: String,
-    /// Unit prices in minor units by currency (`{"usd": 2500, "eur": 2300}`): an order in a
-    /// currency the product has no price in cannot include it.
-    #[schema(value_type = Object, example = json!({"usd": 2500, "eur": 2300}))]
+    /// Unit prices in minor units by currency (`{"usd": 2500, "eur": 2300}`; codes of any
+    /// case are taken, one spelling per currency): an order in a currency the product has no
+    /// price in cannot include it.
+    #[schema(schema_with = prices_in)]
     pub prices: BTreeMap<String, i64>,
     /// Whether it is for sale (default `true`): an inactive product cannot be ordered, and
     /// buyers do not see it.

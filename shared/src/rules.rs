@@ -92,6 +92,37 @@ pub fn currency_pattern() -> &'static str {
     })
 }
 
+/// The currencies payments are made in, lower case only (the keys of a price list: one
+/// spelling per currency).
+pub fn lower_currency_pattern() -> &'static str {
+    static PATTERN: OnceLock<String> = OnceLock::new();
+    PATTERN.get_or_init(|| {
+        use iso_currency::IntoEnumIterator;
+        let codes: Vec<String> = iso_currency::Currency::iter()
+            .map(|c| c.code().to_ascii_lowercase())
+            .filter(|code| crate::money::Currency::accept(code).is_ok())
+            .collect();
+        format!("^(?:{})$", codes.join("|"))
+    })
+}
+
+/// A price list: unit prices in minor units by lower-case currency, 1 to `max` of them.
+pub fn prices(max: usize) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::Object))
+        .property_names(Some(string(lower_currency_pattern())))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::Integer))
+                .minimum(Some(0))
+                .maximum(Some(crate::money::MAX_AMOUNT)),
+        ))
+        .min_properties(Some(1))
+        .max_properties(Some(max))
+        .examples([serde_json::json!({"usd": 2500, "eur": 2300})])
+        .into()
+}
+
 /// A string matching `pattern`.
 pub fn string(pattern: &str) -> ObjectBuilder {
     ObjectBuilder::new()
