@@ -24,8 +24,9 @@ pub struct ProductIn {
     /// Unit prices in minor units by currency (`{"usd": 2500, "eur": 2300}`; codes of any
     /// case are taken, one spelling per currency): an order in a currency the product has no
     /// price in cannot include it.
+    /// A JSON number each: a whole one (`2500`, or `2500.0`, the same number) is taken.
     #[schema(schema_with = prices_in)]
-    pub prices: BTreeMap<String, i64>,
+    pub prices: BTreeMap<String, serde_json::Number>,
     /// Whether it is for sale (default `true`): an inactive product cannot be ordered, and
     /// buyers do not see it.
     #[serde(default)]

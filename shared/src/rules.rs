@@ -114,6 +114,9 @@ pub fn prices(max: usize) -> Schema {
         .additional_properties(Some(
             ObjectBuilder::new()
                 .schema_type(SchemaType::new(Type::Integer))
+                .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                    utoipa::openapi::schema::KnownFormat::Int64,
+                )))
                 .minimum(Some(0))
                 .maximum(Some(crate::money::MAX_AMOUNT)),
         ))

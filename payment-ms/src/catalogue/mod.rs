@@ -125,8 +125,23 @@ pub async fn put_product(
             format!("must have 1 to {MAX_PRICES} prices, by currency"),
         ));
     }
-    for (code, amount) in &input.prices {
+    for (code, number) in &input.prices {
         let field = format!("prices.{code}");
+        // A whole number of minor units, however the JSON wrote it (`2500` or `2500.0`).
+        let whole = number.as_i64().or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= MAX_AMOUNT as f64)
+                .map(|f| f as i64)
+        });
+        let Some(amount) = whole else {
+            errors.push(FieldError::new(
+                field,
+                format!("must be a whole number of minor units, 0 to {MAX_AMOUNT}"),
+            ));
+            continue;
+        };
+        let amount = &amount;
         match Currency::accept(code) {
             Ok(currency) if prices.contains_key(&currency.code()) => {
                 errors.push(FieldError::new(

@@ -48,7 +48,7 @@ async fn a_buyer_orders_from_the_catalogue_at_its_prices(backend: Backend) {
             &app,
             &service,
             "mug",
-            json!({"name": "Mug", "prices": {"usd": 900}})
+            json!({"name": "Mug", "prices": {"usd": 900.0}})
         )
         .await
         .status(),
@@ -77,7 +77,7 @@ async fn a_buyer_orders_from_the_catalogue_at_its_prices(backend: Backend) {
         &app,
         &service,
         "bad",
-        json!({"name": "Bad", "prices": {"xxx": 1, "usd": -5}}),
+        json!({"name": "Bad", "prices": {"xxx": 1, "usd": -5, "eur": 9.5}}),
     )
     .await;
     assert_eq!(response.status(), 422);
@@ -87,7 +87,14 @@ async fn a_buyer_orders_from_the_catalogue_at_its_prices(backend: Backend) {
         .iter()
         .map(|e| e["field"].clone())
         .collect();
-    assert_eq!(fields, [json!("prices.usd"), json!("prices.xxx")]);
+    assert_eq!(
+        fields,
+        [
+            json!("prices.eur"),
+            json!("prices.usd"),
+            json!("prices.xxx")
+        ]
+    );
 
     // Buyers see what is for sale, a page at a time.
     let page = app.get_json("/api/v1/products?limit=1", &buyer).await;
