@@ -17,6 +17,7 @@ mod m20261129_000011_add_billing_figures;
 mod m20261129_000012_add_billing_job_payment;
 mod m20261129_000013_create_inventory;
 mod m20261129_000014_create_catalogue;
+mod m20261129_000015_add_order_numbers;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000012_add_billing_job_payment::Migration),
             Box::new(m20261129_000013_create_inventory::Migration),
             Box::new(m20261129_000014_create_catalogue::Migration),
+            Box::new(m20261129_000015_add_order_numbers::Migration),
         ]
     }
 }

@@ -133,6 +133,10 @@ pub struct OrderItemIn {
 pub struct OrderOut {
     #[schema(example = "ord_019a8e0c2d4b7a1c9e3f5a7b9c1d3e5f")]
     pub id: String,
+    /// A number to read out (`ORD-2027-000042`): gapless and unique per year, given at
+    /// creation; `null` on orders made before numbers were.
+    #[schema(example = "ORD-2027-000042")]
+    pub number: Option<String>,
     pub user_id: String,
     /// `pending`, `paid`, `canceled`, `expired` or `refunded`.
     #[schema(example = "pending")]

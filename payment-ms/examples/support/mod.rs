@@ -13,6 +13,7 @@ pub async fn record_events(
     let at = state.core.now();
     let mut order = shared::api::OrderOut {
         id: String::new(),
+        number: None,
         user_id: "user_bench".to_owned(),
         status: "paid".to_owned(),
         amount: 4848,

@@ -1,11 +1,11 @@
 //! Billing's persistence: subscriptions and invoices, the number counters, the billed-period
 //! guard and the job rows.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use shared::billing::InvoiceOut;
 use shared::ids;
@@ -135,50 +135,6 @@ pub async fn invoice_of_order<C: ConnectionTrait>(
         .filter(invoices::Column::OrderId.eq(order_id))
         .one(db)
         .await
-}
-
-/// The next number in `scope`: the counter row is created on first use and incremented in the
-/// caller's transaction, so a rolled-back finalization gives its number back (no gap) and two
-/// finalizations at once take turns on the row (no duplicate).
-pub async fn next_number(txn: &DatabaseTransaction, scope: &str) -> Result<i64, DbErr> {
-    let backend = txn.get_database_backend();
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        numbered(
-            backend,
-            "INSERT INTO invoice_counters (scope, last_value) VALUES ($1, 0) \
-             ON CONFLICT (scope) DO NOTHING",
-        ),
-        [scope.into()],
-    ))
-    .await?;
-    let row = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            numbered(
-                backend,
-                "UPDATE invoice_counters SET last_value = last_value + 1 WHERE scope = $1 \
-                 RETURNING last_value",
-            ),
-            [scope.into()],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("invoice counter {scope}")))?;
-    row.try_get("", "last_value")
-}
-
-/// The scope and the text of an invoice number: `INV-2027-000042` per year, `INV-000042`
-/// globally.
-pub fn number_scope(prefix: &str, per_year: bool, at: DateTime<Utc>) -> String {
-    if per_year {
-        format!("{prefix}-{}", at.year())
-    } else {
-        prefix.to_owned()
-    }
-}
-
-pub fn format_number(scope: &str, n: i64) -> String {
-    format!("{scope}-{n:06}")
 }
 
 /// Records that a period was billed; false when it already was (by another run of the job).

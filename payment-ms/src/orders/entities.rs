@@ -17,6 +17,8 @@ pub mod orders {
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub expires_at: DateTimeUtc,
+        /// `ORD-2027-000042`: gapless per year; none on orders made before numbers.
+        pub number: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

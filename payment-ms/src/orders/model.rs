@@ -89,6 +89,7 @@ impl From<sea_orm::DbErr> for OrderError {
 pub fn order_out(order: orders::Model, items: Vec<order_items::Model>) -> OrderOut {
     OrderOut {
         id: order.id,
+        number: order.number,
         user_id: order.user_id,
         status: order.status.as_str().to_owned(),
         amount: order.total_amount,

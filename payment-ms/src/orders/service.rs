@@ -85,6 +85,7 @@ pub async fn create_order(
         created_at: at,
         updated_at: at,
         expires_at: after(at, ttl),
+        number: None,
     };
     let items: Vec<order_items::Model> = input
         .items
@@ -104,6 +105,8 @@ pub async fn create_order(
         .collect();
 
     let txn = core.begin().await?;
+    let mut order = order;
+    order.number = Some(store::next_order_number(&txn, at).await?);
     store::insert(&txn, &order, &items).await?;
     let out = order_out(order, items);
     core.outbox
@@ -326,6 +329,7 @@ pub async fn create_billed(
         created_at: at,
         updated_at: at,
         expires_at: billed.expires_at,
+        number: Some(store::next_order_number(txn, at).await?),
     };
     let items = vec![order_items::Model {
         id: ids::new_id(ids::ORDER_ITEM),

@@ -172,3 +172,18 @@ pub async fn move_order(
     }
     Ok((current, moved))
 }
+
+/// Order numbers' prefix: `ORD-2027-000042`.
+pub const NUMBER_PREFIX: &str = "ORD";
+
+/// The next order number of `at`'s year, from the counter row, in the creating transaction:
+/// gapless (a rolled-back creation gives its number back) and unique.
+pub async fn next_order_number(
+    txn: &sea_orm::DatabaseTransaction,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<String, DbErr> {
+    use crate::platform::numbering;
+    let scope = numbering::number_scope(NUMBER_PREFIX, true, at);
+    let n = numbering::next_number(txn, "order_counters", &scope).await?;
+    Ok(numbering::format_number(&scope, n))
+}

@@ -69,6 +69,7 @@ pub mod entities;
 pub mod http;
 pub mod metrics;
 pub mod nats;
+pub mod numbering;
 pub mod pagination;
 pub mod validate;
 

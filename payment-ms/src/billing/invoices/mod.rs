@@ -19,6 +19,7 @@ use crate::orders;
 use crate::orders::model::{OrderId, OrderStatus};
 use crate::payments::model::PaymentError;
 use crate::platform::db::after;
+use crate::platform::numbering;
 use crate::platform::pagination::{Page, PageRequest};
 use crate::platform::{Actor, Nothing, validate};
 use crate::providers::ProviderError;
@@ -197,9 +198,9 @@ pub async fn finalize(
     // The number last: the counter row stays locked from here to the commit, so finalizations
     // on other subscriptions wait for as little as possible.
     let config = &billing.config;
-    let scope = store::number_scope(&config.invoice_prefix, config.number_per_year, at);
-    let n = store::next_number(txn, &scope).await?;
-    invoice.number = Some(store::format_number(&scope, n));
+    let scope = numbering::number_scope(&config.invoice_prefix, config.number_per_year, at);
+    let n = numbering::next_number(txn, "invoice_counters", &scope).await?;
+    invoice.number = Some(numbering::format_number(&scope, n));
     store::save_invoice(txn, &invoice).await?;
     record_invoice(txn, outbox, InvoiceChange::Finalized, &invoice, at).await?;
     if invoice.total <= 0 {
