@@ -78,10 +78,7 @@ pub fn id_pattern(prefix: &str) -> String {
 pub fn currency_pattern() -> &'static str {
     static PATTERN: OnceLock<String> = OnceLock::new();
     PATTERN.get_or_init(|| {
-        use iso_currency::IntoEnumIterator;
-        let codes: Vec<String> = iso_currency::Currency::iter()
-            .map(|c| c.code().to_ascii_lowercase())
-            .filter(|code| crate::money::Currency::accept(code).is_ok())
+        let codes: Vec<String> = payable_codes()
             .map(|code| {
                 code.chars()
                     .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c))
@@ -92,18 +89,19 @@ pub fn currency_pattern() -> &'static str {
     })
 }
 
+/// The ISO 4217 codes payments are made in, lower case.
+fn payable_codes() -> impl Iterator<Item = String> {
+    use iso_currency::IntoEnumIterator;
+    iso_currency::Currency::iter()
+        .map(|c| c.code().to_ascii_lowercase())
+        .filter(|code| crate::money::Currency::accept(code).is_ok())
+}
+
 /// The currencies payments are made in, lower case only (the keys of a price list: one
 /// spelling per currency).
 pub fn lower_currency_pattern() -> &'static str {
     static PATTERN: OnceLock<String> = OnceLock::new();
-    PATTERN.get_or_init(|| {
-        use iso_currency::IntoEnumIterator;
-        let codes: Vec<String> = iso_currency::Currency::iter()
-            .map(|c| c.code().to_ascii_lowercase())
-            .filter(|code| crate::money::Currency::accept(code).is_ok())
-            .collect();
-        format!("^(?:{})$", codes.join("|"))
-    })
+    PATTERN.get_or_init(|| format!("^(?:{})$", payable_codes().collect::<Vec<_>>().join("|")))
 }
 
 /// A price list: unit prices in minor units by lower-case currency, 1 to `max` of them.

@@ -400,6 +400,19 @@ pub fn checkout_body() -> Value {
     })
 }
 
+/// The fields a problem's `errors` name, in order (a 422's).
+pub async fn error_fields(response: Response) -> Vec<String> {
+    problem(response).await["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub async fn problem(response: Response) -> Value {
     assert_eq!(
         response

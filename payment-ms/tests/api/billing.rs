@@ -56,6 +56,24 @@ pub(crate) async fn advance(app: &TestApp, clock: &str, to: &str) -> Value {
     response.json().await.expect("clock")
 }
 
+/// Opens the invoice's checkout as its owner (`token`) and presses Pay on the mock page;
+/// answers the payment as the checkout made it.
+pub(crate) async fn pay_by_checkout(app: &TestApp, token: &str, invoice_id: &str) -> Value {
+    let response = app
+        .post(
+            &format!("/api/v1/invoices/{invoice_id}/checkout"),
+            token,
+            &checkout_body(),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let payment: Value = response.json().await.expect("payment");
+    let payment_id = payment["id"].as_str().expect("id");
+    assert_eq!(app.press(payment_id, "pay").await.status(), 303);
+    payment
+}
+
 pub(crate) async fn subscription(app: &TestApp, id: &str) -> Value {
     app.get_json(&format!("/api/v1/subscriptions/{id}"), &app.admin_token())
         .await
@@ -474,20 +492,9 @@ async fn an_invoice_without_a_saved_method_is_paid_through_its_checkout(backend:
         .await;
     assert_eq!(refused.status(), 403);
 
-    let response = app
-        .post(
-            &format!("/api/v1/invoices/{invoice_id}/checkout"),
-            &carol,
-            &checkout_body(),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let payment: Value = response.json().await.expect("payment");
+    let payment = pay_by_checkout(&app, &carol, &invoice_id).await;
     assert_eq!(payment["amount"], 1500);
     let payment_id = payment["id"].as_str().expect("id");
-    let paid = app.press(payment_id, "pay").await;
-    assert_eq!(paid.status(), 303);
     assert_eq!(app.verify("carol", payment_id).await["status"], "succeeded");
     let invoice = app
         .get_json(&format!("/api/v1/invoices/{invoice_id}"), &carol)

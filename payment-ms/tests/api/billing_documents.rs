@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::billing::create_plan;
+use crate::billing::{create_plan, pay_by_checkout};
 use testkit::db_tests;
-use testkit::helpers::{Backend, TestApp, checkout_body, problem};
+use testkit::helpers::{Backend, TestApp, problem};
 
 db_tests!(an_invoice_reads_as_a_page_and_as_a_pdf);
 
@@ -94,17 +94,8 @@ async fn an_invoice_reads_as_a_page_and_as_a_pdf(backend: Backend) {
     assert_eq!(unknown.status(), 404);
 
     // Once paid, the document says so.
-    let response = app
-        .post(
-            &format!("/api/v1/invoices/{invoice_id}/checkout"),
-            &carol,
-            &checkout_body(),
-            None,
-        )
-        .await;
-    let payment: Value = response.json().await.expect("payment");
+    let payment = pay_by_checkout(&app, &carol, &invoice_id).await;
     let payment_id = payment["id"].as_str().expect("id");
-    assert_eq!(app.press(payment_id, "pay").await.status(), 303);
     app.verify("carol", payment_id).await;
     let bytes = app
         .get(&format!("/api/v1/invoices/{invoice_id}/pdf"), &carol)

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use testkit::db_tests;
-use testkit::helpers::{Backend, TestApp, problem};
+use testkit::helpers::{Backend, TestApp, error_fields, problem};
 
 db_tests!(a_buyer_orders_from_the_catalogue_at_its_prices);
 
@@ -81,19 +81,9 @@ async fn a_buyer_orders_from_the_catalogue_at_its_prices(backend: Backend) {
     )
     .await;
     assert_eq!(response.status(), 422);
-    let fields: Vec<Value> = problem(response).await["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["field"].clone())
-        .collect();
     assert_eq!(
-        fields,
-        [
-            json!("prices.eur"),
-            json!("prices.usd"),
-            json!("prices.xxx")
-        ]
+        error_fields(response).await,
+        ["prices.eur", "prices.usd", "prices.xxx"]
     );
 
     // Buyers see what is for sale, a page at a time.
@@ -212,13 +202,7 @@ async fn a_buyer_orders_from_the_catalogue_at_its_prices(backend: Backend) {
         )
         .await;
     assert_eq!(response.status(), 422);
-    let fields: Vec<Value> = problem(response).await["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["field"].clone())
-        .collect();
-    assert_eq!(fields, [json!("user_id"), json!("items[0]")]);
+    assert_eq!(error_fields(response).await, ["user_id", "items[0]"]);
     // Dana sees her order only.
     let mine = app.get_json("/api/v1/orders", &buyer).await;
     assert_eq!(mine["data"].as_array().map(Vec::len), Some(1));
