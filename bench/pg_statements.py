@@ -47,10 +47,13 @@ statements = statements[start + 1:end]
 if not statements:
     sys.exit("no statements captured")
 
-# Ids (ord_…, pay_…) and the Idempotency-Keys of the captured run become per-transaction values.
+# Ids (ord_…, pay_…), the Idempotency-Keys and the order number of the captured run become
+# per-transaction values.
 script = "\n".join(statements)
-uniques = sorted(set(re.findall(r"'((?:ord|oli|pay|evt|mcs|dlv)_[0-9a-f]{32})'", script)))
+uniques = sorted(set(re.findall(r"'((?:ord|oli|pay|evt|mcs|dlv|rsv)_[0-9a-f]{32})'", script)))
 uniques += sorted(set(re.findall(r"'(capture-[a-z]+)'", script)))
+# The order's number (unique): the counter row is still incremented as payment-ms does.
+uniques += sorted(set(re.findall(r"'(ORD-[0-9]{4}-[0-9]{6,})'", script)))
 lines = ["\\set n random(1, 9000000000000000)"]
 for i, value in enumerate(uniques):
     prefix = value.split("_")[0] if "_" in value else "key"
