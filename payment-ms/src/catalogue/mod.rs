@@ -81,25 +81,34 @@ pub async fn priced<C: ConnectionTrait>(
         .collect())
 }
 
-async fn product_out<C: ConnectionTrait>(
+/// The price lists of `skus`, one query for them all.
+async fn prices_of<C: ConnectionTrait>(
     db: &C,
-    product: products::Model,
-) -> Result<ProductOut, DbErr> {
-    let prices = product_prices::Entity::find()
-        .filter(product_prices::Column::Sku.eq(product.sku.as_str()))
+    skus: Vec<String>,
+) -> Result<HashMap<String, BTreeMap<String, i64>>, DbErr> {
+    let mut lists: HashMap<String, BTreeMap<String, i64>> = HashMap::new();
+    for price in product_prices::Entity::find()
+        .filter(product_prices::Column::Sku.is_in(skus))
         .all(db)
         .await?
-        .into_iter()
-        .map(|p| (p.currency, p.unit_price))
-        .collect();
-    Ok(ProductOut {
+    {
+        lists
+            .entry(price.sku)
+            .or_default()
+            .insert(price.currency, price.unit_price);
+    }
+    Ok(lists)
+}
+
+fn product_out(product: products::Model, prices: BTreeMap<String, i64>) -> ProductOut {
+    ProductOut {
         sku: product.sku,
         name: product.name,
         prices,
         active: product.active,
         created_at: product.created_at,
         updated_at: product.updated_at,
-    })
+    }
 }
 
 /// Creates or replaces the product under `sku` (service and admin). Answers it, and whether it
@@ -194,19 +203,18 @@ pub async fn put_product(
         .filter(product_prices::Column::Sku.eq(sku))
         .exec(&txn)
         .await?;
-    product_prices::Entity::insert_many(prices.into_iter().map(|(currency, unit_price)| {
+    product_prices::Entity::insert_many(prices.iter().map(|(currency, unit_price)| {
         product_prices::Model {
             sku: sku.to_owned(),
-            currency,
-            unit_price,
+            currency: currency.clone(),
+            unit_price: *unit_price,
         }
         .into_active_model()
     }))
     .exec_without_returning(&txn)
     .await?;
-    let out = product_out(&txn, product).await?;
     core.commit(txn).await?;
-    Ok((out, created))
+    Ok((product_out(product, prices), created))
 }
 
 /// A product: any for sale, or any at all for the service and admin roles.
@@ -220,7 +228,9 @@ pub async fn get_product(
         .await?
         .filter(|p| p.active || actor.is_trusted())
         .ok_or_else(|| CatalogueError::NotFound(format!("product {sku}")))?;
-    Ok(product_out(&core.db, product).await?)
+    let mut prices = prices_of(&core.db, vec![product.sku.clone()]).await?;
+    let list = prices.remove(&product.sku).unwrap_or_default();
+    Ok(product_out(product, list))
 }
 
 /// Products by SKU, a page at a time (`cursor`: the last SKU of the previous page). Buyers see
@@ -253,9 +263,13 @@ pub async fn list_products(
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| rows.last().map(|p| p.sku.clone())).flatten();
-    let mut data = Vec::with_capacity(rows.len());
-    for product in rows {
-        data.push(product_out(&core.db, product).await?);
-    }
+    let mut prices = prices_of(&core.db, rows.iter().map(|p| p.sku.clone()).collect()).await?;
+    let data = rows
+        .into_iter()
+        .map(|product| {
+            let list = prices.remove(&product.sku).unwrap_or_default();
+            product_out(product, list)
+        })
+        .collect();
     Ok(Page { data, next_cursor })
 }

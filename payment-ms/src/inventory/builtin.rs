@@ -31,17 +31,14 @@ impl InventoryClient for BuiltIn {
     async fn reserve(&self, hold: Hold<'_>) -> Result<bool, InventoryError> {
         let skus: Vec<String> = hold.lines.iter().map(|w| w.sku.clone()).collect();
         let db = &self.core.db;
-        // Most orders track nothing (services, invoices): no write transaction for them.
+        // Most orders track nothing (services, invoices): no write transaction for them. Nor
+        // can such an order hold anything from an earlier checkout: holds are only ever taken
+        // on tracked SKUs, and stock rows are never deleted.
         let tracked = stock::Entity::find()
             .filter(stock::Column::Sku.is_in(skus.clone()))
             .count(db)
             .await?;
-        let earlier = stock_reservations::Entity::find()
-            .filter(stock_reservations::Column::OrderId.eq(hold.order_id))
-            .filter(stock_reservations::Column::Status.eq(status::ACTIVE))
-            .count(db)
-            .await?;
-        if tracked == 0 && earlier == 0 {
+        if tracked == 0 {
             return Ok(false);
         }
         let txn = self.core.begin().await?;
@@ -59,10 +56,6 @@ impl InventoryClient for BuiltIn {
             hold.at,
         )
         .await?;
-        if rows.is_empty() {
-            self.core.commit(txn).await?;
-            return Ok(false);
-        }
         let held = held_of(&txn, &skus, hold.at).await?;
         let mut shorts = Vec::new();
         let mut holds = Vec::new();
@@ -94,6 +87,11 @@ impl InventoryClient for BuiltIn {
         if !shorts.is_empty() {
             // Nothing held: the transaction is rolled back as it is dropped.
             return Err(InventoryError::OutOfStock(shorts));
+        }
+        if holds.is_empty() {
+            // Nothing of it is tracked any more: only the earlier holds were released.
+            self.core.commit(txn).await?;
+            return Ok(false);
         }
         stock_reservations::Entity::insert_many(holds.into_iter().map(|h| h.into_active_model()))
             .exec_without_returning(&txn)
@@ -174,12 +172,16 @@ pub async fn commit_order<C: ConnectionTrait>(
     }
     // Every row locked at once, in SKU order (as a checkout's holding locks them), before any
     // hold is touched: the two never wait on each other in a circle.
+    let skus: Vec<String> = holds.iter().map(|h| h.sku.clone()).collect();
     let rows = stock::Entity::find()
-        .filter(stock::Column::Sku.is_in(holds.iter().map(|h| h.sku.clone())))
+        .filter(stock::Column::Sku.is_in(skus.clone()))
         .order_by_asc(stock::Column::Sku)
         .lock_exclusive()
         .all(txn)
         .await?;
+    // One hold per SKU (an order's lines are added up per SKU), so what is held of each is
+    // read once, before any of this order's holds changes.
+    let held = held_of(txn, &skus, at).await?;
     for hold in holds {
         let Some(row) = rows.iter().find(|r| r.sku == hold.sku) else {
             continue;
@@ -189,12 +191,7 @@ pub async fn commit_order<C: ConnectionTrait>(
         } else {
             0
         };
-        let others = held_of(txn, std::slice::from_ref(&hold.sku), at)
-            .await?
-            .get(&hold.sku)
-            .copied()
-            .unwrap_or(0)
-            - mine;
+        let others = held.get(&hold.sku).copied().unwrap_or(0) - mine;
         let fits = row.on_hand - others >= hold.quantity;
         if fits {
             stock::Entity::update_many()

@@ -20,23 +20,27 @@ fn trusted(actor: &Actor) -> Result<(), InventoryError> {
     }
 }
 
-async fn stock_out<C: ConnectionTrait>(
-    db: &C,
-    row: stock::Model,
-    at: DateTime<Utc>,
-) -> Result<StockOut, InventoryError> {
-    let reserved = held_of(db, std::slice::from_ref(&row.sku), at)
-        .await?
-        .get(&row.sku)
-        .copied()
-        .unwrap_or(0);
-    Ok(StockOut {
+/// The public view of a stock row, with what is held of it now.
+fn stock_out(row: stock::Model, reserved: i64) -> StockOut {
+    StockOut {
         available: row.on_hand - reserved,
         sku: row.sku,
         on_hand: row.on_hand,
         reserved,
         updated_at: row.updated_at,
-    })
+    }
+}
+
+async fn held_now<C: ConnectionTrait>(
+    db: &C,
+    sku: &str,
+    at: DateTime<Utc>,
+) -> Result<i64, InventoryError> {
+    Ok(held_of(db, &[sku.to_owned()], at)
+        .await?
+        .get(sku)
+        .copied()
+        .unwrap_or(0))
 }
 
 /// Sets how many units of `sku` are on hand (tracking it from now on). Never below what open
@@ -63,11 +67,7 @@ pub async fn set_stock(
         .lock_exclusive()
         .one(&txn)
         .await?;
-    let held = held_of(&txn, &[sku.to_owned()], at)
-        .await?
-        .get(sku)
-        .copied()
-        .unwrap_or(0);
+    let held = held_now(&txn, sku, at).await?;
     if input.on_hand < held {
         return Err(InventoryError::Conflict(
             "stock_reserved",
@@ -94,7 +94,8 @@ pub async fn set_stock(
         }
     };
     core.commit(txn).await?;
-    stock_out(&core.db, row, at).await
+    // The holds were read under the row's lock: none was added since.
+    Ok(stock_out(row, held))
 }
 
 pub async fn get_stock(core: &Core, actor: &Actor, sku: &str) -> Result<StockOut, InventoryError> {
@@ -103,5 +104,6 @@ pub async fn get_stock(core: &Core, actor: &Actor, sku: &str) -> Result<StockOut
         .one(&core.db)
         .await?
         .ok_or_else(|| InventoryError::NotFound(format!("stock of {sku}")))?;
-    stock_out(&core.db, row, core.now()).await
+    let held = held_now(&core.db, sku, core.now()).await?;
+    Ok(stock_out(row, held))
 }

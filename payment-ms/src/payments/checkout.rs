@@ -48,15 +48,8 @@ impl Payments {
         validate::url(&mut errors, "success_url", &input.success_url);
         validate::url(&mut errors, "cancel_url", &input.cancel_url);
         validate::metadata(&mut errors, &input.metadata);
-        if let Some(method) = &input.payment_method
-            && (method.is_empty()
-                || method.len() > 255
-                || !method.bytes().all(|b| b.is_ascii_graphic()))
-        {
-            errors.push(FieldError::new(
-                "payment_method",
-                "must be a provider's payment method id, such as pm_…",
-            ));
+        if let Some(method) = &input.payment_method {
+            validate::payment_method(&mut errors, method);
         }
         let provider_name = input
             .provider

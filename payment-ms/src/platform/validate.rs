@@ -17,6 +17,17 @@ const NO_CONTROL: &str = "must not contain control characters (such as a newline
 
 use shared::text::{has_control, is_control};
 
+/// A provider's saved payment method id (`pm_…`): 1 to 255 printable ASCII characters, as
+/// [`shared::rules::TOKEN`] says.
+pub fn payment_method(errors: &mut Vec<FieldError>, value: &str) {
+    if !(1..=255).contains(&value.len()) || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        errors.push(FieldError::new(
+            "payment_method",
+            "must be a provider's payment method id, such as pm_…",
+        ));
+    }
+}
+
 /// A non-empty string of at most `max` characters, without control characters: a
 /// [`shared::rules::TEXT`], as the API document says.
 pub fn text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {

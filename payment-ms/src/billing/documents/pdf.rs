@@ -70,9 +70,10 @@ pub fn render(sheet: &Sheet) -> Vec<u8> {
     layout.finish(&sheet.title)
 }
 
-/// Pages being written, and where the next line goes on the last one.
+/// Pages being written, and where the next line goes on the current one.
 struct Layout {
-    pages: Vec<Content>,
+    done: Vec<Content>,
+    current: Content,
     /// The baseline of the next line, from the page's bottom.
     y: f32,
 }
@@ -80,21 +81,19 @@ struct Layout {
 impl Layout {
     fn new() -> Layout {
         Layout {
-            pages: vec![Content::new()],
+            done: Vec::new(),
+            current: Content::new(),
             y: HEIGHT - MARGIN - 14.0,
         }
     }
 
     fn page(&mut self) -> &mut Content {
-        if self.pages.is_empty() {
-            self.pages.push(Content::new());
-        }
-        let last = self.pages.len() - 1;
-        &mut self.pages[last]
+        &mut self.current
     }
 
     fn new_page(&mut self) {
-        self.pages.push(Content::new());
+        self.done
+            .push(std::mem::replace(&mut self.current, Content::new()));
         self.y = HEIGHT - MARGIN - 14.0;
     }
 
@@ -152,7 +151,9 @@ impl Layout {
         self.advance(16.0);
     }
 
-    fn finish(self, title: &str) -> Vec<u8> {
+    fn finish(mut self, title: &str) -> Vec<u8> {
+        self.done.push(self.current);
+        let pages = self.done;
         let mut pdf = Pdf::new();
         let catalog = Ref::new(1);
         let tree = Ref::new(2);
@@ -160,7 +161,7 @@ impl Layout {
         let bold = Ref::new(4);
         let info = Ref::new(5);
         let first_page = 6;
-        let count = self.pages.len();
+        let count = pages.len();
         let page_ref = |i: usize| Ref::new(first_page + 2 * i as i32);
         let content_ref = |i: usize| Ref::new(first_page + 2 * i as i32 + 1);
         pdf.catalog(catalog).pages(tree);
@@ -175,7 +176,7 @@ impl Layout {
         pdf.document_info(info)
             .title(TextStr(title))
             .producer(TextStr("payment-ms"));
-        for (i, mut content) in self.pages.into_iter().enumerate() {
+        for (i, mut content) in pages.into_iter().enumerate() {
             // Each page says whose it is and where it stands.
             let footer = win_ansi(&format!("{title} \u{b7} page {} of {count}", i + 1));
             content.set_fill_gray(0.4);
@@ -240,7 +241,6 @@ fn width(bytes: &[u8], size: f32) -> f32 {
         .iter()
         .map(|&b| match b {
             b' '..=b'~' => u32::from(ASCII_WIDTHS[usize::from(b - b' ')]),
-            0x96 => 556,
             0x97 => 1000,
             _ => 556,
         })

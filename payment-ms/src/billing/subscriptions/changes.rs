@@ -144,12 +144,7 @@ pub async fn set_payment_method(
     input: PaymentMethodIn,
 ) -> Result<SubscriptionOut, BillingError> {
     let mut errors = Vec::new();
-    if !payment_method_ok(&input.payment_method) {
-        errors.push(FieldError::new(
-            "payment_method",
-            "must be a provider's payment method id, such as pm_…",
-        ));
-    }
+    validate::payment_method(&mut errors, &input.payment_method);
     validate::finish(errors).map_err(BillingError::Invalid)?;
     let core = &billing.core;
     let (txn, mut sub) = lock_visible(billing, actor, id).await?;

@@ -60,10 +60,6 @@ async fn load_out<C: sea_orm::ConnectionTrait>(
     Ok(subscription_out(sub, plan, latest))
 }
 
-fn payment_method_ok(method: &str) -> bool {
-    (1..=255).contains(&method.len()) && method.bytes().all(|b| b.is_ascii_graphic())
-}
-
 /// Subscribes a user to a plan. With a trial: `trialing` until it ends, then billed. Without:
 /// `incomplete` until the first invoice (finalized at once) is paid; a free plan is active at
 /// once.
@@ -88,13 +84,8 @@ pub async fn create_subscription(
             "must be an IANA time zone such as Europe/Paris",
         ));
     }
-    if let Some(method) = &input.payment_method
-        && !payment_method_ok(method)
-    {
-        errors.push(FieldError::new(
-            "payment_method",
-            "must be a provider's payment method id, such as pm_…",
-        ));
+    if let Some(method) = &input.payment_method {
+        validate::payment_method(&mut errors, method);
     }
     if let Some(days) = input.trial_days
         && !(0..=MAX_TRIAL_DAYS).contains(&days)
