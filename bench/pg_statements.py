@@ -50,7 +50,7 @@ if not statements:
 # Ids (ord_…, pay_…), the Idempotency-Keys and the order number of the captured run become
 # per-transaction values.
 script = "\n".join(statements)
-uniques = sorted(set(re.findall(r"'((?:ord|oli|pay|evt|mcs|dlv|rsv)_[0-9a-f]{32})'", script)))
+uniques = sorted(set(re.findall(r"'((?:ord|oli|osh|pay|evt|mcs|dlv|rsv)_[0-9a-f]{32})'", script)))
 uniques += sorted(set(re.findall(r"'(capture-[a-z]+)'", script)))
 # The order's number (unique): the counter row is still incremented as payment-ms does.
 uniques += sorted(set(re.findall(r"'(ORD-[0-9]{4}-[0-9]{6,})'", script)))

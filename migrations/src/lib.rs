@@ -18,6 +18,7 @@ mod m20261129_000012_add_billing_job_payment;
 mod m20261129_000013_create_inventory;
 mod m20261129_000014_create_catalogue;
 mod m20261129_000015_add_order_numbers;
+mod m20261130_000016_add_order_lifecycle;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000013_create_inventory::Migration),
             Box::new(m20261129_000014_create_catalogue::Migration),
             Box::new(m20261129_000015_add_order_numbers::Migration),
+            Box::new(m20261130_000016_add_order_lifecycle::Migration),
         ]
     }
 }

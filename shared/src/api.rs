@@ -7,8 +7,7 @@ use utoipa::ToSchema;
 
 use crate::rules;
 
-/// Every order status.
-pub const ORDER_STATUSES: [&str; 5] = ["pending", "paid", "canceled", "expired", "refunded"];
+pub use crate::orders::{CreateOrderIn, ORDER_STATUSES, OrderItemIn, OrderItemOut, OrderOut};
 /// Every payment status.
 pub const PAYMENT_STATUSES: [&str; 7] = [
     "pending",
@@ -29,6 +28,14 @@ pub const EVENT_TYPES: &[&str] = &[
     "order.canceled",
     "order.expired",
     "order.refunded",
+    "order.updated",
+    "order.payment_pending",
+    "order.payment_failed",
+    "order.processing",
+    "order.fulfilled",
+    "order.delivered",
+    "order.completed",
+    "order.requires_action",
     "payment.created",
     "payment.succeeded",
     "payment.failed",
@@ -82,88 +89,6 @@ fn event_filter_list() -> utoipa::openapi::schema::ArrayBuilder {
 
 fn event_filters_or_null() -> utoipa::openapi::schema::Schema {
     rules::or_null(event_filter_list())
-}
-
-/// Creates an order. A trusted backend (role `service` or `admin`) creates one for any user,
-/// with explicit lines or lines priced from the catalogue; a buyer creates their own, from SKUs
-/// and quantities only, priced from the catalogue. The total is computed from the lines.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateOrderIn {
-    /// The order's owner: the `sub` of the user who will pay it. Required of a service or
-    /// admin; a buyer may leave it out (it is then themself).
-    #[serde(default)]
-    #[schema(schema_with = rules::text_255_or_null, example = "user_demo")]
-    pub user_id: Option<String>,
-    #[schema(min_items = 1, max_items = 100)]
-    pub items: Vec<OrderItemIn>,
-    /// ISO 4217, any case.
-    #[schema(schema_with = rules::currency)]
-    pub currency: String,
-    /// Your reference, e.g. a reservation id.
-    #[serde(default)]
-    #[schema(schema_with = rules::text_255_or_null, example = "reservation-42")]
-    pub reference: Option<String>,
-    /// Your data, returned as given; a JSON object of at most 8 KiB.
-    #[serde(default)]
-    #[schema(schema_with = rules::metadata_or_null)]
-    pub metadata: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OrderItemIn {
-    #[schema(schema_with = rules::text_255, example = "tee")]
-    pub sku: String,
-    /// With `unit_price`, an explicit line (service and admin only). Leave both out to take
-    /// the catalogue's name and price for the SKU.
-    #[serde(default)]
-    #[schema(schema_with = rules::text_255_or_null, example = "T-shirt")]
-    pub name: Option<String>,
-    #[schema(minimum = 1, maximum = 1_000_000, example = 2)]
-    pub quantity: i64,
-    /// Minor units of the order's currency (`1999` is 19.99 USD). With `name` (service and
-    /// admin only); left out, the catalogue's price in the order's currency.
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 99_999_999_999_i64, example = 1999)]
-    pub unit_price: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
-pub struct OrderOut {
-    #[schema(example = "ord_019a8e0c2d4b7a1c9e3f5a7b9c1d3e5f")]
-    pub id: String,
-    /// A number to read out (`ORD-2027-000042`): gapless and unique per year, given at
-    /// creation; `null` on orders made before numbers were.
-    #[schema(example = "ORD-2027-000042")]
-    pub number: Option<String>,
-    pub user_id: String,
-    /// `pending`, `paid`, `canceled`, `expired` or `refunded`.
-    #[schema(example = "pending")]
-    pub status: String,
-    /// The sum of the lines, in minor units of `currency`.
-    #[schema(example = 4848)]
-    pub amount: i64,
-    #[schema(example = "usd")]
-    pub currency: String,
-    pub reference: Option<String>,
-    #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
-    pub items: Vec<OrderItemOut>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// An order not paid by then expires.
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
-pub struct OrderItemOut {
-    pub sku: String,
-    pub name: String,
-    pub quantity: i64,
-    pub unit_price: i64,
-    /// `quantity × unit_price`.
-    pub line_total: i64,
 }
 
 /// Starts paying an order. There is no amount: the payment's amount is the order's.

@@ -31,6 +31,10 @@ pub struct ProductIn {
     /// buyers do not see it.
     #[serde(default)]
     pub active: Option<bool>,
+    /// The tax rate of its order lines, in basis points (`2000` is 20 %; default 0).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 10_000, example = 2000)]
+    pub tax_rate_bps: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -41,6 +45,7 @@ pub struct ProductOut {
     #[schema(value_type = Object, example = json!({"usd": 2500, "eur": 2300}))]
     pub prices: BTreeMap<String, i64>,
     pub active: bool,
+    pub tax_rate_bps: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -25,6 +25,7 @@ pub const BILLING_JOB: &str = "bjb";
 pub const TEST_CLOCK: &str = "clk";
 pub const MRR_CHANGE: &str = "mrr";
 pub const STOCK_RESERVATION: &str = "rsv";
+pub const ORDER_HISTORY: &str = "osh";
 
 /// A new id of the given type, e.g. `new_id(ids::ORDER)`.
 pub fn new_id(prefix: &str) -> String {

@@ -11,6 +11,7 @@ pub mod internal;
 pub mod inventory;
 pub mod metrics;
 pub mod money;
+pub mod orders;
 pub mod problem;
 pub mod rules;
 pub mod shutdown;

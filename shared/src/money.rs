@@ -10,6 +10,9 @@ use iso_currency::Flag;
 /// from `i64::MAX`, and matches what card providers accept.
 pub const MAX_AMOUNT: i64 = 99_999_999_999;
 
+/// The highest tax rate, in basis points: 100 %.
+pub const MAX_TAX_RATE_BPS: i64 = 10_000;
+
 /// A known ISO 4217 currency, lower case (`usd`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Currency(iso_currency::Currency);

@@ -157,6 +157,42 @@ pub fn text_500_or_null() -> Schema {
     or_null(text(500))
 }
 
+/// ISO 3166-1 alpha-2 country codes (249, as the iso-codes package lists them).
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN \
+     BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ \
+     DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL \
+     GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM \
+     JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME \
+     MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP \
+     NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD \
+     SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO \
+     TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// Whether `code` is an ISO 3166-1 alpha-2 country code, in any case.
+pub fn is_country(code: &str) -> bool {
+    code.len() == 2 && COUNTRIES.split(' ').any(|c| c.eq_ignore_ascii_case(code))
+}
+
+/// A country code, any case.
+pub fn country() -> Schema {
+    static PATTERN: OnceLock<String> = OnceLock::new();
+    let pattern = PATTERN.get_or_init(|| {
+        let codes: Vec<String> = COUNTRIES
+            .split(' ')
+            .map(|code| {
+                code.chars()
+                    .map(|c| format!("[{}{}]", c, c.to_ascii_lowercase()))
+                    .collect()
+            })
+            .collect();
+        format!("^(?:{})$", codes.join("|"))
+    });
+    string(pattern)
+        .min_length(Some(2))
+        .max_length(Some(2))
+        .into()
+}
+
 pub fn url() -> Schema {
     string(URL)
         .max_length(Some(MAX_URL_LEN))

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
 mod billing;
 mod inventory;
 mod modifiers;
+mod orders;
 
 use modifiers::{Links, Rules, operations_mut};
 
@@ -35,7 +36,9 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
     ),
     paths(
         healthz, readyz,
-        create_order, list_orders, get_order, checkout, cancel_order,
+        create_order, list_orders, get_order, checkout, orders::cancel_order,
+        orders::update_order, orders::add_order_item, orders::update_order_item,
+        orders::remove_order_item, orders::transition_order, orders::order_history,
         list_payments, get_payment, verify_payment, cancel_payment, create_refund, list_refunds,
         provider_webhook,
         create_partner, list_partners, get_partner, update_partner, delete_partner, rotate_secret,
@@ -55,7 +58,7 @@ Money is integer minor units of `currency`. Errors are application/problem+json.
     components(schemas(ProblemDetails)),
     modifiers(&Common, &Rules, &Links),
     tags(
-        (name = "orders", description = "Created by a trusted backend, paid by their owner"),
+        (name = "orders", description = "Created by a buyer from the catalogue or by a trusted backend, edited while pending, paid by their owner, fulfilled by staff (docs/orders.md)"),
         (name = "payments", description = "Checkouts and their outcome"),
         (name = "partners", description = "Webhook partners and deliveries (admin)"),
         (name = "providers", description = "Inbound webhooks from payment providers"),
@@ -221,10 +224,13 @@ async fn create_order() {}
     params(
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 100),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-        ("status" = Option<String>, Query, description = "pending, paid, canceled, expired or refunded"),
-        ("user_id" = Option<String>, Query, description = "service and admin only")),
+        ("status" = Option<String>, Query, description = "one status (docs/orders.md lists them)"),
+        ("user_id" = Option<String>, Query, description = "service and admin only"),
+        ("created_from" = Option<String>, Query, format = DateTime, description = "created at or after (RFC 3339)"),
+        ("created_to" = Option<String>, Query, format = DateTime, description = "created before (RFC 3339)"),
+        ("sort" = Option<String>, Query, description = "-created_at (default), created_at, -amount or amount")),
     responses(
-        (status = 200, description = "A page, newest first", body = Page<OrderOut>),
+        (status = 200, description = "A page, in the order asked (newest first by default)", body = Page<OrderOut>),
         (status = 422, description = "A bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
 async fn list_orders() {}
 
@@ -247,14 +253,6 @@ async fn get_order() {}
         (status = 415, description = "Not JSON", body = ProblemDetails, content_type = PROBLEM),
         (status = 422, description = "Invalid fields, or the key was used with another body", body = ProblemDetails, content_type = PROBLEM)))]
 async fn checkout() {}
-
-/// Cancel a pending order
-#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "Canceled", body = OrderOut),
-        (status = 404, description = "No such order for you", body = ProblemDetails, content_type = PROBLEM),
-        (status = 409, description = "Not pending", body = ProblemDetails, content_type = PROBLEM)))]
-async fn cancel_order() {}
 
 /// List payments (your own; admins may filter by user)
 #[utoipa::path(get, path = "/api/v1/payments", tag = "payments",

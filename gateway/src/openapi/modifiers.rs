@@ -81,7 +81,17 @@ fn parameter_schema(path: &str, name: &str) -> Option<Schema> {
             "subscription_id" => ids::SUBSCRIPTION,
             _ => ids::ORDER,
         }),
+        // Sorted by amount, an order list's cursor is `<amount>.<id>`.
+        "cursor" if path == "/api/v1/orders" => rules::string(&format!(
+            "^(?:[0-9]+\\.)?{}",
+            &rules::id_pattern(ids::ORDER)[1..]
+        ))
+        .into(),
         "cursor" => id(listed(path)?),
+        "item_id" => id(ids::ORDER_ITEM),
+        "sort" if path == "/api/v1/orders" => {
+            statuses(&["-created_at", "created_at", "-amount", "amount"])
+        }
         "status" => match listed(path)? {
             p if p == ids::ORDER => statuses(&api::ORDER_STATUSES),
             p if p == ids::PAYMENT => statuses(&api::PAYMENT_STATUSES),
@@ -116,6 +126,10 @@ impl Modify for Links {
         // (operation, status, link name, target operation, parameters)
         let body_id = [("id", "$response.body#/id")];
         let first_id = [("id", "$response.body#/data/0/id")];
+        let first_item = [
+            ("id", "$response.body#/id"),
+            ("item_id", "$response.body#/items/0/id"),
+        ];
         let links: &[LinkSource] = &[
             (
                 "create_order",
@@ -124,6 +138,12 @@ impl Modify for Links {
                     ("get_order", &body_id),
                     ("checkout", &body_id),
                     ("cancel_order", &body_id),
+                    ("update_order", &body_id),
+                    ("add_order_item", &body_id),
+                    ("transition_order", &body_id),
+                    ("order_history", &body_id),
+                    ("update_order_item", &first_item),
+                    ("remove_order_item", &first_item),
                 ],
             ),
             (

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use shared::Problem;
 use shared::http::Limits;
 use shared::ids;
@@ -41,9 +41,13 @@ pub fn router(state: AppState) -> Router {
     // a second routing step and a rewritten URI, on the gateway's hottest path.
     let api = [
         ("/orders", post(pass).get(pass)),
-        ("/orders/{id}", get(pass)),
+        ("/orders/{id}", get(pass).patch(pass)),
         ("/orders/{id}/checkout", post(pass)),
         ("/orders/{id}/cancel", post(pass)),
+        ("/orders/{id}/transition", post(trusted)),
+        ("/orders/{id}/history", get(pass)),
+        ("/orders/{id}/items", post(pass)),
+        ("/orders/{id}/items/{item_id}", patch(pass).delete(pass)),
         ("/payments", get(pass)),
         ("/payments/{id}", get(pass)),
         ("/payments/{id}/verify", post(verify)),

@@ -164,13 +164,21 @@ async fn other_users_resources_do_not_exist_for_them(backend: Backend) {
         format!("/api/v1/payments/{payment_id}/verify"),
         format!("/api/v1/payments/{payment_id}/cancel"),
     ] {
-        let body = testkit::helpers::checkout_body();
+        // A body the owner could send.
+        let body = if path.starts_with("/api/v1/orders/") && path.ends_with("/cancel") {
+            serde_json::json!({"reason": "not mine"})
+        } else {
+            testkit::helpers::checkout_body()
+        };
         let response = app.post(&path, &bob, &body, None).await;
         assert_eq!(response.status(), 404, "{path}");
     }
     // Bob changed nothing.
     assert_eq!(app.events_of(payment_id).await, ["payment.created"]);
-    assert_eq!(app.events_of(order_id).await, ["order.created"]);
+    assert_eq!(
+        app.events_of(order_id).await,
+        ["order.created", "order.payment_pending"]
+    );
 
     // The owner and an admin see them; a service sees the order but only admins see payments.
     assert_eq!(

@@ -78,6 +78,7 @@ async fn every_documented_operation_is_routed() {
                 "/test-clocks/clk_00000000000000000000000000000000",
             )
             .replace("{delivery_id}", "dlv_00000000000000000000000000000000")
+            .replace("{item_id}", "oli_00000000000000000000000000000000")
             .replace("{provider}", "stripe");
         for method in item.as_object().unwrap().keys() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
@@ -100,7 +101,7 @@ async fn every_documented_operation_is_routed() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 60);
+    assert_eq!(operations, 66);
 }
 
 /// `/docs` loads nothing from elsewhere: the viewer's every file comes from the gateway.

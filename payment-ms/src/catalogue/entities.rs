@@ -12,6 +12,8 @@ pub mod products {
         pub active: bool,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// Its lines' tax rate in basis points.
+        pub tax_rate_bps: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -45,6 +45,7 @@ pub struct Priced {
     pub name: String,
     pub active: bool,
     pub unit_price: Option<i64>,
+    pub tax_rate_bps: i64,
 }
 
 /// The products among `skus`, each with its price in `currency`.
@@ -75,6 +76,7 @@ pub async fn priced<C: ConnectionTrait>(
                     name: p.name,
                     active: p.active,
                     unit_price,
+                    tax_rate_bps: i64::from(p.tax_rate_bps),
                 },
             )
         })
@@ -106,6 +108,7 @@ fn product_out(product: products::Model, prices: BTreeMap<String, i64>) -> Produ
         name: product.name,
         prices,
         active: product.active,
+        tax_rate_bps: i64::from(product.tax_rate_bps),
         created_at: product.created_at,
         updated_at: product.updated_at,
     }
@@ -170,7 +173,15 @@ pub async fn put_product(
             ));
         }
     }
+    let tax_rate_bps = input.tax_rate_bps.unwrap_or(0);
+    if !(0..=shared::money::MAX_TAX_RATE_BPS).contains(&tax_rate_bps) {
+        errors.push(FieldError::new(
+            "tax_rate_bps",
+            "must be between 0 and 10000 basis points",
+        ));
+    }
     validate::finish(errors).map_err(CatalogueError::Invalid)?;
+    let tax_rate_bps = tax_rate_bps as i32;
     let at = core.now();
     let txn = core.begin().await?;
     let found = products::Entity::find_by_id(sku)
@@ -183,6 +194,7 @@ pub async fn put_product(
             let mut product = product.into_active_model();
             product.name = Set(input.name.trim().to_owned());
             product.active = Set(input.active.unwrap_or(true));
+            product.tax_rate_bps = Set(tax_rate_bps);
             product.updated_at = Set(at);
             product.update(&txn).await?
         }
@@ -193,6 +205,7 @@ pub async fn put_product(
                 active: input.active.unwrap_or(true),
                 created_at: at,
                 updated_at: at,
+                tax_rate_bps,
             }
             .into_active_model()
             .insert(&txn)

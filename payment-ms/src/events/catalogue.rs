@@ -13,6 +13,7 @@ pub enum EventType {
     OrderCanceled,
     OrderExpired,
     OrderRefunded,
+    Order(OrderChange),
     PaymentCreated,
     PaymentSucceeded,
     PaymentFailed,
@@ -22,6 +23,23 @@ pub enum EventType {
     PartnerDisabled,
     Subscription(SubscriptionChange),
     Invoice(InvoiceChange),
+}
+
+/// What else happened to an order: an edit, or a move of its lifecycle besides its creation,
+/// payment and end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderChange {
+    /// Its lines, discount, shipping or addresses changed, or a checkout ended unpaid and it
+    /// is `pending` (editable) again.
+    Updated,
+    PaymentPending,
+    PaymentFailed,
+    Processing,
+    /// Shipped.
+    Fulfilled,
+    Delivered,
+    Completed,
+    RequiresAction,
 }
 
 /// What happened to a subscription.
@@ -48,12 +66,20 @@ pub enum InvoiceChange {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 25] = [
+    pub const ALL: [EventType; 33] = [
         Self::OrderCreated,
         Self::OrderPaid,
         Self::OrderCanceled,
         Self::OrderExpired,
         Self::OrderRefunded,
+        Self::Order(OrderChange::Updated),
+        Self::Order(OrderChange::PaymentPending),
+        Self::Order(OrderChange::PaymentFailed),
+        Self::Order(OrderChange::Processing),
+        Self::Order(OrderChange::Fulfilled),
+        Self::Order(OrderChange::Delivered),
+        Self::Order(OrderChange::Completed),
+        Self::Order(OrderChange::RequiresAction),
         Self::PaymentCreated,
         Self::PaymentSucceeded,
         Self::PaymentFailed,
@@ -83,6 +109,16 @@ impl EventType {
             EventType::OrderCanceled => "order.canceled",
             EventType::OrderExpired => "order.expired",
             EventType::OrderRefunded => "order.refunded",
+            EventType::Order(change) => match change {
+                OrderChange::Updated => "order.updated",
+                OrderChange::PaymentPending => "order.payment_pending",
+                OrderChange::PaymentFailed => "order.payment_failed",
+                OrderChange::Processing => "order.processing",
+                OrderChange::Fulfilled => "order.fulfilled",
+                OrderChange::Delivered => "order.delivered",
+                OrderChange::Completed => "order.completed",
+                OrderChange::RequiresAction => "order.requires_action",
+            },
             EventType::PaymentCreated => "payment.created",
             EventType::PaymentSucceeded => "payment.succeeded",
             EventType::PaymentFailed => "payment.failed",
@@ -119,6 +155,7 @@ pub enum Event<'a> {
     OrderCanceled(&'a OrderOut),
     OrderExpired(&'a OrderOut),
     OrderRefunded(&'a OrderOut),
+    Order(OrderChange, &'a OrderOut),
     PaymentCreated(&'a PaymentOut),
     PaymentSucceeded(&'a PaymentOut),
     PaymentFailed(&'a PaymentOut),
@@ -147,6 +184,7 @@ impl Event<'_> {
             Event::OrderCanceled(_) => EventType::OrderCanceled,
             Event::OrderExpired(_) => EventType::OrderExpired,
             Event::OrderRefunded(_) => EventType::OrderRefunded,
+            Event::Order(change, _) => EventType::Order(*change),
             Event::PaymentCreated(_) => EventType::PaymentCreated,
             Event::PaymentSucceeded(_) => EventType::PaymentSucceeded,
             Event::PaymentFailed(_) => EventType::PaymentFailed,
@@ -178,7 +216,8 @@ impl Event<'_> {
             | Event::OrderPaid(o)
             | Event::OrderCanceled(o)
             | Event::OrderExpired(o)
-            | Event::OrderRefunded(o) => &o.id,
+            | Event::OrderRefunded(o)
+            | Event::Order(_, o) => &o.id,
             Event::PaymentCreated(p)
             | Event::PaymentSucceeded(p)
             | Event::PaymentFailed(p)
@@ -198,7 +237,8 @@ impl Event<'_> {
             | Event::OrderPaid(o)
             | Event::OrderCanceled(o)
             | Event::OrderExpired(o)
-            | Event::OrderRefunded(o) => serde_json::to_value(o),
+            | Event::OrderRefunded(o)
+            | Event::Order(_, o) => serde_json::to_value(o),
             Event::PaymentCreated(p)
             | Event::PaymentSucceeded(p)
             | Event::PaymentFailed(p)

@@ -7,6 +7,6 @@ pub mod entities;
 pub mod outbox;
 pub mod relay;
 
-pub use catalogue::{Event, EventType, InvoiceChange, SubscriptionChange};
+pub use catalogue::{Event, EventType, InvoiceChange, OrderChange, SubscriptionChange};
 pub use outbox::Outbox;
 pub use relay::{Output, Reaction, Recorded};

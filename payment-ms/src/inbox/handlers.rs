@@ -129,6 +129,14 @@ struct OrderCreatedData {
     items: Vec<OrderItemIn>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    discount: Option<i64>,
+    #[serde(default)]
+    shipping: Option<i64>,
+    #[serde(default)]
+    shipping_address: Option<shared::orders::Address>,
+    #[serde(default)]
+    billing_address: Option<shared::orders::Address>,
 }
 
 /// A string with something in it.
@@ -227,6 +235,10 @@ async fn order_created(
         currency: order.currency,
         reference: Some(order.order_id.0),
         metadata: order.metadata,
+        discount: order.discount,
+        shipping: order.shipping,
+        shipping_address: order.shipping_address,
+        billing_address: order.billing_address,
     };
     let then = RecordWith {
         event,

@@ -155,20 +155,21 @@ pub async fn release_where<C: ConnectionTrait>(
 /// The order was paid: its holds are committed, in the payment's transaction, and on hand goes
 /// down by them. A hold that expired meanwhile is committed only if its units are still
 /// available; if not, it is marked `short` (the order is paid and the stock is not there: a
-/// person must look), loudly.
+/// person must look), loudly. Answers the SKUs that were short.
 pub async fn commit_order<C: ConnectionTrait>(
     txn: &C,
     order_id: &str,
     at: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<Vec<String>, DbErr> {
     let holds = stock_reservations::Entity::find()
         .filter(stock_reservations::Column::OrderId.eq(order_id))
         .filter(stock_reservations::Column::Status.eq(status::ACTIVE))
         .order_by_asc(stock_reservations::Column::Sku)
         .all(txn)
         .await?;
+    let mut short = Vec::new();
     if holds.is_empty() {
-        return Ok(());
+        return Ok(short);
     }
     // Every row locked at once, in SKU order (as a checkout's holding locks them), before any
     // hold is touched: the two never wait on each other in a circle.
@@ -208,6 +209,7 @@ pub async fn commit_order<C: ConnectionTrait>(
             tracing::error!(order_id, sku = %hold.sku, quantity = hold.quantity,
                 on_hand = row.on_hand, held_by_others = others,
                 "an order was paid after its stock hold expired and the stock is gone; it needs a person");
+            short.push(hold.sku.clone());
         }
         stock_reservations::Entity::update_many()
             .col_expr(
@@ -224,5 +226,5 @@ pub async fn commit_order<C: ConnectionTrait>(
             .exec(txn)
             .await?;
     }
-    Ok(())
+    Ok(short)
 }

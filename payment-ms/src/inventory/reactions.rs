@@ -1,6 +1,7 @@
 //! What the built-in inventory does when orders and payments move, in their transaction: an
-//! order paid commits its holds; a checkout that ended unpaid, or an order canceled or expired,
-//! releases them.
+//! order paid commits its holds (one paid after its holds lapsed and their stock went elsewhere
+//! becomes `requires_action`, saying which SKUs are short); a checkout that ended unpaid, or an
+//! order canceled or expired, releases them.
 
 use async_trait::async_trait;
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr};
@@ -8,6 +9,8 @@ use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr};
 use super::builtin::{commit_order, release_where};
 use super::entities::stock_reservations::Column;
 use crate::events::{Event, Outbox, Reaction, Recorded};
+use crate::orders::model::OrderStatus;
+use crate::orders::store::{Transition, move_order};
 
 pub struct OnOrdersAndPayments;
 
@@ -17,11 +20,28 @@ impl Reaction for OnOrdersAndPayments {
         &self,
         txn: &DatabaseTransaction,
         recorded: &Recorded<'_>,
-        _outbox: &Outbox,
+        outbox: &Outbox,
     ) -> Result<(), DbErr> {
         let at = recorded.at;
         match recorded.event {
-            Event::OrderPaid(order) => commit_order(txn, &order.id, at).await,
+            Event::OrderPaid(order) => {
+                let short = commit_order(txn, &order.id, at).await?;
+                if short.is_empty() {
+                    return Ok(());
+                }
+                let reason = format!(
+                    "paid after its stock hold lapsed; short of {}: refund it, or restock and \
+                     move it to processing",
+                    short.join(", ")
+                );
+                let transition = Transition {
+                    reason: Some(&reason),
+                    ..Transition::system(OrderStatus::RequiresAction)
+                };
+                move_order(txn, outbox, &order.id, transition, at)
+                    .await
+                    .map(drop)
+            }
             Event::OrderCanceled(order) | Event::OrderExpired(order) => {
                 release_where(txn, Column::OrderId.eq(order.id.as_str()), at)
                     .await

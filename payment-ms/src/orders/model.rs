@@ -1,11 +1,12 @@
 //! An order: its statuses, its validation and totals, its public view, and what can go wrong.
 
-use sea_orm::entity::prelude::*;
 use shared::FieldError;
-use shared::api::{CreateOrderIn, OrderItemOut, OrderOut};
-use shared::money::{self, Currency, MAX_AMOUNT};
+use shared::api::{CreateOrderIn, OrderItemIn, OrderItemOut, OrderOut};
+use shared::money::{Currency, MAX_AMOUNT};
+use shared::orders::Address;
 
 use super::entities::{order_items, orders};
+use super::totals::{self, LineIn, MAX_TAX_RATE_BPS, Totals, TotalsError};
 use crate::platform::{Fault, validate};
 
 crate::platform::typed_id!(
@@ -17,45 +18,7 @@ crate::platform::typed_id!(
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 1_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "snake_case"
-)]
-pub enum OrderStatus {
-    Pending,
-    Paid,
-    Canceled,
-    Expired,
-    Refunded,
-}
-
-impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "pending",
-            OrderStatus::Paid => "paid",
-            OrderStatus::Canceled => "canceled",
-            OrderStatus::Expired => "expired",
-            OrderStatus::Refunded => "refunded",
-        }
-    }
-
-    pub const ALL: [OrderStatus; 5] = [
-        Self::Pending,
-        Self::Paid,
-        Self::Canceled,
-        Self::Expired,
-        Self::Refunded,
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-crate::platform::status_text!(OrderStatus);
+pub use super::lifecycle::OrderStatus;
 
 /// Why an order use case did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +35,12 @@ pub enum OrderError {
     NotCancelable(String),
     #[error("{0}")]
     NotPayable(String),
+    /// The transition table has no such move from where the order is.
+    #[error("{0}")]
+    NotMovable(String),
+    /// Only a pending order's lines, discount, shipping and addresses change.
+    #[error("{0}")]
+    NotEditable(String),
     /// A service it depends on (the account service) did not answer: retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -87,33 +56,166 @@ impl From<sea_orm::DbErr> for OrderError {
 
 /// The public view of an order and its lines.
 pub fn order_out(order: orders::Model, items: Vec<order_items::Model>) -> OrderOut {
+    let address =
+        |json: Option<serde_json::Value>| json.and_then(|v| serde_json::from_value(v).ok());
     OrderOut {
         id: order.id,
         number: order.number,
         user_id: order.user_id,
         status: order.status.as_str().to_owned(),
+        status_reason: order.status_reason,
         amount: order.total_amount,
+        subtotal: order.subtotal_amount,
+        discount: order.discount_amount,
+        shipping: order.shipping_amount,
+        tax: order.tax_amount,
         currency: order.currency,
         reference: order.reference,
         metadata: order.metadata,
         items: items
             .into_iter()
             .map(|i| OrderItemOut {
+                id: i.id,
                 sku: i.sku,
                 name: i.name,
                 quantity: i.quantity,
                 unit_price: i.unit_price,
                 line_total: i.line_total,
+                discount: i.discount_amount,
+                tax_rate_bps: i64::from(i.tax_rate_bps),
+                tax: i.tax_amount,
+                total: i.line_total - i.discount_amount + i.tax_amount,
             })
             .collect(),
+        shipping_address: address(order.shipping_address),
+        billing_address: address(order.billing_address),
+        carrier: order.carrier,
+        tracking_number: order.tracking_number,
         created_at: order.created_at,
         updated_at: order.updated_at,
         expires_at: order.expires_at,
     }
 }
 
-/// Validates the order and computes its lines and total. Every error names its field.
-pub fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Vec<FieldError>> {
+/// Checks one line's own fields, naming each bad one; answers it as the totals read it.
+pub fn check_line(
+    errors: &mut Vec<FieldError>,
+    i: usize,
+    item: &OrderItemIn,
+) -> Option<(String, LineIn)> {
+    validate::text(errors, &format!("items[{i}].sku"), &item.sku, 255);
+    let (Some(name), Some(unit_price)) = (&item.name, item.unit_price) else {
+        errors.push(FieldError::new(
+            format!("items[{i}]"),
+            "give both name and unit_price, or neither to price it from the catalogue",
+        ));
+        return None;
+    };
+    validate::text(errors, &format!("items[{i}].name"), name, 255);
+    let before = errors.len();
+    if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+        errors.push(FieldError::new(
+            format!("items[{i}].quantity"),
+            format!("must be between 1 and {MAX_QUANTITY}"),
+        ));
+    }
+    if !(0..=MAX_AMOUNT).contains(&unit_price) {
+        errors.push(FieldError::new(
+            format!("items[{i}].unit_price"),
+            format!("must be between 0 and {MAX_AMOUNT} minor units"),
+        ));
+    }
+    let tax_rate_bps = item.tax_rate_bps.unwrap_or(0);
+    if !(0..=MAX_TAX_RATE_BPS).contains(&tax_rate_bps) {
+        errors.push(FieldError::new(
+            format!("items[{i}].tax_rate_bps"),
+            format!("must be between 0 and {MAX_TAX_RATE_BPS} basis points"),
+        ));
+    }
+    (errors.len() == before).then(|| {
+        (
+            name.clone(),
+            LineIn {
+                quantity: item.quantity,
+                unit_price,
+                tax_rate_bps,
+            },
+        )
+    })
+}
+
+/// The totals of checked lines, or the field errors that say why there are none.
+pub fn totals_of(
+    lines: &[LineIn],
+    discount: i64,
+    shipping: i64,
+) -> Result<Totals, Vec<FieldError>> {
+    let refusal = |field: String, message: String| vec![FieldError::new(field, message)];
+    let totals = totals::compute(lines, discount, shipping).map_err(|e| match e {
+        TotalsError::Line(i) => refusal(
+            format!("items[{i}]"),
+            format!("quantity × unit_price exceeds {MAX_AMOUNT} minor units"),
+        ),
+        TotalsError::TaxRate(i) => refusal(
+            format!("items[{i}].tax_rate_bps"),
+            format!("must be between 0 and {MAX_TAX_RATE_BPS} basis points"),
+        ),
+        TotalsError::Discount => refusal(
+            "discount".into(),
+            "must be between 0 and the order's subtotal".into(),
+        ),
+        TotalsError::Shipping => refusal(
+            "shipping".into(),
+            format!("must be between 0 and {MAX_AMOUNT} minor units"),
+        ),
+        TotalsError::Total => refusal(
+            "items".into(),
+            format!("the order total exceeds {MAX_AMOUNT} minor units"),
+        ),
+    })?;
+    if totals.total == 0 {
+        return Err(refusal(
+            "items".into(),
+            "the order total must be greater than 0".into(),
+        ));
+    }
+    Ok(totals)
+}
+
+/// Checks an address's fields under `field`, and writes its country in upper case.
+pub fn check_address(errors: &mut Vec<FieldError>, field: &str, address: &mut Address) {
+    for (name, value) in [
+        ("name", Some(&address.name)),
+        ("line1", Some(&address.line1)),
+        ("line2", address.line2.as_ref()),
+        ("city", Some(&address.city)),
+        ("postal_code", address.postal_code.as_ref()),
+        ("region", address.region.as_ref()),
+        ("phone", address.phone.as_ref()),
+    ] {
+        if let Some(value) = value {
+            validate::text(errors, &format!("{field}.{name}"), value, 255);
+        }
+    }
+    if shared::rules::is_country(&address.country) {
+        address.country = address.country.to_ascii_uppercase();
+    } else {
+        errors.push(FieldError::new(
+            format!("{field}.country"),
+            "must be an ISO 3166-1 alpha-2 country code, e.g. GB",
+        ));
+    }
+}
+
+/// An address as the order keeps it.
+pub fn address_json(address: Option<&Address>) -> Option<serde_json::Value> {
+    address.and_then(|a| serde_json::to_value(a).ok())
+}
+
+/// Validates the order and computes its totals. Every error names its field.
+pub fn validate(
+    input: &mut CreateOrderIn,
+) -> Result<(Currency, Vec<String>, Totals), Vec<FieldError>> {
     let mut errors = Vec::new();
     match &input.user_id {
         Some(user_id) => validate::text(&mut errors, "user_id", user_id, 255),
@@ -133,77 +235,40 @@ pub fn validate(input: &CreateOrderIn) -> Result<(Currency, Vec<i64>, i64), Vec<
             format!("must have at most {MAX_ITEMS} items"),
         ));
     }
-    let mut line_totals = Vec::with_capacity(input.items.len());
+    let mut names = Vec::with_capacity(input.items.len());
+    let mut lines = Vec::with_capacity(input.items.len());
     for (i, item) in input.items.iter().enumerate() {
-        validate::text(&mut errors, &format!("items[{i}].sku"), &item.sku, 255);
-        let (Some(name), Some(unit_price)) = (&item.name, item.unit_price) else {
-            errors.push(FieldError::new(
-                format!("items[{i}]"),
-                "give both name and unit_price, or neither to price it from the catalogue",
-            ));
-            continue;
-        };
-        validate::text(&mut errors, &format!("items[{i}].name"), name, 255);
-        let mut line_ok = true;
-        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
-            errors.push(FieldError::new(
-                format!("items[{i}].quantity"),
-                format!("must be between 1 and {MAX_QUANTITY}"),
-            ));
-            line_ok = false;
-        }
-        if !(0..=MAX_AMOUNT).contains(&unit_price) {
-            errors.push(FieldError::new(
-                format!("items[{i}].unit_price"),
-                format!("must be between 0 and {MAX_AMOUNT} minor units"),
-            ));
-            line_ok = false;
-        }
-        if line_ok {
-            match money::line_total(item.quantity, unit_price) {
-                Some(total) => line_totals.push(total),
-                None => errors.push(FieldError::new(
-                    format!("items[{i}]"),
-                    format!("quantity × unit_price exceeds {MAX_AMOUNT} minor units"),
-                )),
-            }
+        if let Some((name, line)) = check_line(&mut errors, i, item) {
+            names.push(name);
+            lines.push(line);
         }
     }
     if let Some(reference) = &input.reference {
         validate::text(&mut errors, "reference", reference, 255);
     }
     validate::metadata(&mut errors, &input.metadata);
-    let total = if errors.is_empty() {
-        match money::sum(line_totals.iter().copied()) {
-            Some(0) => {
-                errors.push(FieldError::new(
-                    "items",
-                    "the order total must be greater than 0",
-                ));
-                0
-            }
-            Some(total) => total,
-            None => {
-                errors.push(FieldError::new(
-                    "items",
-                    format!("the order total exceeds {MAX_AMOUNT} minor units"),
-                ));
-                0
-            }
+    for (field, address) in [
+        ("shipping_address", &mut input.shipping_address),
+        ("billing_address", &mut input.billing_address),
+    ] {
+        if let Some(address) = address {
+            check_address(&mut errors, field, address);
         }
-    } else {
-        0
-    };
-    match (errors.is_empty(), currency) {
-        (true, Some(currency)) => Ok((currency, line_totals, total)),
-        _ => Err(errors),
+    }
+    let (discount, shipping) = (input.discount.unwrap_or(0), input.shipping.unwrap_or(0));
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let totals = totals_of(&lines, discount, shipping)?;
+    match currency {
+        Some(currency) => Ok((currency, names, totals)),
+        None => Err(errors),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::api::OrderItemIn;
 
     fn item(quantity: i64, unit_price: i64) -> OrderItemIn {
         OrderItemIn {
@@ -211,6 +276,7 @@ mod tests {
             name: Some("Thing".into()),
             quantity,
             unit_price: Some(unit_price),
+            tax_rate_bps: None,
         }
     }
 
@@ -221,43 +287,73 @@ mod tests {
             currency: "usd".into(),
             reference: None,
             metadata: None,
+            discount: None,
+            shipping: None,
+            shipping_address: None,
+            billing_address: None,
         }
     }
 
     #[test]
-    fn the_statuses_are_the_documented_ones() {
-        assert_eq!(
-            OrderStatus::ALL.map(OrderStatus::as_str),
-            shared::api::ORDER_STATUSES
-        );
-    }
-
-    #[test]
     fn totals_are_sums_of_integer_lines() {
-        let (_, lines, total) = validate(&order(vec![item(3, 1999), item(1, 1)])).unwrap();
+        let (_, _, totals) = validate(&mut order(vec![item(3, 1999), item(1, 1)])).unwrap();
+        let lines: Vec<i64> = totals.lines.iter().map(|l| l.gross).collect();
         assert_eq!(lines, vec![5997, 1]);
-        assert_eq!(total, 5998);
+        assert_eq!(totals.total, 5998);
     }
 
     #[test]
     fn each_bad_field_is_named() {
         let mut input = order(vec![item(0, 10), item(2, -1)]);
         input.currency = "zzz".into();
-        let errors = validate(&input).unwrap_err();
+        input.items[1].tax_rate_bps = Some(10_001);
+        let errors = validate(&mut input).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            vec!["currency", "items[0].quantity", "items[1].unit_price"]
+            vec![
+                "currency",
+                "items[0].quantity",
+                "items[1].unit_price",
+                "items[1].tax_rate_bps"
+            ]
         );
     }
 
     #[test]
     fn overflowing_totals_are_refused() {
-        let errors = validate(&order(vec![item(MAX_QUANTITY, MAX_AMOUNT)])).unwrap_err();
+        let errors = validate(&mut order(vec![item(MAX_QUANTITY, MAX_AMOUNT)])).unwrap_err();
         assert_eq!(errors[0].field, "items[0]");
-        let errors = validate(&order(vec![item(1, MAX_AMOUNT), item(1, MAX_AMOUNT)])).unwrap_err();
+        let errors =
+            validate(&mut order(vec![item(1, MAX_AMOUNT), item(1, MAX_AMOUNT)])).unwrap_err();
         assert_eq!(errors[0].field, "items");
-        let errors = validate(&order(vec![item(5, 0)])).unwrap_err();
+        let errors = validate(&mut order(vec![item(5, 0)])).unwrap_err();
         assert_eq!(errors[0].message, "the order total must be greater than 0");
+        let mut input = order(vec![item(1, 100)]);
+        input.discount = Some(101);
+        assert_eq!(validate(&mut input).unwrap_err()[0].field, "discount");
+    }
+
+    #[test]
+    fn addresses_are_checked_and_their_country_written_upper_case() {
+        let address = |country: &str| Address {
+            name: "Ada".into(),
+            line1: "12 Square".into(),
+            line2: None,
+            city: "London".into(),
+            postal_code: Some("SW1".into()),
+            region: None,
+            country: country.into(),
+            phone: None,
+        };
+        let mut input = order(vec![item(1, 100)]);
+        input.shipping_address = Some(address("gb"));
+        input.billing_address = Some(address("XX"));
+        let errors = validate(&mut input).unwrap_err();
+        assert_eq!(errors[0].field, "billing_address.country");
+        input.billing_address = Some(address("Fr"));
+        validate(&mut input).unwrap();
+        assert_eq!(input.shipping_address.unwrap().country, "GB");
+        assert_eq!(input.billing_address.unwrap().country, "FR");
     }
 }

@@ -5,16 +5,16 @@
 
 use sea_orm::ConnectionTrait;
 use shared::FieldError;
-use shared::api::CreateOrderIn;
+use shared::api::{CreateOrderIn, OrderItemIn};
 use shared::money::Currency;
 
 use super::model::OrderError;
 use crate::catalogue;
 use crate::platform::Actor;
 
-/// Settles the owner and fills in the catalogue's name and price of every line that gave
-/// neither. What cannot be priced is a 422 naming the line; a buyer setting a price or ordering
-/// for someone else, a 403.
+/// Settles the owner and fills in the catalogue's name, price and tax rate of every line that
+/// gave neither name nor price. What cannot be priced is a 422 naming the line; a buyer setting
+/// a price, a tax rate, a discount or shipping, or ordering for someone else, a 403.
 pub async fn own_and_price<C: ConnectionTrait>(
     db: &C,
     actor: &Actor,
@@ -30,39 +30,56 @@ pub async fn own_and_price<C: ConnectionTrait>(
                 ));
             }
         }
-        if input
-            .items
-            .iter()
-            .any(|i| i.name.is_some() || i.unit_price.is_some())
-        {
+        if input.discount.is_some() || input.shipping.is_some() {
             return Err(OrderError::Forbidden(
-                "Setting a line's name or price needs the service or admin role; send sku \
-                 and quantity, and the catalogue prices them"
-                    .to_owned(),
+                "Setting a discount or shipping needs the service or admin role".to_owned(),
             ));
         }
     }
-    let wanted: Vec<String> = input
-        .items
-        .iter()
-        .filter(|i| i.name.is_none() && i.unit_price.is_none())
-        .map(|i| i.sku.clone())
-        .collect();
     // An unknown currency is refused by the validation that follows; nothing to price in it.
     let Ok(currency) = Currency::accept(&input.currency) else {
         return Ok(());
     };
-    if wanted.is_empty() || input.items.len() > super::model::MAX_ITEMS {
+    price_items(db, actor, currency, &mut input.items, 0).await
+}
+
+/// Fills in the catalogue's name, price and tax rate of each line that gave neither name nor
+/// price (errors name `items[first + i]`). A buyer may only send SKUs and quantities.
+pub async fn price_items<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    currency: Currency,
+    items: &mut [OrderItemIn],
+    first: usize,
+) -> Result<(), OrderError> {
+    if !actor.is_trusted()
+        && items
+            .iter()
+            .any(|i| i.name.is_some() || i.unit_price.is_some() || i.tax_rate_bps.is_some())
+    {
+        return Err(OrderError::Forbidden(
+            "Setting a line's name, price or tax rate needs the service or admin role; send \
+             sku and quantity, and the catalogue prices them"
+                .to_owned(),
+        ));
+    }
+    let from_catalogue = |i: &OrderItemIn| i.name.is_none() && i.unit_price.is_none();
+    let wanted: Vec<String> = items
+        .iter()
+        .filter(|i| from_catalogue(i))
+        .map(|i| i.sku.clone())
+        .collect();
+    if wanted.is_empty() || items.len() > super::model::MAX_ITEMS {
         return Ok(());
     }
     let code = currency.code();
     let priced = catalogue::priced(db, &wanted, &code).await?;
     let mut errors = Vec::new();
-    for (i, item) in input.items.iter_mut().enumerate() {
-        if item.name.is_some() || item.unit_price.is_some() {
+    for (i, item) in items.iter_mut().enumerate() {
+        if !from_catalogue(item) {
             continue;
         }
-        let field = format!("items[{i}].sku");
+        let field = format!("items[{}].sku", first + i);
         match priced.get(&item.sku) {
             None => errors.push(FieldError::new(field, "no such product in the catalogue")),
             Some(p) if !p.active => errors.push(FieldError::new(field, "is not for sale")),
@@ -71,6 +88,7 @@ pub async fn own_and_price<C: ConnectionTrait>(
                 Some(price) => {
                     item.name = Some(p.name.clone());
                     item.unit_price = Some(price);
+                    item.tax_rate_bps = item.tax_rate_bps.or(Some(p.tax_rate_bps));
                 }
             },
         }

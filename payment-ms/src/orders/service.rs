@@ -10,12 +10,13 @@ use shared::api::{CreateOrderIn, OrderOut};
 use shared::{FieldError, ids};
 
 use super::entities::{order_items, orders};
-use super::model::{OrderError, OrderId, OrderStatus, order_out, validate};
-use super::store;
+use super::lifecycle::actor_label;
+use super::model::{OrderError, OrderId, OrderStatus, address_json, order_out, validate};
+use super::store::{self, Transition};
 use crate::accounts::{Accounts, AccountsError, Existence};
 use crate::events::Event;
 use crate::platform::db::after;
-use crate::platform::pagination::{Page, PageRequest};
+use crate::platform::pagination::Page;
 use crate::platform::{Actor, BeforeCommit, Core, validate as check};
 
 /// Closes the open checkouts of an order before it ends, so that no buyer can pay it after.
@@ -58,7 +59,7 @@ pub async fn create_order(
     then: &dyn BeforeCommit<OrderOut>,
 ) -> Result<OrderOut, OrderError> {
     super::pricing::own_and_price(&core.db, actor, &mut input).await?;
-    let (currency, line_totals, total) = validate(&input).map_err(OrderError::Invalid)?;
+    let (currency, names, totals) = validate(&mut input).map_err(OrderError::Invalid)?;
     let user_id = input
         .user_id
         .as_deref()
@@ -79,35 +80,49 @@ pub async fn create_order(
         user_id,
         status: OrderStatus::Pending,
         currency: currency.code(),
-        total_amount: total,
+        total_amount: totals.total,
         reference: input.reference,
         metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
         created_at: at,
         updated_at: at,
         expires_at: after(at, ttl),
         number: None,
+        subtotal_amount: totals.subtotal,
+        discount_amount: totals.discount,
+        shipping_amount: totals.shipping,
+        tax_amount: totals.tax,
+        shipping_address: address_json(input.shipping_address.as_ref()),
+        billing_address: address_json(input.billing_address.as_ref()),
+        carrier: None,
+        tracking_number: None,
+        status_reason: None,
+        revision: 0,
     };
     let items: Vec<order_items::Model> = input
         .items
         .into_iter()
-        .zip(line_totals)
+        .zip(names)
+        .zip(totals.lines)
         .enumerate()
-        .map(|(position, (item, line_total))| order_items::Model {
+        .map(|(position, ((item, name), line))| order_items::Model {
             id: ids::new_id(ids::ORDER_ITEM),
             order_id: order.id.clone(),
             position: position as i32,
             sku: item.sku,
-            name: item.name.unwrap_or_default(),
+            name,
             quantity: item.quantity,
             unit_price: item.unit_price.unwrap_or_default(),
-            line_total,
+            line_total: line.gross,
+            discount_amount: line.discount,
+            tax_rate_bps: item.tax_rate_bps.unwrap_or(0) as i32,
+            tax_amount: line.tax,
         })
         .collect();
 
     let txn = core.begin().await?;
     let mut order = order;
     order.number = Some(store::next_order_number(&txn, at).await?);
-    store::insert(&txn, &order, &items).await?;
+    store::insert(&txn, &order, &items, &actor_label(Some(actor))).await?;
     let out = order_out(order, items);
     core.outbox
         .record(&txn, Event::OrderCreated(&out), at)
@@ -144,6 +159,12 @@ pub struct ListOrdersQuery {
     /// Service/admin only: the orders of one user. Others always see their own.
     pub user_id: Option<String>,
     pub status: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Created before.
+    pub created_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// `-created_at` (the default: newest first), `created_at`, `-amount` or `amount`.
+    pub sort: Option<String>,
 }
 
 pub async fn list_orders(
@@ -153,64 +174,126 @@ pub async fn list_orders(
 ) -> Result<Page<OrderOut>, OrderError> {
     let mut errors = Vec::new();
     check::query_text(&mut errors, "user_id", query.user_id.as_deref());
-    check::finish(errors).map_err(OrderError::Invalid)?;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref(), ids::ORDER)
-        .map_err(OrderError::Invalid)?;
-    let status = match &query.status {
-        None => None,
-        Some(status) => Some(OrderStatus::parse(status).ok_or_else(|| {
-            OrderError::Invalid(vec![FieldError::new(
+    let status = query.status.as_deref().and_then(|status| {
+        let parsed = OrderStatus::parse(status);
+        if parsed.is_none() {
+            errors.push(FieldError::new(
                 "status",
                 shared::problem::one_of(OrderStatus::ALL.map(OrderStatus::as_str)),
+            ));
+        }
+        parsed
+    });
+    let sort = match query.sort.as_deref() {
+        None => Some(store::OrderSort::NEWEST),
+        Some(sort) => store::OrderSort::parse(sort),
+    };
+    if sort.is_none() {
+        errors.push(FieldError::new(
+            "sort",
+            shared::problem::one_of(store::OrderSort::NAMES),
+        ));
+    }
+    if let (Some(from), Some(to)) = (query.created_from, query.created_to)
+        && from >= to
+    {
+        errors.push(FieldError::new("created_to", "must be after created_from"));
+    }
+    let limit = query
+        .limit
+        .unwrap_or(crate::platform::pagination::DEFAULT_LIMIT);
+    if !(1..=crate::platform::pagination::MAX_LIMIT).contains(&limit) {
+        errors.push(FieldError::new(
+            "limit",
+            format!(
+                "must be between 1 and {}",
+                crate::platform::pagination::MAX_LIMIT
+            ),
+        ));
+    }
+    let (Some(sort), true) = (sort, errors.is_empty()) else {
+        return Err(OrderError::Invalid(errors));
+    };
+    let after = match query.cursor.as_deref() {
+        None => None,
+        Some(cursor) => Some(sort.parse_cursor(cursor).ok_or_else(|| {
+            OrderError::Invalid(vec![FieldError::new(
+                "cursor",
+                "is not a cursor from this list",
             )])
         })?),
     };
-    let rows = store::list(&core.db, actor, query.user_id.as_deref(), status, &page).await?;
-    Ok(page.page(rows, |o| &o.id, |o| o))
+    let filter = store::OrderFilter {
+        user_id: query.user_id.as_deref().filter(|_| actor.is_trusted()),
+        status,
+        created_from: query.created_from,
+        created_to: query.created_to,
+    };
+    let mut rows = store::list(&core.db, actor, &filter, sort, after.as_ref(), limit).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| rows.last().map(|o| sort.cursor_of(o)))
+        .flatten();
+    Ok(Page {
+        data: rows,
+        next_cursor,
+    })
 }
 
-/// Ends a pending order: `canceled` by a person, `expired` by the sweep. Its open checkouts are
-/// closed first; if one of them turns out paid, the order is paid and stays so. Answers the
-/// order as it now is, and whether this call moved it.
+/// Ends an order not paid yet: `canceled` by a person (`transition` says who and why),
+/// `expired` by the sweep. Its open checkouts are closed first; if one of them turns out paid,
+/// the order is paid and stays so. Answers the order as it now is, and whether this call moved
+/// it.
 pub async fn close_order<C: Checkouts>(
     core: &Core,
     checkouts: &C,
     order: &orders::Model,
-    to: OrderStatus,
+    transition: Transition<'_>,
 ) -> Result<(orders::Model, bool), CloseError<C::Error>> {
-    let expired = to == OrderStatus::Expired;
+    let expired = transition.to == OrderStatus::Expired;
     checkouts
         .close_open(&order.id, expired)
         .await
         .map_err(CloseError::Checkouts)?;
     let txn = core.begin().await?;
-    let moved = store::move_order(
-        &txn,
-        &core.outbox,
-        &order.id,
-        (OrderStatus::Pending, to),
-        core.now(),
-    )
-    .await?;
+    let moved = store::move_order(&txn, &core.outbox, &order.id, transition, core.now()).await?;
     core.commit(txn).await?;
     Ok(moved)
 }
 
+/// Cancels an order not paid yet (its owner, a service or an admin), with an optional reason.
+/// A paid order is canceled only through a refund in full.
 pub async fn cancel_order<C: Checkouts>(
     core: &Core,
     checkouts: &C,
     actor: &Actor,
     order_id: &OrderId,
+    reason: Option<String>,
 ) -> Result<OrderOut, CloseError<C::Error>> {
+    let mut errors = Vec::new();
+    if let Some(reason) = &reason {
+        check::text(&mut errors, "reason", reason, 500);
+    }
+    check::finish(errors).map_err(OrderError::Invalid)?;
     let order = find_visible(core, actor, order_id).await?;
-    if order.status != OrderStatus::Pending {
+    if !order.status.is_open() {
         return Err(OrderError::NotCancelable(format!(
-            "The order is {}; only a pending order can be canceled",
+            "The order is {}; only an order not paid yet can be canceled (a paid one through \
+             a refund in full)",
             order.status
         ))
         .into());
     }
-    let (current, _) = close_order(core, checkouts, &order, OrderStatus::Canceled).await?;
+    let label = actor_label(Some(actor));
+    let transition = Transition {
+        to: OrderStatus::Canceled,
+        by: super::lifecycle::by(actor),
+        actor: &label,
+        reason: reason.as_deref(),
+        shipment: None,
+    };
+    let (current, _) = close_order(core, checkouts, &order, transition).await?;
     if current.status != OrderStatus::Canceled {
         return Err(OrderError::NotCancelable(format!(
             "The order became {} before it could be canceled",
@@ -241,10 +324,11 @@ pub async fn cancel_pending_of_user<C: Checkouts>(
             return Ok(canceled);
         }
         for order in &batch {
-            if close_order(core, checkouts, order, OrderStatus::Canceled)
-                .await?
-                .1
-            {
+            let transition = Transition {
+                reason: Some("the user's account was deleted"),
+                ..Transition::system(OrderStatus::Canceled)
+            };
+            if close_order(core, checkouts, order, transition).await?.1 {
                 canceled += 1;
             }
         }
@@ -264,7 +348,8 @@ where
 {
     let mut expired = 0;
     for order in store::due_to_expire(&core.db, at, batch).await? {
-        match close_order(core, checkouts, &order, OrderStatus::Expired).await {
+        let transition = Transition::system(OrderStatus::Expired);
+        match close_order(core, checkouts, &order, transition).await {
             Ok((_, true)) => expired += 1,
             Ok(_) => {}
             Err(CloseError::Order(e)) => {
@@ -283,9 +368,9 @@ pub fn ensure_payable(
     order: &orders::Model,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), OrderError> {
-    if order.status != OrderStatus::Pending {
+    if !order.status.is_open() {
         return Err(OrderError::NotPayable(format!(
-            "The order is {}; only a pending order can be paid",
+            "The order is {}; only an order not paid yet can be paid",
             order.status
         )));
     }
@@ -330,6 +415,16 @@ pub async fn create_billed(
         updated_at: at,
         expires_at: billed.expires_at,
         number: Some(store::next_order_number(txn, at).await?),
+        subtotal_amount: billed.amount,
+        discount_amount: 0,
+        shipping_amount: 0,
+        tax_amount: 0,
+        shipping_address: None,
+        billing_address: None,
+        carrier: None,
+        tracking_number: None,
+        status_reason: None,
+        revision: 0,
     };
     let items = vec![order_items::Model {
         id: ids::new_id(ids::ORDER_ITEM),
@@ -340,8 +435,11 @@ pub async fn create_billed(
         quantity: 1,
         unit_price: billed.amount,
         line_total: billed.amount,
+        discount_amount: 0,
+        tax_rate_bps: 0,
+        tax_amount: 0,
     }];
-    store::insert(txn, &order, &items).await?;
+    store::insert(txn, &order, &items, "system").await?;
     let out = order_out(order, items);
     outbox.record(txn, Event::OrderCreated(&out), at).await?;
     Ok(out)

@@ -3,15 +3,15 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    LoaderTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    LoaderTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use shared::api::OrderOut;
 
-use super::entities::{order_items, orders};
+use super::entities::{order_items, order_status_history, orders};
+use super::lifecycle::{self, By};
 use super::model::{OrderStatus, order_out};
-use crate::events::{Event, Outbox};
+use crate::events::{Event, OrderChange, Outbox};
 use crate::platform::Actor;
-use crate::platform::pagination::PageRequest;
 
 /// Orders the actor may see: their own, or anyone's for a service or an admin.
 fn visible_to(actor: &Actor) -> Select<orders::Entity> {
@@ -46,16 +46,27 @@ pub async fn lock<C: ConnectionTrait>(txn: &C, order_id: &str) -> Result<orders:
         .ok_or_else(|| DbErr::RecordNotFound(format!("order {order_id}")))
 }
 
+/// Inserts a new order, its lines and its history's first row (`actor` created it).
 pub async fn insert(
     txn: &DatabaseTransaction,
     order: &orders::Model,
     items: &[order_items::Model],
+    actor: &str,
 ) -> Result<(), DbErr> {
     orders::ActiveModel::from(order.clone()).insert(txn).await?;
     order_items::Entity::insert_many(items.iter().cloned().map(order_items::ActiveModel::from))
         .exec(txn)
         .await?;
-    Ok(())
+    history(
+        txn,
+        &order.id,
+        None,
+        order.status,
+        actor,
+        None,
+        order.created_at,
+    )
+    .await
 }
 
 pub async fn load_items<C: ConnectionTrait>(
@@ -78,22 +89,137 @@ pub async fn load_out<C: ConnectionTrait>(db: &C, order: orders::Model) -> Resul
     Ok(order_out(order, items))
 }
 
-/// A page of the orders the actor may see, newest first, with their lines.
+/// How a list of orders is sorted: by creation (the id, which sorts by it) or by amount, then
+/// id; newest or largest first when descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderSort {
+    pub by_amount: bool,
+    pub descending: bool,
+}
+
+/// Where the previous page ended: its last order's amount (when sorted by it) and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderCursor {
+    pub amount: Option<i64>,
+    pub id: String,
+}
+
+impl OrderSort {
+    pub const NEWEST: OrderSort = OrderSort {
+        by_amount: false,
+        descending: true,
+    };
+    pub const NAMES: [&'static str; 4] = ["-created_at", "created_at", "-amount", "amount"];
+
+    pub fn parse(name: &str) -> Option<OrderSort> {
+        let (descending, field) = match name.strip_prefix('-') {
+            Some(field) => (true, field),
+            None => (false, name),
+        };
+        let by_amount = match field {
+            "created_at" => false,
+            "amount" => true,
+            _ => return None,
+        };
+        Some(OrderSort {
+            by_amount,
+            descending,
+        })
+    }
+
+    /// A page's cursor: the id, or `<amount>.<id>` when sorted by amount.
+    pub fn cursor_of(self, order: &OrderOut) -> String {
+        if self.by_amount {
+            format!("{}.{}", order.amount, order.id)
+        } else {
+            order.id.clone()
+        }
+    }
+
+    pub fn parse_cursor(self, cursor: &str) -> Option<OrderCursor> {
+        let (amount, id) = if self.by_amount {
+            let (amount, id) = cursor.split_once('.')?;
+            (Some(amount.parse::<i64>().ok()?), id.to_owned())
+        } else if shared::ids::is_valid(shared::ids::ORDER, cursor) {
+            (None, cursor.to_owned())
+        } else {
+            // A cursor in base64, as the lists gave them before, is still taken.
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(cursor)
+                .ok()?;
+            (None, String::from_utf8(decoded).ok()?)
+        };
+        shared::ids::is_valid(shared::ids::ORDER, &id).then_some(OrderCursor { amount, id })
+    }
+}
+
+/// What a list of orders keeps.
+pub struct OrderFilter<'a> {
+    /// Only this user's (for a service or admin; others see their own anyway).
+    pub user_id: Option<&'a str>,
+    pub status: Option<OrderStatus>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+}
+
+/// Up to `limit + 1` of the orders the actor may see, filtered and sorted, after `after`, with
+/// their lines.
 pub async fn list<C: ConnectionTrait>(
     db: &C,
     actor: &Actor,
-    user_id: Option<&str>,
-    status: Option<OrderStatus>,
-    page: &PageRequest,
+    filter: &OrderFilter<'_>,
+    sort: OrderSort,
+    after: Option<&OrderCursor>,
+    limit: u64,
 ) -> Result<Vec<OrderOut>, DbErr> {
+    use sea_orm::sea_query::{Condition, Order};
     let mut select = visible_to(actor);
-    if let Some(user_id) = user_id.filter(|_| actor.is_trusted()) {
+    if let Some(user_id) = filter.user_id {
         select = select.filter(orders::Column::UserId.eq(user_id));
     }
-    if let Some(status) = status {
+    if let Some(status) = filter.status {
         select = select.filter(orders::Column::Status.eq(status.as_str()));
     }
-    let rows = page.fetch(select, orders::Column::Id, db).await?;
+    if let Some(from) = filter.created_from {
+        select = select.filter(orders::Column::CreatedAt.gte(from));
+    }
+    if let Some(to) = filter.created_to {
+        select = select.filter(orders::Column::CreatedAt.lt(to));
+    }
+    let beyond = |column: orders::Column, value: sea_orm::Value| {
+        if sort.descending {
+            column.lt(value)
+        } else {
+            column.gt(value)
+        }
+    };
+    if let Some(after) = after {
+        let past_id = beyond(orders::Column::Id, after.id.clone().into());
+        select = select.filter(match after.amount {
+            Some(amount) => Condition::any()
+                .add(beyond(orders::Column::TotalAmount, amount.into()))
+                .add(
+                    Condition::all()
+                        .add(orders::Column::TotalAmount.eq(amount))
+                        .add(past_id),
+                ),
+            None => Condition::all().add(past_id),
+        });
+    }
+    let direction = if sort.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    if sort.by_amount {
+        select = select.order_by(orders::Column::TotalAmount, direction.clone());
+    }
+    let rows = select
+        .order_by(orders::Column::Id, direction)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
     let items = rows
         .load_many(
             order_items::Entity::find().order_by_asc(order_items::Column::Position),
@@ -107,7 +233,7 @@ pub async fn list<C: ConnectionTrait>(
         .collect())
 }
 
-/// Pending orders of a user, at most `batch`.
+/// Orders of a user not paid yet, at most `batch`.
 pub async fn pending_of_user<C: ConnectionTrait>(
     db: &C,
     user_id: &str,
@@ -115,62 +241,139 @@ pub async fn pending_of_user<C: ConnectionTrait>(
 ) -> Result<Vec<orders::Model>, DbErr> {
     orders::Entity::find()
         .filter(orders::Column::UserId.eq(user_id))
-        .filter(orders::Column::Status.eq(OrderStatus::Pending))
+        .filter(orders::Column::Status.is_in(OrderStatus::OPEN))
         .limit(batch)
         .all(db)
         .await
 }
 
-/// Pending orders past their time, at most `batch`.
+/// Orders not paid yet past their time, at most `batch`.
 pub async fn due_to_expire<C: ConnectionTrait>(
     db: &C,
     at: DateTime<Utc>,
     batch: u64,
 ) -> Result<Vec<orders::Model>, DbErr> {
     orders::Entity::find()
-        .filter(orders::Column::Status.eq(OrderStatus::Pending))
+        .filter(orders::Column::Status.is_in(OrderStatus::OPEN))
         .filter(orders::Column::ExpiresAt.lte(at))
         .limit(batch)
         .all(db)
         .await
 }
 
-/// Moves an order from `from` to `to` inside the caller's transaction and, when it moved,
-/// records the event of its new status with the order as it now is. Answers the order and whether it moved (it
-/// does not when someone else moved it first, or it was never in `from`).
+/// A move of an order: where to, who makes it (as the transition table and the history name
+/// them), why, and a shipment's carrier and tracking number.
+pub struct Transition<'a> {
+    pub to: OrderStatus,
+    pub by: By,
+    pub actor: &'a str,
+    pub reason: Option<&'a str>,
+    pub shipment: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> Transition<'a> {
+    /// A move this service makes (a payment's outcome, the sweep, a refund).
+    pub fn system(to: OrderStatus) -> Transition<'a> {
+        Transition {
+            to,
+            by: By::System,
+            actor: "system",
+            reason: None,
+            shipment: None,
+        }
+    }
+}
+
+/// Moves an order inside the caller's transaction, if the transition table lets `by` move it
+/// from where it is (read under the row's lock) to `to`; when it moved, writes its history row
+/// and records the event of its new status, with the order as it now is. Answers the order and
+/// whether it moved (it does not when someone else moved it first, or the move is not allowed
+/// from where it is).
 pub async fn move_order(
     txn: &DatabaseTransaction,
     outbox: &Outbox,
     order_id: &str,
-    (from, to): (OrderStatus, OrderStatus),
+    transition: Transition<'_>,
     at: DateTime<Utc>,
 ) -> Result<(orders::Model, bool), DbErr> {
-    let res = orders::Entity::update_many()
-        .col_expr(orders::Column::Status, to.into())
-        .col_expr(orders::Column::UpdatedAt, at.into())
-        .filter(orders::Column::Id.eq(order_id))
-        .filter(orders::Column::Status.eq(from.as_str()))
-        .exec(txn)
-        .await?;
-    let current = orders::Entity::find_by_id(order_id)
-        .one(txn)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("order {order_id}")))?;
-    let moved = res.rows_affected == 1;
-    if moved {
-        let out = load_out(txn, current.clone()).await?;
-        let event = match to {
-            OrderStatus::Pending => None,
-            OrderStatus::Paid => Some(Event::OrderPaid(&out)),
-            OrderStatus::Canceled => Some(Event::OrderCanceled(&out)),
-            OrderStatus::Expired => Some(Event::OrderExpired(&out)),
-            OrderStatus::Refunded => Some(Event::OrderRefunded(&out)),
-        };
-        if let Some(event) = event {
-            outbox.record(txn, event, at).await?;
-        }
+    let current = lock(txn, order_id).await?;
+    let from = current.status;
+    let to = transition.to;
+    if !lifecycle::allowed(from, to, transition.by) {
+        return Ok((current, false));
     }
-    Ok((current, moved))
+    let mut order = orders::ActiveModel::from(current);
+    order.status = Set(to);
+    order.updated_at = Set(at);
+    order.status_reason = Set(transition.reason.map(str::to_owned));
+    if let Some((carrier, tracking_number)) = transition.shipment {
+        order.carrier = Set(Some(carrier.to_owned()));
+        order.tracking_number = Set(Some(tracking_number.to_owned()));
+    }
+    let current = order.update(txn).await?;
+    history(
+        txn,
+        order_id,
+        Some(from),
+        to,
+        transition.actor,
+        transition.reason,
+        at,
+    )
+    .await?;
+    let out = load_out(txn, current.clone()).await?;
+    let event = match to {
+        OrderStatus::Pending => Event::Order(OrderChange::Updated, &out),
+        OrderStatus::AwaitingPayment => Event::Order(OrderChange::PaymentPending, &out),
+        OrderStatus::PaymentFailed => Event::Order(OrderChange::PaymentFailed, &out),
+        OrderStatus::Paid => Event::OrderPaid(&out),
+        OrderStatus::Processing => Event::Order(OrderChange::Processing, &out),
+        OrderStatus::Shipped => Event::Order(OrderChange::Fulfilled, &out),
+        OrderStatus::Delivered => Event::Order(OrderChange::Delivered, &out),
+        OrderStatus::Completed => Event::Order(OrderChange::Completed, &out),
+        OrderStatus::RequiresAction => Event::Order(OrderChange::RequiresAction, &out),
+        OrderStatus::Canceled => Event::OrderCanceled(&out),
+        OrderStatus::Expired => Event::OrderExpired(&out),
+        OrderStatus::Refunded => Event::OrderRefunded(&out),
+    };
+    outbox.record(txn, event, at).await?;
+    Ok((current, true))
+}
+
+/// Writes one row of an order's history: its creation (`from` none) or a move.
+pub async fn history<C: ConnectionTrait>(
+    db: &C,
+    order_id: &str,
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: &str,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    order_status_history::ActiveModel {
+        id: Set(shared::ids::new_id(shared::ids::ORDER_HISTORY)),
+        order_id: Set(order_id.to_owned()),
+        from_status: Set(from.map(|s| s.as_str().to_owned())),
+        to_status: Set(to.as_str().to_owned()),
+        actor: Set(actor.to_owned()),
+        reason: Set(reason.map(str::to_owned)),
+        at: Set(at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// An order's history, oldest first.
+pub async fn history_of<C: ConnectionTrait>(
+    db: &C,
+    order_id: &str,
+) -> Result<Vec<order_status_history::Model>, DbErr> {
+    order_status_history::Entity::find()
+        .filter(order_status_history::Column::OrderId.eq(order_id))
+        .order_by_asc(order_status_history::Column::Id)
+        .all(db)
+        .await
 }
 
 /// Order numbers' prefix: `ORD-2027-000042`.

@@ -12,7 +12,7 @@ use super::store;
 use crate::events::Event;
 use crate::inventory::Hold;
 use crate::orders;
-use crate::orders::model::OrderId;
+use crate::orders::model::{OrderId, OrderStatus};
 use crate::platform::db::after;
 use crate::platform::{Actor, BeforeCommit, Fault, validate};
 use crate::providers::{CheckoutRequest, CloseReason, Payable};
@@ -167,7 +167,16 @@ impl Payments {
         let txn = core.begin().await?;
         // Re-read under the transaction's lock: the order may have changed since we looked.
         let locked = orders::store::lock(&txn, &order.id).await?;
-        if let Err(refusal) = orders::service::ensure_payable(&locked, at) {
+        let refused = orders::service::ensure_payable(&locked, at).and_then(|()| {
+            if locked.revision == order.revision {
+                Ok(())
+            } else {
+                Err(orders::model::OrderError::NotPayable(
+                    "The order changed while its checkout was starting; start it again".to_owned(),
+                ))
+            }
+        });
+        if let Err(refusal) = refused {
             drop(txn);
             if let Err(e) = provider
                 .close(payment.provider_ref(), CloseReason::Canceled)
@@ -181,6 +190,9 @@ impl Payments {
             return Err(refusal.into());
         }
         store::insert(&txn, &payment).await?;
+        // Its order now waits for this payment (from `pending`, or `payment_failed` on a retry).
+        let awaiting = orders::store::Transition::system(OrderStatus::AwaitingPayment);
+        orders::store::move_order(&txn, &core.outbox, &order.id, awaiting, at).await?;
         let created = PaymentOut::from(payment.clone());
         core.outbox
             .record(&txn, Event::PaymentCreated(&created), at)

@@ -232,7 +232,7 @@ async fn pay_and_verify(kind: Kind, backend: Backend) {
     assert_eq!(order.json::<Value>().await.unwrap()["status"], "paid");
     assert_eq!(
         h.app.events_of(order_id).await,
-        ["order.created", "order.paid"]
+        ["order.created", "order.payment_pending", "order.paid"]
     );
 }
 
@@ -353,7 +353,12 @@ async fn refund_in_parts(kind: Kind, backend: Backend) {
     );
     assert_eq!(
         h.app.events_of(order_id).await,
-        ["order.created", "order.paid", "order.refunded"]
+        [
+            "order.created",
+            "order.payment_pending",
+            "order.paid",
+            "order.refunded"
+        ]
     );
     let event = payment_ms::events::entities::events::Entity::find()
         .filter(payment_ms::events::entities::events::Column::SubjectId.eq(id))

@@ -106,7 +106,7 @@ async fn pays_through_the_hosted_page(backend: Backend) {
     );
     assert_eq!(
         app.events_of(order_id).await,
-        ["order.created", "order.paid"]
+        ["order.created", "order.payment_pending", "order.paid"]
     );
 
     let row = payments::Entity::find_by_id(payment_id)
@@ -151,7 +151,14 @@ async fn decline_fails_the_payment(backend: Backend) {
     );
     // The order can still be paid with a new checkout.
     let order_id = order["id"].as_str().unwrap();
-    assert_eq!(app.events_of(order_id).await, ["order.created"]);
+    assert_eq!(
+        app.events_of(order_id).await,
+        [
+            "order.created",
+            "order.payment_pending",
+            "order.payment_failed"
+        ]
+    );
     assert_eq!(app.checkout("alice", order_id, None).await.status(), 201);
 }
 
@@ -201,10 +208,10 @@ async fn a_payment_past_its_time_expires_on_verify(backend: Backend) {
         app.events_of(payment_id).await,
         ["payment.created", "payment.expired"]
     );
-    // The order itself is still open.
+    // The order itself is still open: pending (editable) again.
     assert_eq!(
         app.events_of(order["id"].as_str().unwrap()).await,
-        ["order.created"]
+        ["order.created", "order.payment_pending", "order.updated"]
     );
 }
 
@@ -228,7 +235,12 @@ async fn the_sweep_expires_due_orders_and_their_payments(backend: Backend) {
     );
     assert_eq!(
         app.events_of(order_id).await,
-        ["order.created", "order.expired"]
+        [
+            "order.created",
+            "order.payment_pending",
+            "order.updated",
+            "order.expired"
+        ]
     );
     let bob_order = untouched["id"].as_str().unwrap();
     assert_eq!(
@@ -264,7 +276,7 @@ async fn the_sweep_records_a_payment_made_at_the_last_moment(backend: Backend) {
     );
     assert_eq!(
         app.events_of(order["id"].as_str().unwrap()).await,
-        ["order.created", "order.paid"]
+        ["order.created", "order.payment_pending", "order.paid"]
     );
 }
 
@@ -313,7 +325,12 @@ async fn a_canceled_order_cannot_be_paid(backend: Backend) {
     assert_eq!(app.press(payment_id, "pay").await.status(), 409);
     assert_eq!(
         app.events_of(order_id).await,
-        ["order.created", "order.canceled"]
+        [
+            "order.created",
+            "order.payment_pending",
+            "order.updated",
+            "order.canceled"
+        ]
     );
     assert_eq!(
         app.events_of(payment_id).await,

@@ -107,7 +107,12 @@ async fn user_deleted_cancels_what_is_pending_once(backend: Backend) {
     );
     assert_eq!(
         app.events_of(open_id).await,
-        ["order.created", "order.canceled"]
+        [
+            "order.created",
+            "order.payment_pending",
+            "order.updated",
+            "order.canceled"
+        ]
     );
     assert_eq!(
         app.events_of(open_pay).await,
@@ -119,13 +124,16 @@ async fn user_deleted_cancels_what_is_pending_once(backend: Backend) {
         .count(&app.db)
         .await
         .unwrap();
-    assert_eq!(caused, 3, "two order.canceled and one payment.canceled");
+    assert_eq!(
+        caused, 4,
+        "two order.canceled, one payment.canceled and the order.updated it made"
+    );
     let in_flow = events::Entity::find()
         .filter(events::Column::CorrelationId.eq("flow-7"))
         .count(&app.db)
         .await
         .unwrap();
-    assert_eq!(in_flow, 3, "the sender's correlation id is carried on");
+    assert_eq!(in_flow, 4, "the sender's correlation id is carried on");
 
     // The same event again changes nothing.
     let before = event_count(&app).await;
@@ -175,7 +183,7 @@ async fn order_created_creates_the_order_once(backend: Backend) {
     // The frontend can start its checkout.
     assert_eq!(app.checkout("u_buyer", order_id, None).await.status(), 201);
     let events_of_order = app.events_of(order_id).await;
-    assert_eq!(events_of_order, ["order.created"]);
+    assert_eq!(events_of_order, ["order.created", "order.payment_pending"]);
     let created = events::Entity::find()
         .filter(events::Column::SubjectId.eq(order_id))
         .one(&app.db)

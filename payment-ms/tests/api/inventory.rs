@@ -10,6 +10,7 @@ use testkit::helpers::{Backend, TestApp, checkout_body, problem};
 db_tests!(
     concurrent_checkouts_never_hold_more_than_is_on_hand,
     stock_is_managed_by_trusted_callers_and_never_below_what_is_held,
+    an_order_paid_after_its_stock_went_elsewhere_requires_action,
 );
 
 async fn set_stock(app: &TestApp, sku: &str, on_hand: i64) -> reqwest::Response {
@@ -226,4 +227,52 @@ async fn stock_is_managed_by_trusted_callers_and_never_below_what_is_held(backen
         .await;
     assert_ne!(first["status"], "pending");
     assert_eq!(set_stock(&app, "mug-blue", 0).await.status(), 200);
+}
+
+async fn an_order_paid_after_its_stock_went_elsewhere_requires_action(backend: Backend) {
+    use payment_ms::clock::Clock;
+    use payment_ms::inventory::entities::stock_reservations;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(set_stock(&app, "lamp", 1).await.status(), 200);
+    let first = order_of(&app, "ada", "lamp").await;
+    let response = app.checkout("ada", &first, None).await;
+    assert_eq!(response.status(), 201);
+    let late: Value = response.json().await.expect("payment");
+    // Ada's hold lapses while her checkout is still open at the provider (a payment completed
+    // in its last moments and recorded after them): the unit goes to Bob.
+    stock_reservations::Entity::update_many()
+        .col_expr(
+            stock_reservations::Column::ExpiresAt,
+            (app.clock.now() - chrono::TimeDelta::minutes(1)).into(),
+        )
+        .filter(stock_reservations::Column::OrderId.eq(first.as_str()))
+        .exec(&app.db)
+        .await
+        .expect("lapse the hold");
+    let second = order_of(&app, "bob", "lamp").await;
+    assert_eq!(app.checkout("bob", &second, None).await.status(), 201);
+
+    // Ada's payment is recorded: paid, but the lamp is Bob's. Her order says so, for a person.
+    let late_id = late["id"].as_str().expect("id");
+    assert_eq!(app.press(late_id, "pay").await.status(), 303);
+    assert_eq!(app.verify("ada", late_id).await["status"], "succeeded");
+    let order = app
+        .get_json(&format!("/api/v1/orders/{first}"), &app.token("ada", &[]))
+        .await;
+    assert_eq!(order["status"], "requires_action");
+    let reason = order["status_reason"].as_str().expect("reason");
+    assert!(reason.contains("short of lamp"), "{reason}");
+    let events = app.events_of(&first).await;
+    assert_eq!(
+        events[events.len() - 2..],
+        ["order.paid", "order.requires_action"]
+    );
+    // Bob's hold is untouched, and nothing went below zero.
+    let now = stock(&app, "lamp").await;
+    assert_eq!(
+        (now["on_hand"].as_i64(), now["reserved"].as_i64()),
+        (Some(1), Some(1))
+    );
 }

@@ -22,6 +22,7 @@ mod lists;
 mod localstripe;
 mod money;
 mod nats;
+mod order_lifecycle;
 mod order_numbers;
 mod outage;
 mod partner_isolation;

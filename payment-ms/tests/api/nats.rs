@@ -85,11 +85,11 @@ async fn events_are_relayed_as_cloudevents(backend: Backend) {
     app.verify("u_nats", pay_id).await;
     let order_id = order["id"].as_str().unwrap();
 
-    // order.created, payment.created, payment.succeeded, order.paid
-    let read = read_stream(&js, &names.stream(), 4, Duration::from_secs(15)).await;
-    assert_eq!(read.len(), 4, "{read:?}");
+    // order.created, payment.created, order.payment_pending, payment.succeeded, order.paid
+    let read = read_stream(&js, &names.stream(), 5, Duration::from_secs(15)).await;
+    assert_eq!(read.len(), 5, "{read:?}");
     let recorded = events::Entity::find().all(&app.db).await.unwrap();
-    assert_eq!(recorded.len(), 4);
+    assert_eq!(recorded.len(), 5);
     for message in &read {
         let body = &message.body;
         let id = body["id"].as_str().unwrap();
@@ -134,12 +134,14 @@ async fn events_are_relayed_as_cloudevents(backend: Backend) {
         .map(|m| &m.body)
         .filter(|b| b["subject"] == order_id)
         .collect();
-    assert_eq!(order_events.len(), 2);
+    assert_eq!(order_events.len(), 3);
     assert_eq!(order_events[0]["type"], "order.created");
     assert_eq!(order_events[0]["sequence"], 1);
-    assert_eq!(order_events[1]["type"], "order.paid");
+    assert_eq!(order_events[1]["type"], "order.payment_pending");
     assert_eq!(order_events[1]["sequence"], 2);
-    assert_eq!(order_events[1]["data"]["status"], "paid");
+    assert_eq!(order_events[2]["type"], "order.paid");
+    assert_eq!(order_events[2]["sequence"], 3);
+    assert_eq!(order_events[2]["data"]["status"], "paid");
 
     // Each publication ends published, with the stream's sequence.
     eventually(
@@ -163,7 +165,7 @@ async fn events_are_relayed_as_cloudevents(backend: Backend) {
         .filter_map(|p| p.stream_sequence)
         .collect();
     sequences.sort();
-    assert_eq!(sequences, [1, 2, 3, 4]);
+    assert_eq!(sequences, [1, 2, 3, 4, 5]);
     // (Counters are the whole test process's: other tests add to them.)
     let metrics = app.metrics(&app.payment_ms).await;
     for name in [
@@ -213,7 +215,12 @@ async fn events_from_other_services_are_handled_once(backend: Backend) {
     let open_id = open["id"].as_str().unwrap();
     assert_eq!(
         app.events_of(open_id).await,
-        ["order.created", "order.canceled"]
+        [
+            "order.created",
+            "order.payment_pending",
+            "order.updated",
+            "order.canceled"
+        ]
     );
     let entries = inbox::Entity::find().all(&app.db).await.unwrap();
     assert!(
@@ -238,7 +245,12 @@ async fn events_from_other_services_are_handled_once(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         app.events_of(open_id).await,
-        ["order.created", "order.canceled"]
+        [
+            "order.created",
+            "order.payment_pending",
+            "order.updated",
+            "order.canceled"
+        ]
     );
     let list: Value = app
         .get("/api/v1/orders?user_id=u_new", &app.service_token())
@@ -351,7 +363,12 @@ async fn bad_and_failing_events_become_dead_letters_an_admin_replays(backend: Ba
     let open_id = open["id"].as_str().unwrap();
     assert_eq!(
         app.events_of(open_id).await,
-        ["order.created", "order.canceled"]
+        [
+            "order.created",
+            "order.payment_pending",
+            "order.updated",
+            "order.canceled"
+        ]
     );
 
     app.db
@@ -379,7 +396,12 @@ async fn bad_and_failing_events_become_dead_letters_an_admin_replays(backend: Ba
     assert_eq!(entry.door, "nats");
     assert_eq!(
         app.events_of(open_id).await,
-        ["order.created", "order.canceled"]
+        [
+            "order.created",
+            "order.payment_pending",
+            "order.updated",
+            "order.canceled"
+        ]
     );
     names.clean(&js, &["users"]).await;
 }

@@ -148,7 +148,7 @@ async fn a_webhook_settles_the_payment_once(backend: Backend) {
     let order_id = order["id"].as_str().unwrap();
     assert_eq!(
         h.app.events_of(order_id).await,
-        ["order.created", "order.paid"]
+        ["order.created", "order.payment_pending", "order.paid"]
     );
 
     // The buyer comes back after all, Stripe repeats itself, and the PaymentIntent's own event
@@ -269,7 +269,7 @@ async fn saved_cards_are_charged_at_once(backend: Backend) {
     );
     assert_eq!(
         h.app.events_of(paid["order_id"].as_str().unwrap()).await,
-        ["order.created", "order.paid"]
+        ["order.created", "order.payment_pending", "order.paid"]
     );
 
     let declined = checkout_with_method(&h.app, "alice", "pm_card_chargeDeclined").await;

@@ -110,7 +110,7 @@ async fn partners_get_the_signed_events_they_asked_for(backend: Backend) {
 
     let (order_id, payment_id) = pay_an_order(&app).await;
 
-    let hits = everything.wait_for(4).await;
+    let hits = everything.wait_for(5).await;
     let mut types: Vec<String> = hits.iter().map(|h| h.event_type()).collect();
     types.sort();
     assert_eq!(
@@ -118,6 +118,7 @@ async fn partners_get_the_signed_events_they_asked_for(backend: Backend) {
         [
             "order.created",
             "order.paid",
+            "order.payment_pending",
             "payment.created",
             "payment.succeeded"
         ]
@@ -156,14 +157,17 @@ async fn partners_get_the_signed_events_they_asked_for(backend: Backend) {
         "and refuses another secret"
     );
 
-    let hits = orders_only.wait_for(2).await;
+    let hits = orders_only.wait_for(3).await;
     let mut types: Vec<String> = hits.iter().map(|h| h.event_type()).collect();
     types.sort();
-    assert_eq!(types, ["order.created", "order.paid"]);
+    assert_eq!(
+        types,
+        ["order.created", "order.paid", "order.payment_pending"]
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         orders_only.hits().len(),
-        2,
+        3,
         "nothing else arrives for order.*"
     );
     assert!(hits.iter().all(|h| h.verify(&orders_secret).is_ok()));
@@ -178,7 +182,7 @@ async fn partners_get_the_signed_events_they_asked_for(backend: Backend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["data"].as_array().unwrap().len(), 4);
+    assert_eq!(list["data"].as_array().unwrap().len(), 5);
     let paid_event = paid.header("webhook-id").to_owned();
     let per_event: Value = app
         .get(
@@ -605,8 +609,8 @@ async fn events_written_while_no_worker_runs_are_delivered_later(backend: Backen
     // A worker starts (a restart, another replica): everything recorded goes out.
     let stop = CancellationToken::new();
     start_worker(&app, &stop);
-    let hits = receiver.wait_for(4).await;
-    assert_eq!(hits.len(), 4);
+    let hits = receiver.wait_for(5).await;
+    assert_eq!(hits.len(), 5);
     stop.cancel();
 }
 
@@ -1014,7 +1018,7 @@ async fn the_n8n_hook_receives_every_event() {
     };
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.webhooks.n8n = Some(hook), |_| {}).await;
     pay_an_order(&app).await;
-    let hits = receiver.wait_for(4).await;
+    let hits = receiver.wait_for(5).await;
     let mut types: Vec<String> = hits.iter().map(|h| h.event_type()).collect();
     types.sort();
     assert_eq!(
@@ -1022,6 +1026,7 @@ async fn the_n8n_hook_receives_every_event() {
         [
             "order.created",
             "order.paid",
+            "order.payment_pending",
             "payment.created",
             "payment.succeeded"
         ]

@@ -292,11 +292,14 @@ pub async fn close_orders_of(
     else {
         return Ok(());
     };
-    if order.status != OrderStatus::Pending {
+    if !order.status.is_open() {
         return Ok(());
     }
-    let closed =
-        orders::service::close_order(core, &billing.payments, &order, OrderStatus::Canceled).await;
+    let transition = orders::store::Transition {
+        reason: Some("its invoice ended unpaid"),
+        ..orders::store::Transition::system(OrderStatus::Canceled)
+    };
+    let closed = orders::service::close_order(core, &billing.payments, &order, transition).await;
     if let Err(e) = closed {
         let why = match e {
             orders::service::CloseError::Order(e) => e.to_string(),

@@ -51,6 +51,42 @@ where
     }
 }
 
+/// A JSON body that may be left out: none at all (no content type, nothing sent) is the
+/// default value; anything sent is read as [`Json`] is.
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        let has_type = req.headers().contains_key(axum::http::header::CONTENT_TYPE);
+        let empty_length = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.trim() == "0");
+        if !has_type && empty_length {
+            // No content type: whatever came is not a body to read; a sent one is refused.
+            let raw = Bytes::from_request(req, state)
+                .await
+                .map_err(|rejection| Problem::from_status(rejection.status()))?;
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJson(T::default()));
+            }
+            return Err(Problem::from_status(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ));
+        }
+        Ok(OptionalJson(
+            Json::<T>::from_request(req, state).await?.value,
+        ))
+    }
+}
+
 /// A query string; a malformed one is a 422 naming the parameter.
 pub struct Query<T>(pub T);
 
