@@ -7,6 +7,8 @@
 #
 #   bench/checkout.sh                        # RUNS=3 DURATION=10 CONNECTIONS=16
 #   RUNS=1 DURATION=2 bench/checkout.sh      # a quick check
+#   STOCK=1 bench/checkout.sh                # the order's two SKUs tracked: each checkout holds
+#                                            # them (built-in inventory), pgbench replays that too
 #
 # BENCH_DATABASE_URL: a PostgreSQL server where it may create a database (default: the local
 # one, trust auth). PG_LOG: that server's log file (default: the newest in /var/log/postgresql).
@@ -78,6 +80,14 @@ export USER_TOKEN SERVICE_TOKEN
 USER_TOKEN=$("$bin/gateway" token --sub bench_user --ttl 1h)
 SERVICE_TOKEN=$("$bin/gateway" token --sub bench_shop --roles service --ttl 1h)
 
+if [ -n "${STOCK:-}" ]; then
+  # Both SKUs tracked, with more than any run can hold: every checkout holds one row of each
+  # (the same two rows for all: a hot product).
+  for sku in mug tee; do
+    curl -sf -X PUT "http://$gw/api/v1/inventory/$sku" -H "Authorization: Bearer $SERVICE_TOKEN" \
+      -H 'content-type: application/json' -d '{"on_hand": 1000000000}' > /dev/null
+  done
+fi
 offset=$(stat -c %s "$pg_log")
 marker() { psql -q "$db_url" -c "SELECT 'bench-capture-$1'" > /dev/null; }
 marker start
@@ -99,7 +109,9 @@ kill "$ms_pid"; wait "$ms_pid" 2> /dev/null || true
 start_ms
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "PostgreSQL $(psql -Atq "$db_url" -c 'SHOW server_version'); $(grep -c ';$' "$work/checkout.sql") statements per checkout (order + checkout) replayed by pgbench"
+variant="order + checkout"
+[ -n "${STOCK:-}" ] && variant="order + checkout holding 2 tracked SKUs"
+echo "PostgreSQL $(psql -Atq "$db_url" -c 'SHOW server_version'); $(grep -c ';$' "$work/checkout.sql") statements per checkout ($variant) replayed by pgbench"
 echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s bench/checkout.lua; pgbench -n -c $CONNECTIONS -j $THREADS -T $DURATION"
 # What one checkout costs each process (bench/lib.sh). PostgreSQL's backends come and go: each
 # is read as it is listed.

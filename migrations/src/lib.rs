@@ -19,6 +19,7 @@ mod m20261129_000013_create_inventory;
 mod m20261129_000014_create_catalogue;
 mod m20261129_000015_add_order_numbers;
 mod m20261130_000016_add_order_lifecycle;
+mod m20261130_000017_create_inventory_sagas;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000014_create_catalogue::Migration),
             Box::new(m20261129_000015_add_order_numbers::Migration),
             Box::new(m20261130_000016_add_order_lifecycle::Migration),
+            Box::new(m20261130_000017_create_inventory_sagas::Migration),
         ]
     }
 }

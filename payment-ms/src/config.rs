@@ -64,6 +64,9 @@ pub struct Config {
     pub nats: Option<NatsConfig>,
     /// Set when `ACCOUNTS_URL` is: the account service is asked whether a user exists.
     pub accounts: Option<AccountsConfig>,
+    /// Set when `INVENTORY_URL` is: checkouts hold stock at an external inventory service,
+    /// each through a saga (`crate::saga`), instead of in the built-in tables.
+    pub external_inventory: Option<crate::saga::external::ExternalConfig>,
     /// Billing's jobs, dunning, invoice numbers and test clocks.
     pub billing: BillingConfig,
 }
@@ -310,6 +313,7 @@ impl Config {
             stripe,
             nats: NatsConfig::from_source(env)?,
             accounts: AccountsConfig::from_source(env)?,
+            external_inventory: crate::saga::external::ExternalConfig::from_source(env)?,
             billing: BillingConfig::from_source(env, profile)?,
         };
         // Checked last, so a malformed setting is named first.

@@ -30,6 +30,7 @@ pub mod payments;
 pub mod platform;
 pub mod providers;
 pub mod refunds;
+pub mod saga;
 pub mod state;
 pub mod webhooks;
 
@@ -163,12 +164,27 @@ impl Application {
             }
             None => None,
         };
+        // Stock: the built-in tables, or an external service through sagas.
+        let saga_due = Arc::new(Notify::new());
+        let external = match &config.external_inventory {
+            Some(external) => Some(Arc::new(
+                saga::external::ExternalInventory::new(external.clone())
+                    .context("building the inventory service client")?,
+            )),
+            None => None,
+        };
+        let stock_reactions: Arc<dyn events::Reaction> = match &external {
+            Some(_) => Arc::new(saga::reactions::OnOrdersAndPayments {
+                due: saga_due.clone(),
+            }),
+            None => Arc::new(inventory::reactions::OnOrdersAndPayments),
+        };
         let outbox = Outbox::new(
             outputs,
             vec![
                 Arc::new(orders::reactions::OnPayments),
                 Arc::new(billing::reactions::OnOrders),
-                Arc::new(inventory::reactions::OnOrdersAndPayments),
+                stock_reactions,
             ],
         );
         let accounts: Arc<dyn Accounts> = match &config.accounts {
@@ -179,11 +195,27 @@ impl Application {
             None => Arc::new(LocalAccounts { db: db.clone() }),
         };
         let core = Core { db, outbox, clock };
+        // A reserve call may take its timeout thrice before the worker takes its saga over.
+        let saga_lease = config
+            .external_inventory
+            .as_ref()
+            .map(|e| (e.timeout * 3).max(std::time::Duration::from_secs(10)))
+            .unwrap_or_default();
+        let stock: Arc<dyn inventory::InventoryClient> = match &external {
+            Some(external) => Arc::new(saga::client::SagaInventory {
+                core: core.clone(),
+                external: external.clone(),
+                lease: saga_lease,
+                settle_after: (config.request_timeout * 2).max(saga_lease),
+                due: saga_due.clone(),
+            }),
+            None => Arc::new(inventory::builtin::BuiltIn { core: core.clone() }),
+        };
         let payments = Payments {
             core: core.clone(),
             providers: providers.clone(),
             payment_ttl: config.payment_ttl,
-            inventory: Arc::new(inventory::builtin::BuiltIn { core: core.clone() }),
+            inventory: stock,
             inventory_hold: config.inventory_hold,
         };
         let refunds = Refunds {
@@ -214,6 +246,13 @@ impl Application {
             public_base_url: config.public_base_url.clone(),
             due: Arc::new(Notify::new()),
         };
+        let saga = external.map(|external| saga::Saga {
+            core: core.clone(),
+            external,
+            refunds: refunds.clone(),
+            due: saga_due.clone(),
+            lease: saga_lease,
+        });
         let inbox = Inbox {
             core: core.clone(),
             billing: billing.clone(),
@@ -246,6 +285,7 @@ impl Application {
             nats,
             publications_due,
             refunds,
+            saga,
             partners,
             inbound,
             mock,
@@ -275,6 +315,10 @@ impl Application {
                 shutdown.clone(),
             ))
         });
+        let sagas = state
+            .saga
+            .clone()
+            .map(|saga| tokio::spawn(saga::worker::run_loop(saga, shutdown.clone())));
         let dispatcher = if state.config.webhooks.enabled {
             let dispatcher =
                 Dispatcher::new(state.clone()).context("building the webhook client")?;
@@ -316,6 +360,12 @@ impl Application {
             None => None,
         } {
             tracing::warn!(error = %e, "billing job runner ended abnormally");
+        }
+        if let Some(Err(e)) = match sagas {
+            Some(handle) => Some(handle.await),
+            None => None,
+        } {
+            tracing::warn!(error = %e, "inventory saga worker ended abnormally");
         }
         if let Some(Err(e)) = match dispatcher {
             Some(handle) => Some(handle.await),

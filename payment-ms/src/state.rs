@@ -48,6 +48,8 @@ pub struct Services {
     /// Plans, subscriptions, invoices and their jobs.
     pub billing: Billing,
     pub refunds: Refunds,
+    /// The inventory sagas, when stock is held at an external service (`INVENTORY_URL`).
+    pub saga: Option<crate::saga::Saga>,
     pub partners: Partners,
     pub inbound: Inbound,
     /// Events from other services, through either door.

@@ -7,7 +7,6 @@
 //! Runs on SQLite, and on PostgreSQL as well when the tests were built with it.
 
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -17,7 +16,7 @@ use futures::StreamExt;
 use sea_orm::{Database, EntityTrait};
 use serde_json::{Value, json};
 use shared::internal::{INTERNAL_TOKEN_HEADER, USER_ID_HEADER, USER_ROLES_HEADER};
-use testkit::helpers::{Backend, TestDb};
+use testkit::helpers::{Backend, TestDb, free_port, wait_for_port};
 
 const TOKEN: &str = "chaos-internal-token";
 /// Orders created; each is also checked out, so twice as many events.
@@ -39,13 +38,6 @@ async fn sqlite_nothing_is_lost_through_outages_and_a_kill() {
 )]
 async fn postgres_nothing_is_lost_through_outages_and_a_kill() {
     nothing_is_lost(Backend::Postgres).await
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// A nats-server of this test's own, on a fixed port and store, so it can be stopped and
@@ -100,19 +92,6 @@ impl Drop for Nats {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing listens on {port}");
 }
 
 /// A payment-ms process.

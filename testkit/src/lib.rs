@@ -4,5 +4,6 @@
 
 pub mod billing;
 pub mod helpers;
+pub mod inventory;
 pub mod nats;
 pub mod receiver;

@@ -59,6 +59,9 @@ pub enum InventoryError {
     Conflict(&'static str, String),
     #[error("{0}")]
     Forbidden(String),
+    /// The external inventory service did not answer: retry later.
+    #[error("the inventory service is unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Fault(#[from] Fault),
 }
@@ -85,8 +88,8 @@ pub fn describe(shorts: &[Short]) -> String {
         .join("; ")
 }
 
-/// Where checkouts hold stock: the built-in tables ([`builtin::BuiltIn`]), or (later) an
-/// external inventory service.
+/// Where checkouts hold stock: the built-in tables ([`builtin::BuiltIn`]), or an external
+/// inventory service driven by a saga (the `saga` context).
 #[async_trait]
 pub trait InventoryClient: Send + Sync {
     /// Holds every tracked line for the payment until `expires_at`, or nothing

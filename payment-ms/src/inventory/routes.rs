@@ -26,6 +26,9 @@ impl From<InventoryError> for Error {
             InventoryError::NotFound(what) => Problem::not_found(what).into(),
             InventoryError::Conflict(code, detail) => Problem::conflict(code, detail).into(),
             InventoryError::Forbidden(detail) => Problem::forbidden(detail).into(),
+            InventoryError::Unavailable(detail) => {
+                crate::platform::http::error::dependency_unavailable(detail).into()
+            }
             InventoryError::Fault(fault) => fault.into(),
         }
     }

@@ -87,6 +87,9 @@ pub enum PaymentError {
     /// Not enough stock for the order's tracked lines: nothing is held, no checkout started.
     #[error("out of stock: {0}")]
     OutOfStock(String),
+    /// The external inventory service did not answer: nothing was held; retry later.
+    #[error("{0}")]
+    InventoryUnavailable(String),
     #[error(transparent)]
     Provider(ProviderError),
     #[error(transparent)]
@@ -104,6 +107,7 @@ impl From<crate::inventory::InventoryError> for PaymentError {
         use crate::inventory::InventoryError as E;
         match e {
             E::OutOfStock(shorts) => PaymentError::OutOfStock(crate::inventory::describe(&shorts)),
+            E::Unavailable(why) => PaymentError::InventoryUnavailable(why),
             E::Fault(fault) => PaymentError::Fault(fault),
             other => {
                 PaymentError::Fault(Fault::Internal(anyhow::anyhow!("holding stock: {other}")))

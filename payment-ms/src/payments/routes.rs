@@ -46,6 +46,9 @@ impl From<PaymentError> for Error {
                 Problem::conflict("payment_not_cancelable", detail).into()
             }
             PaymentError::OutOfStock(detail) => Problem::conflict("out_of_stock", detail).into(),
+            PaymentError::InventoryUnavailable(detail) => {
+                crate::platform::http::error::dependency_unavailable(detail).into()
+            }
             PaymentError::Provider(e) => provider_problem(e),
             PaymentError::Fault(fault) => fault.into(),
         }

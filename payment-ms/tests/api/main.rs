@@ -28,5 +28,6 @@ mod outage;
 mod partner_isolation;
 mod partner_rules;
 mod queue;
+mod saga;
 mod stripe;
 mod webhooks;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use testkit::helpers::{Backend, TestApp};
+use testkit::helpers::{Backend, TestApp, eventually};
 use testkit::nats::{Names, jetstream, nats_url, publish, read_stream, source_stream};
 
 use payment_ms::bus::entities::event_publications;
@@ -60,21 +60,6 @@ async fn replay_letter(app: &TestApp, admin: &str, id: &str) -> reqwest::Respons
 }
 
 /// Waits until `check` holds, for at most `within`.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn events_are_relayed_as_cloudevents(backend: Backend) {
     let names = Names::new();
     let js = jetstream(&nats_url()).await;

@@ -26,11 +26,22 @@ async fn concurrent_orders_get_consecutive_numbers(backend: Backend) {
     let bodies: Vec<Value> = (0..ORDERS)
         .map(|i| order_body(&format!("user-{i}")))
         .collect();
-    let answers = join_all(
-        bodies
-            .iter()
-            .map(|body| app.post("/api/v1/orders", &token, body, None)),
-    )
+    // As a client does: a 503 (the database busy with the other 999) is sent again with the
+    // same key; a creation that failed gave its number back.
+    let answers = join_all(bodies.iter().enumerate().map(|(i, body)| {
+        let (app, token) = (&app, &token);
+        async move {
+            let key = format!("number-{i}");
+            for _ in 0..50 {
+                let answer = app.post("/api/v1/orders", token, body, Some(&key)).await;
+                if answer.status() != 503 {
+                    return answer;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            panic!("order {i}: still 503 after 50 tries");
+        }
+    }))
     .await;
     let mut numbers = BTreeSet::new();
     for answer in answers {
