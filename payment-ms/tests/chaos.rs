@@ -16,7 +16,7 @@ use futures::StreamExt;
 use sea_orm::{Database, EntityTrait};
 use serde_json::{Value, json};
 use shared::internal::{INTERNAL_TOKEN_HEADER, USER_ID_HEADER, USER_ROLES_HEADER};
-use testkit::helpers::{Backend, TestDb, free_port, wait_for_port};
+use testkit::helpers::{Backend, TestDb, free_port, payment_ms_command, wait_for_port};
 
 const TOKEN: &str = "chaos-internal-token";
 /// Orders created; each is also checked out, so twice as many events.
@@ -100,19 +100,8 @@ struct Service {
 }
 
 fn start_service(database_url: &str, port: u16, nats: &str, log: &Path) -> Service {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("a log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_payment-ms"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("APP_PROFILE", "dev")
-        .env("DATABASE_URL", database_url)
-        .env("PAYMENT_MS_ADDR", format!("127.0.0.1:{port}"))
-        .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
-        .env("INTERNAL_TOKEN", TOKEN)
+    let bin = env!("CARGO_BIN_EXE_payment-ms");
+    let child = payment_ms_command(bin, database_url, port, TOKEN, log)
         .env("NATS_URL", nats)
         .env("NATS_STREAM", "CHAOS_PAYMENTS")
         .env("NATS_SUBJECT_PREFIX", "chaos.payments.events")
@@ -121,10 +110,6 @@ fn start_service(database_url: &str, port: u16, nats: &str, log: &Path) -> Servi
         .env("NATS_RELAY_RETRY_MAX", "1s")
         .env("NATS_PUBLISH_TIMEOUT", "1s")
         .env("NATS_RELAY_LEASE", "5s")
-        .env("WEBHOOK_ENABLED", "false")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
         .spawn()
         .expect("payment-ms starts");
     Service { child }

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use futures::StreamExt;
 use sea_orm::{Database, EntityTrait};
 use serde_json::{Value, json};
 use shared::internal::{INTERNAL_TOKEN_HEADER, USER_ID_HEADER, USER_ROLES_HEADER};
-use testkit::helpers::{Backend, TestDb, free_port, wait_for_port};
+use testkit::helpers::{Backend, TestDb, free_port, payment_ms_command, wait_for_port};
 use testkit::inventory::{FakeInventory, Status};
 
 const TOKEN: &str = "saga-crash-internal-token";
@@ -44,27 +44,12 @@ struct Service(Child);
 
 impl Service {
     fn start(database_url: &str, port: u16, inventory: &str, log: &Path) -> Service {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("a log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_payment-ms"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("APP_PROFILE", "dev")
-            .env("DATABASE_URL", database_url)
-            .env("PAYMENT_MS_ADDR", format!("127.0.0.1:{port}"))
-            .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
-            .env("INTERNAL_TOKEN", TOKEN)
+        let bin = env!("CARGO_BIN_EXE_payment-ms");
+        let child = payment_ms_command(bin, database_url, port, TOKEN, log)
             .env("INVENTORY_URL", inventory)
             .env("INVENTORY_TIMEOUT", "2s")
             .env("INVENTORY_RETRY_MAX", "1s")
             .env("REQUEST_TIMEOUT", "3s")
-            .env("WEBHOOK_ENABLED", "false")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
             .spawn()
             .expect("payment-ms starts");
         Service(child)

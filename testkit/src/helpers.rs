@@ -462,3 +462,34 @@ pub async fn wait_for_port(port: u16) {
     }
     panic!("nothing listens on {port}");
 }
+
+/// A payment-ms process to start (`bin`: the test's `env!("CARGO_BIN_EXE_payment-ms")`): the dev
+/// profile on `database_url`, listening on `port`, no webhook worker, warnings to `log`. The test
+/// adds its own settings before spawning it.
+pub fn payment_ms_command(
+    bin: &str,
+    database_url: &str,
+    port: u16,
+    internal_token: &str,
+    log: &std::path::Path,
+) -> std::process::Command {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("a log file");
+    let mut command = std::process::Command::new(bin);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("APP_PROFILE", "dev")
+        .env("DATABASE_URL", database_url)
+        .env("PAYMENT_MS_ADDR", format!("127.0.0.1:{port}"))
+        .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env("INTERNAL_TOKEN", internal_token)
+        .env("WEBHOOK_ENABLED", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    command
+}

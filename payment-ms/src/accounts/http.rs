@@ -56,23 +56,14 @@ pub struct HttpAccounts {
 
 impl HttpAccounts {
     pub fn new(config: AccountsConfig, db: DatabaseConnection) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(2)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("payment-ms/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::platform::outbound::client(config.timeout)?;
         Ok(HttpAccounts { config, http, db })
     }
 
     /// `ACCOUNTS_URL` with `segments` appended (each escaped as one segment).
     fn endpoint(&self, segments: &[&str]) -> Result<Url, AccountsError> {
-        let mut url = self.config.url.clone();
-        url.path_segments_mut()
-            .map_err(|()| AccountsError::Unavailable("ACCOUNTS_URL cannot take a path".into()))?
-            .pop_if_empty()
-            .extend(segments);
-        Ok(url)
+        crate::platform::outbound::endpoint(&self.config.url, segments)
+            .ok_or_else(|| AccountsError::Unavailable("ACCOUNTS_URL cannot take a path".into()))
     }
 
     fn get(&self, url: Url) -> reqwest::RequestBuilder {

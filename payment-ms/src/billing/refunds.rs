@@ -3,11 +3,8 @@
 //! idempotency key).
 
 use shared::api::RefundIn;
-use shared::internal::Role;
 
 use super::Billing;
-use crate::platform::{Actor, Nothing};
-use crate::refunds::service::RefundPayment;
 
 /// Refunds `amount` of what paid `order_id`. A refund that fails is logged for an operator to
 /// make by hand: the cancellation itself stands.
@@ -20,21 +17,14 @@ pub async fn refund_unused(billing: &Billing, invoice_id: &str, order_id: &str, 
             return;
         }
     };
-    let billing_actor = Actor {
-        user_id: "billing".to_owned(),
-        roles: vec![Role::Admin],
+    let input = RefundIn {
+        amount: Some(amount),
+        reason: Some("subscription canceled: unused time".to_owned()),
     };
-    let command = RefundPayment {
-        payment_id,
-        input: RefundIn {
-            amount: Some(amount),
-            reason: Some("subscription canceled: unused time".to_owned()),
-        },
-        key: Some(format!("billing:unused:{invoice_id}")),
-    };
+    let key = format!("billing:unused:{invoice_id}");
     match billing
         .refunds
-        .create_refund(&billing_actor, command, &Nothing)
+        .refund_as_system("billing", payment_id, input, key)
         .await
     {
         Ok(refund) => {

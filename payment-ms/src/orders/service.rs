@@ -382,6 +382,9 @@ pub fn ensure_payable(
     Ok(())
 }
 
+/// The SKU of the one line of an order that pays an invoice: no stock is held for it.
+pub const INVOICE_SKU: &str = "invoice";
+
 /// What another context bills through an order (an invoice): one line, its owner and when the
 /// order may expire at the earliest.
 pub struct BilledOrder<'a> {

@@ -105,7 +105,11 @@ impl Payments {
         // The tracked lines' stock, held for the checkout's life (it lasts no longer), before
         // the provider is called and outside any transaction that call would wait in.
         let hold_until = after(at, self.inventory_hold).min(expires_at);
-        let wants = crate::inventory::wants(lines.iter().map(|l| (l.sku.as_str(), l.quantity)));
+        // An invoice's order holds no stock (and never waits for an inventory service).
+        let goods = lines
+            .iter()
+            .filter(|l| l.sku != orders::service::INVOICE_SKU);
+        let wants = crate::inventory::wants(goods.map(|l| (l.sku.as_str(), l.quantity)));
         let held = self
             .inventory
             .reserve(Hold {

@@ -70,6 +70,7 @@ pub mod http;
 pub mod metrics;
 pub mod nats;
 pub mod numbering;
+pub mod outbound;
 pub mod pagination;
 pub mod validate;
 

@@ -52,6 +52,28 @@ pub struct ListRefundsQuery {
 }
 
 impl Refunds {
+    /// A refund this service makes itself (`who`: the part of it that asks, as the refund's
+    /// actor), with the key that makes a retry find the same refund.
+    pub async fn refund_as_system(
+        &self,
+        who: &str,
+        payment_id: PaymentId,
+        input: RefundIn,
+        key: String,
+    ) -> Result<RefundOut, RefundError> {
+        let actor = Actor {
+            user_id: who.to_owned(),
+            roles: vec![shared::internal::Role::Admin],
+        };
+        let command = RefundPayment {
+            payment_id,
+            input,
+            key: Some(key),
+        };
+        self.create_refund(&actor, command, &crate::platform::Nothing)
+            .await
+    }
+
     /// Refunds a payment (the route admits admins only).
     pub async fn create_refund(
         &self,

@@ -132,22 +132,13 @@ pub struct ExternalInventory {
 
 impl ExternalInventory {
     pub fn new(config: ExternalConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(2)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("payment-ms/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::platform::outbound::client(config.timeout)?;
         Ok(ExternalInventory { config, http })
     }
 
     fn endpoint(&self, segments: &[&str]) -> Result<Url, CallError> {
-        let mut url = self.config.url.clone();
-        url.path_segments_mut()
-            .map_err(|()| CallError::Unavailable("INVENTORY_URL cannot take a path".into()))?
-            .pop_if_empty()
-            .extend(segments);
-        Ok(url)
+        crate::platform::outbound::endpoint(&self.config.url, segments)
+            .ok_or_else(|| CallError::Unavailable("INVENTORY_URL cannot take a path".into()))
     }
 
     async fn post(

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 
 use sea_orm::DbErr;
 use shared::api::RefundIn;
-use shared::internal::Role;
 use tokio_util::sync::CancellationToken;
 
 use super::entities::inventory_sagas;
@@ -19,9 +18,8 @@ use crate::inventory::Want;
 use crate::orders;
 use crate::payments::model::PaymentId;
 use crate::platform::db::after;
-use crate::platform::{Actor, Nothing, retry_delay};
+use crate::platform::retry_delay;
 use crate::refunds::model::RefundError;
-use crate::refunds::service::RefundPayment;
 
 /// How often the worker looks without being woken.
 const POLL: Duration = Duration::from_millis(500);
@@ -227,20 +225,17 @@ async fn refund(saga: &Saga, row: &inventory_sagas::Model) -> Result<Outcome, Db
     let Some(payment_id) = PaymentId::parse(&row.payment_id) else {
         return Ok(Next(state::REQUIRES_ACTION));
     };
-    let actor = Actor {
-        user_id: "inventory".to_owned(),
-        roles: vec![Role::Admin],
+    let input = RefundIn {
+        amount: None,
+        reason: Some("the stock was gone when the payment arrived".to_owned()),
     };
-    let command = RefundPayment {
-        payment_id,
-        input: RefundIn {
-            amount: None,
-            reason: Some("the stock was gone when the payment arrived".to_owned()),
-        },
-        key: Some(step_key(&row.order_id, "refund", &row.payment_id)),
-    };
+    let key = step_key(&row.order_id, "refund", &row.payment_id);
     Ok(
-        match saga.refunds.create_refund(&actor, command, &Nothing).await {
+        match saga
+            .refunds
+            .refund_as_system("inventory", payment_id, input, key)
+            .await
+        {
             Ok(_) | Err(RefundError::FullyRefunded) => Next(state::REFUNDED),
             Err(
                 e @ (RefundError::Refused { .. }

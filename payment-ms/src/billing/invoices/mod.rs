@@ -177,7 +177,7 @@ pub async fn finalize(
             orders::service::BilledOrder {
                 user_id: &invoice.user_id,
                 currency: &invoice.currency,
-                sku: "invoice",
+                sku: orders::service::INVOICE_SKU,
                 name: &name,
                 amount: invoice.total,
                 reference: Some(invoice.id.clone()),
