@@ -11,7 +11,7 @@ use sea_orm::{
 use shared::FieldError;
 use shared::api::Page;
 use shared::catalogue::{MAX_PRICES, ProductIn, ProductOut};
-use shared::money::{Currency, MAX_AMOUNT};
+use shared::money::{Currency, MAX_AMOUNT, MAX_TAX_RATE_BPS};
 
 use crate::platform::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::platform::{Actor, Core, Fault, validate};
@@ -174,10 +174,10 @@ pub async fn put_product(
         }
     }
     let tax_rate_bps = input.tax_rate_bps.unwrap_or(0);
-    if !(0..=shared::money::MAX_TAX_RATE_BPS).contains(&tax_rate_bps) {
+    if !(0..=MAX_TAX_RATE_BPS).contains(&tax_rate_bps) {
         errors.push(FieldError::new(
             "tax_rate_bps",
-            "must be between 0 and 10000 basis points",
+            format!("must be between 0 and {MAX_TAX_RATE_BPS} basis points"),
         ));
     }
     validate::finish(errors).map_err(CatalogueError::Invalid)?;

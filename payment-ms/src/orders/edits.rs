@@ -231,9 +231,10 @@ async fn edit(
     then: &dyn BeforeCommit<OrderOut>,
     change: impl FnOnce(&mut Draft) -> Result<(), OrderError>,
 ) -> Result<OrderOut, OrderError> {
-    let order = find_visible(core, actor, order_id).await?;
     let txn = core.begin().await?;
-    let order = store::lock(&txn, &order.id).await?;
+    let order = store::lock_visible(&txn, actor, order_id.as_str())
+        .await?
+        .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
     if order.status != OrderStatus::Pending {
         return Err(OrderError::NotEditable(format!(
             "The order is {}; only a pending order changes (a checkout in progress is \

@@ -56,9 +56,9 @@ pub async fn transition_order<C: Checkouts>(
             "say what needs a person's action",
         ));
     }
-    check::finish(errors).map_err(OrderError::Invalid)?;
-    let Some(to) = to else {
-        return Err(OrderError::Invalid(Vec::new()).into());
+    // No target is one of the errors.
+    let (Some(to), true) = (to, errors.is_empty()) else {
+        return Err(OrderError::Invalid(errors).into());
     };
     if !actor.is_trusted() {
         return Err(OrderError::Forbidden(

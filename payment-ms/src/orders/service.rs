@@ -16,7 +16,7 @@ use super::store::{self, Transition};
 use crate::accounts::{Accounts, AccountsError, Existence};
 use crate::events::Event;
 use crate::platform::db::after;
-use crate::platform::pagination::Page;
+use crate::platform::pagination::{Page, PageRequest};
 use crate::platform::{Actor, BeforeCommit, Core, validate as check};
 
 /// Closes the open checkouts of an order before it ends, so that no buyer can pay it after.
@@ -199,30 +199,33 @@ pub async fn list_orders(
     {
         errors.push(FieldError::new("created_to", "must be after created_from"));
     }
-    let limit = query
-        .limit
-        .unwrap_or(crate::platform::pagination::DEFAULT_LIMIT);
-    if !(1..=crate::platform::pagination::MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError::new(
-            "limit",
-            format!(
-                "must be between 1 and {}",
-                crate::platform::pagination::MAX_LIMIT
-            ),
-        ));
-    }
-    let (Some(sort), true) = (sort, errors.is_empty()) else {
+    // By amount, a cursor is `<amount>.<id>`; its id is read as every list reads its cursor.
+    let (amount, cursor) = match (sort, query.cursor.as_deref()) {
+        (Some(sort), Some(cursor)) if sort.by_amount => {
+            let parsed = cursor
+                .split_once('.')
+                .and_then(|(amount, id)| Some((amount.parse::<i64>().ok()?, id)));
+            match parsed {
+                Some((amount, id)) => (Some(amount), Some(id)),
+                None => {
+                    errors.push(FieldError::new("cursor", "is not a cursor from this list"));
+                    (None, None)
+                }
+            }
+        }
+        (_, cursor) => (None, cursor),
+    };
+    let page = PageRequest::parse(query.limit, cursor, ids::ORDER)
+        .map_err(|e| errors.extend(e))
+        .ok();
+    let (Some(sort), Some(page), true) = (sort, page, errors.is_empty()) else {
         return Err(OrderError::Invalid(errors));
     };
-    let after = match query.cursor.as_deref() {
-        None => None,
-        Some(cursor) => Some(sort.parse_cursor(cursor).ok_or_else(|| {
-            OrderError::Invalid(vec![FieldError::new(
-                "cursor",
-                "is not a cursor from this list",
-            )])
-        })?),
-    };
+    let after = page
+        .before
+        .clone()
+        .map(|id| store::OrderCursor { amount, id });
+    let limit = page.limit;
     let filter = store::OrderFilter {
         user_id: query.user_id.as_deref().filter(|_| actor.is_trusted()),
         status,

@@ -37,6 +37,19 @@ pub async fn find_visible<C: ConnectionTrait>(
         .filter(|order| actor.is_trusted() || order.user_id == actor.user_id))
 }
 
+/// The order under the transaction's exclusive lock, if it exists and the actor may see it.
+pub async fn lock_visible<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    order_id: &str,
+) -> Result<Option<orders::Model>, DbErr> {
+    Ok(orders::Entity::find_by_id(order_id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .filter(|order| actor.is_trusted() || order.user_id == actor.user_id))
+}
+
 /// The order under the transaction's exclusive lock: nothing changes it until the commit.
 pub async fn lock<C: ConnectionTrait>(txn: &C, order_id: &str) -> Result<orders::Model, DbErr> {
     orders::Entity::find_by_id(order_id)
@@ -134,23 +147,6 @@ impl OrderSort {
         } else {
             order.id.clone()
         }
-    }
-
-    pub fn parse_cursor(self, cursor: &str) -> Option<OrderCursor> {
-        let (amount, id) = if self.by_amount {
-            let (amount, id) = cursor.split_once('.')?;
-            (Some(amount.parse::<i64>().ok()?), id.to_owned())
-        } else if shared::ids::is_valid(shared::ids::ORDER, cursor) {
-            (None, cursor.to_owned())
-        } else {
-            // A cursor in base64, as the lists gave them before, is still taken.
-            use base64::Engine;
-            let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(cursor)
-                .ok()?;
-            (None, String::from_utf8(decoded).ok()?)
-        };
-        shared::ids::is_valid(shared::ids::ORDER, &id).then_some(OrderCursor { amount, id })
     }
 }
 
@@ -297,30 +293,47 @@ pub async fn move_order(
     at: DateTime<Utc>,
 ) -> Result<(orders::Model, bool), DbErr> {
     let current = lock(txn, order_id).await?;
+    move_locked(txn, outbox, current, transition, at).await
+}
+
+/// [`move_order`], for an order the caller read under its lock in this transaction already.
+pub async fn move_locked(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox,
+    mut current: orders::Model,
+    transition: Transition<'_>,
+    at: DateTime<Utc>,
+) -> Result<(orders::Model, bool), DbErr> {
     let from = current.status;
     let to = transition.to;
     if !lifecycle::allowed(from, to, transition.by) {
         return Ok((current, false));
     }
-    let mut order = orders::ActiveModel::from(current);
-    order.status = Set(to);
-    order.updated_at = Set(at);
-    order.status_reason = Set(transition.reason.map(str::to_owned));
+    current.status = to;
+    current.updated_at = at;
+    current.status_reason = transition.reason.map(str::to_owned);
     if let Some((carrier, tracking_number)) = transition.shipment {
-        order.carrier = Set(Some(carrier.to_owned()));
-        order.tracking_number = Set(Some(tracking_number.to_owned()));
+        current.carrier = Some(carrier.to_owned());
+        current.tracking_number = Some(tracking_number.to_owned());
     }
-    let current = order.update(txn).await?;
-    history(
-        txn,
-        order_id,
-        Some(from),
-        to,
-        transition.actor,
-        transition.reason,
-        at,
-    )
-    .await?;
+    // The row is locked: written as read and changed here, nothing to read back.
+    orders::Entity::update_many()
+        .col_expr(orders::Column::Status, to.as_str().into())
+        .col_expr(orders::Column::UpdatedAt, at.into())
+        .col_expr(
+            orders::Column::StatusReason,
+            current.status_reason.clone().into(),
+        )
+        .col_expr(orders::Column::Carrier, current.carrier.clone().into())
+        .col_expr(
+            orders::Column::TrackingNumber,
+            current.tracking_number.clone().into(),
+        )
+        .filter(orders::Column::Id.eq(current.id.as_str()))
+        .exec(txn)
+        .await?;
+    let (order_id, reason) = (current.id.as_str(), transition.reason);
+    history(txn, order_id, Some(from), to, transition.actor, reason, at).await?;
     let out = load_out(txn, current.clone()).await?;
     let event = match to {
         OrderStatus::Pending => Event::Order(OrderChange::Updated, &out),
@@ -350,7 +363,7 @@ pub async fn history<C: ConnectionTrait>(
     reason: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    order_status_history::ActiveModel {
+    let row = order_status_history::ActiveModel {
         id: Set(shared::ids::new_id(shared::ids::ORDER_HISTORY)),
         order_id: Set(order_id.to_owned()),
         from_status: Set(from.map(|s| s.as_str().to_owned())),
@@ -358,9 +371,10 @@ pub async fn history<C: ConnectionTrait>(
         actor: Set(actor.to_owned()),
         reason: Set(reason.map(str::to_owned)),
         at: Set(at),
-    }
-    .insert(db)
-    .await?;
+    };
+    order_status_history::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 

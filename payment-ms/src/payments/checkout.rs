@@ -196,7 +196,7 @@ impl Payments {
         store::insert(&txn, &payment).await?;
         // Its order now waits for this payment (from `pending`, or `payment_failed` on a retry).
         let awaiting = orders::store::Transition::system(OrderStatus::AwaitingPayment);
-        orders::store::move_order(&txn, &core.outbox, &order.id, awaiting, at).await?;
+        orders::store::move_locked(&txn, &core.outbox, locked, awaiting, at).await?;
         let created = PaymentOut::from(payment.clone());
         core.outbox
             .record(&txn, Event::PaymentCreated(&created), at)

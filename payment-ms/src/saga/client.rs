@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, IntoActiveModel};
+use sea_orm::{EntityTrait, IntoActiveModel};
 
 use super::entities::inventory_sagas;
 use super::external::{CallError, ExternalInventory};
@@ -57,9 +57,8 @@ impl InventoryClient for SagaInventory {
             updated_at: at,
         };
         // The row first: from here on, a crash leaves a saga the worker finishes.
-        saga.clone()
-            .into_active_model()
-            .insert(&self.core.db)
+        inventory_sagas::Entity::insert(saga.clone().into_active_model())
+            .exec_without_returning(&self.core.db)
             .await?;
         let key = step_key(hold.order_id, "reserve", hold.payment_id);
         let db = &self.core.db;

@@ -19,19 +19,8 @@ pub async fn move_saga<C: ConnectionTrait>(
     next: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let res = Entity::update_many()
-        .col_expr(Column::State, to.into())
-        .col_expr(Column::NextAttemptAt, next.into())
-        .col_expr(
-            Column::LeaseUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(Column::UpdatedAt, at.into())
-        .filter(Column::PaymentId.eq(payment_id))
-        .filter(Column::State.is_in(from.iter().copied()))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+    let which = Column::PaymentId.eq(payment_id);
+    Ok(move_where(db, which, from, to, next, at).await? == 1)
 }
 
 /// Moves every saga of `order_id` in one of `from` to `to`, due at once.
@@ -42,11 +31,26 @@ pub async fn move_order_sagas<C: ConnectionTrait>(
     to: &str,
     at: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
+    move_where(db, Column::OrderId.eq(order_id), from, to, at, at).await
+}
+
+async fn move_where<C: ConnectionTrait>(
+    db: &C,
+    which: sea_orm::sea_query::SimpleExpr,
+    from: &[&str],
+    to: &str,
+    next: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     let res = Entity::update_many()
         .col_expr(Column::State, to.into())
-        .col_expr(Column::NextAttemptAt, at.into())
+        .col_expr(Column::NextAttemptAt, next.into())
+        .col_expr(
+            Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(Column::UpdatedAt, at.into())
-        .filter(Column::OrderId.eq(order_id))
+        .filter(which)
         .filter(Column::State.is_in(from.iter().copied()))
         .exec(db)
         .await?;

@@ -92,7 +92,7 @@ async fn step(saga: &Saga, row: inventory_sagas::Model) -> Result<(), DbErr> {
     let from = [row.state.as_str()];
     match outcome {
         Next(to) => {
-            store::move_saga(db(saga), &row.payment_id, &from, to, now, now).await?;
+            store::move_saga(&saga.core.db, &row.payment_id, &from, to, now, now).await?;
             if to == state::REQUIRES_ACTION {
                 metrics::counter!("inventory_saga_requires_action_total").increment(1);
             }
@@ -106,7 +106,7 @@ async fn step(saga: &Saga, row: inventory_sagas::Model) -> Result<(), DbErr> {
             );
             tracing::warn!(payment_id = %row.payment_id, step = %row.state, error = %why, "inventory saga step failed; retrying");
             store::retry_later(
-                db(saga),
+                &saga.core.db,
                 &row.payment_id,
                 &row.state,
                 after(now, delay),
@@ -117,7 +117,7 @@ async fn step(saga: &Saga, row: inventory_sagas::Model) -> Result<(), DbErr> {
         }
         Wait(until) => {
             store::retry_later(
-                db(saga),
+                &saga.core.db,
                 &row.payment_id,
                 &row.state,
                 until,
@@ -156,7 +156,7 @@ async fn release(saga: &Saga, row: &inventory_sagas::Model) -> Outcome {
 /// (settle it), or it is still open (look again when it lapses).
 async fn awaiting(saga: &Saga, row: &inventory_sagas::Model) -> Result<Outcome, DbErr> {
     use crate::payments::model::PaymentStatus as P;
-    let payment = crate::payments::store::find(db(saga), &row.payment_id).await?;
+    let payment = crate::payments::store::find(&saga.core.db, &row.payment_id).await?;
     Ok(match payment.map(|p| (p.status, p.expires_at)) {
         None => release(saga, row).await,
         Some((P::Pending, expires_at)) => Wait(after(
@@ -166,10 +166,6 @@ async fn awaiting(saga: &Saga, row: &inventory_sagas::Model) -> Result<Outcome, 
         Some((P::Succeeded | P::PartiallyRefunded | P::Refunded, _)) => Next(state::COMMITTING),
         Some(_) => release(saga, row).await,
     })
-}
-
-fn db(saga: &Saga) -> &sea_orm::DatabaseConnection {
-    &saga.core.db
 }
 
 /// The payment succeeded after its reservation lapsed (or was released): reserve again and
@@ -210,7 +206,7 @@ async fn late_payment(saga: &Saga, row: &inventory_sagas::Model) -> Result<Outco
         }
         Err(e) => return Ok(Retry(e.to_string())),
     }
-    store::set_reservation(db(saga), &row.payment_id, &again).await?;
+    store::set_reservation(&saga.core.db, &row.payment_id, &again).await?;
     let key = step_key(&row.order_id, "commit-again", &row.payment_id);
     Ok(match saga.external.commit(&again, &key).await {
         Ok(()) => Next(state::DONE),
