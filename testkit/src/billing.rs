@@ -3,44 +3,68 @@
 //! invoice too).
 
 use chrono::{DateTime, SubsecRound, Utc};
-use payment_ms::billing::entities::{billing_jobs, subscriptions};
+use payment_ms::billing::entities::{billing_jobs, plans, subscriptions};
 use payment_ms::billing::model::SubscriptionStatus;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, IntoActiveModel};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
+    Statement,
+};
 
 /// `n` active subscriptions to a daily `plan_id` whose period ends now, each with its renewal
-/// job due now, and `payment_method` saved. Answers the moment they are due.
+/// job due now, and `payment_method` saved; each one's MRR as its creation records it. Answers
+/// the moment they are due.
 pub async fn due_now(
     db: &DatabaseConnection,
     plan_id: &str,
     n: usize,
     payment_method: Option<&str>,
 ) -> Result<DateTime<Utc>, DbErr> {
+    due_now_with(db, plan_id, n, payment_method, |_, _| {}).await
+}
+
+/// [`due_now`], each subscription (the `i`th of them) adjusted by `adjust` before it is written.
+pub async fn due_now_with(
+    db: &DatabaseConnection,
+    plan_id: &str,
+    n: usize,
+    payment_method: Option<&str>,
+    adjust: impl Fn(usize, &mut subscriptions::Model),
+) -> Result<DateTime<Utc>, DbErr> {
     let due = Utc::now().trunc_subsecs(6);
     let anchor = due - chrono::Duration::days(1);
+    let plan = plans::Entity::find_by_id(plan_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("plan {plan_id}")))?;
+    let mrr = payment_ms::billing::figures::mrr(SubscriptionStatus::Active, &plan);
     for start in (0..n).step_by(500) {
         let subs: Vec<subscriptions::Model> = (start..(start + 500).min(n))
-            .map(|i| subscriptions::Model {
-                id: shared::ids::new_id(shared::ids::SUBSCRIPTION),
-                user_id: format!("user{i}"),
-                plan_id: plan_id.to_owned(),
-                status: SubscriptionStatus::Active,
-                time_zone: "UTC".to_owned(),
-                billing_anchor: anchor,
-                current_period_start: anchor,
-                current_period_end: due,
-                trial_end: None,
-                cancel_at_period_end: false,
-                cancellation_reason: None,
-                canceled_at: None,
-                ended_at: None,
-                pending_plan_id: None,
-                paused_at: None,
-                payment_method: payment_method.map(str::to_owned),
-                test_clock_id: None,
-                metadata: serde_json::json!({}),
-                created_at: anchor,
-                updated_at: anchor,
-                mrr: 0,
+            .map(|i| {
+                let mut sub = subscriptions::Model {
+                    id: shared::ids::new_id(shared::ids::SUBSCRIPTION),
+                    user_id: format!("user{i}"),
+                    plan_id: plan_id.to_owned(),
+                    status: SubscriptionStatus::Active,
+                    time_zone: "UTC".to_owned(),
+                    billing_anchor: anchor,
+                    current_period_start: anchor,
+                    current_period_end: due,
+                    trial_end: None,
+                    cancel_at_period_end: false,
+                    cancellation_reason: None,
+                    canceled_at: None,
+                    ended_at: None,
+                    pending_plan_id: None,
+                    paused_at: None,
+                    payment_method: payment_method.map(str::to_owned),
+                    test_clock_id: None,
+                    metadata: serde_json::json!({}),
+                    created_at: anchor,
+                    updated_at: anchor,
+                    mrr,
+                };
+                adjust(i, &mut sub);
+                sub
             })
             .collect();
         let jobs: Vec<billing_jobs::Model> = subs
@@ -60,6 +84,40 @@ pub async fn due_now(
                 payment_id: None,
             })
             .collect();
+        let backend = db.get_database_backend();
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        let mut rows = Vec::new();
+        for sub in &subs {
+            let n = values.len();
+            rows.push(format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, 'new')",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6
+            ));
+            values.extend([
+                shared::ids::new_id(shared::ids::MRR_CHANGE).into(),
+                sub.id.clone().into(),
+                plan.currency.clone().into(),
+                anchor.into(),
+                mrr.into(),
+                mrr.into(),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO subscription_mrr (id, subscription_id, currency, at, mrr, delta, kind) \
+             VALUES {}",
+            rows.join(", ")
+        );
+        let sql = match backend {
+            DatabaseBackend::Sqlite => sql.replace('$', "?"),
+            _ => sql,
+        };
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
         subscriptions::Entity::insert_many(
             subs.into_iter().map(IntoActiveModel::into_active_model),
         )

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::entities::billing_jobs;
+use super::entities::{billing_jobs, plans, subscriptions};
 use super::invoices::{self as invoicing, Line, kind, reason};
 use super::model::{BillingError, SubscriptionStatus, cadence, schedule};
 use super::subscriptions::{end_now, record_subscription};
@@ -28,7 +28,10 @@ pub const TRIAL_ENDING: &str = "trial_ending";
 /// How long a claimed job is held before another runner may take it (a charge waits on a
 /// provider).
 pub const LEASE: Duration = Duration::from_secs(300);
-const BATCH: u64 = 100;
+/// Jobs claimed by a round.
+const BATCH: u64 = 1000;
+/// Renewals or finalizations in one set-based batch (one transaction).
+const BILL_RUN_CHUNK: usize = 250;
 
 /// Runs one claimed job at `at` and records how it went.
 pub async fn run_one(billing: &Billing, job: &billing_jobs::Model, at: DateTime<Utc>) {
@@ -143,9 +146,7 @@ async fn renew(
         sub.plan_id = next.id.clone();
         plan = next;
     }
-    let periods = schedule(&sub, &plan);
-    let k = periods.index_at(due).unwrap_or(0);
-    let end = periods.boundary(k + 1).ok_or_else(|| {
+    let end = period_after(&sub, &plan, due).ok_or_else(|| {
         BillingError::Conflict(
             "period_out_of_range",
             format!("subscription {sub_id}'s periods run past the calendar"),
@@ -160,13 +161,7 @@ async fn renew(
     store::save_subscription(&txn, &sub).await?;
     let clock = sub.test_clock_id.clone();
     if sub.status != SubscriptionStatus::Paused {
-        let line = Line {
-            kind: kind::RECURRING,
-            description: format!("{} ({})", plan.name, plan.code),
-            plan_id: Some(plan.id.clone()),
-            amount: plan.amount,
-            period: (due, end),
-        };
+        let line = recurring_line(&plan, (due, end));
         let finalize_at = after(due, billing.config.finalize_grace);
         let invoice = invoicing::draft(
             billing,
@@ -186,6 +181,29 @@ async fn renew(
     store::schedule(&txn, RENEW, &sub.id, end, clock.as_deref(), at).await?;
     core.commit(txn).await?;
     Ok(())
+}
+
+/// The end of the period that starts at `due` (a boundary of the subscription's periods), if
+/// the calendar has it.
+pub fn period_after(
+    sub: &subscriptions::Model,
+    plan: &plans::Model,
+    due: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let periods = schedule(sub, plan);
+    let k = periods.index_at(due).unwrap_or(0);
+    periods.boundary(k + 1)
+}
+
+/// A period's recurring fee: the plan's amount, billed in advance.
+pub fn recurring_line(plan: &plans::Model, period: (DateTime<Utc>, DateTime<Utc>)) -> Line {
+    Line {
+        kind: kind::RECURRING,
+        description: format!("{} ({})", plan.name, plan.code),
+        plan_id: Some(plan.id.clone()),
+        amount: plan.amount,
+        period,
+    }
 }
 
 /// A first invoice unpaid for too long: the subscription ends as `incomplete_expired`.
@@ -227,29 +245,46 @@ async fn expire_incomplete(
     Ok(())
 }
 
-/// Runs the real clock's due jobs once: claims a batch, runs it (`BILLING_CONCURRENCY` at a
-/// time on PostgreSQL, each on a task of its own so they use every core; one at a time on
-/// SQLite, which writes one transaction at a time). Answers how many ran.
+/// Runs the real clock's due jobs once: claims a batch; its renewals and finalizations are made
+/// set-based, a chunk at a time ([`bill_run`](super::bill_run)), the rest one by one. On
+/// PostgreSQL `BILLING_CONCURRENCY` chunks and jobs run at once, each on a task of its own so
+/// they use every core; on SQLite, which writes one transaction at a time, one after another.
+/// Answers how many jobs were claimed.
 pub async fn round(billing: &Billing) -> Result<usize, BillingError> {
     let now = billing.core.now();
     let db = &billing.core.db;
     let jobs = store::claim_jobs(db, None, now, now, after(now, LEASE), BATCH).await?;
     let claimed = jobs.len();
+    let mut work = Vec::new();
+    let (renewals, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.kind == RENEW);
+    let (finalizations, rest): (Vec<_>, Vec<_>) =
+        rest.into_iter().partition(|j| j.kind == FINALIZE);
+    work.extend(
+        renewals
+            .chunks(BILL_RUN_CHUNK)
+            .map(|c| Work::Renewals(c.to_vec())),
+    );
+    work.extend(
+        finalizations
+            .chunks(BILL_RUN_CHUNK)
+            .map(|c| Work::Finalizations(c.to_vec())),
+    );
+    work.extend(rest.into_iter().map(Work::One));
     if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-        for job in &jobs {
-            run_one(billing, job, now).await;
+        for work in work {
+            work.run(billing, now).await;
         }
         return Ok(claimed);
     }
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(billing.config.concurrency));
     let mut running = tokio::task::JoinSet::new();
-    for job in jobs {
+    for work in work {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
         let billing = billing.clone();
         running.spawn(async move {
-            run_one(&billing, &job, now).await;
+            work.run(&billing, now).await;
             drop(slot);
         });
     }
@@ -259,6 +294,39 @@ pub async fn round(billing: &Billing) -> Result<usize, BillingError> {
         }
     }
     Ok(claimed)
+}
+
+/// Jobs of one round to run together.
+enum Work {
+    Renewals(Vec<billing_jobs::Model>),
+    Finalizations(Vec<billing_jobs::Model>),
+    One(billing_jobs::Model),
+}
+
+impl Work {
+    async fn run(self, billing: &Billing, at: DateTime<Utc>) {
+        let (jobs, batched) = match self {
+            Work::One(job) => return run_one(billing, &job, at).await,
+            Work::Renewals(jobs) => {
+                let batched =
+                    outbox::in_scope(super::bill_run::renew_all(billing, &jobs, at)).await;
+                (jobs, batched)
+            }
+            Work::Finalizations(jobs) => {
+                let batched =
+                    outbox::in_scope(super::bill_run::finalize_all(billing, &jobs, at)).await;
+                (jobs, batched)
+            }
+        };
+        let alone = batched.unwrap_or_else(|e| {
+            // A batch changes nothing or all: its jobs are made one at a time instead.
+            tracing::warn!(error = %e, jobs = jobs.len(), "a bill-run batch failed; its jobs run one at a time");
+            jobs
+        });
+        for job in &alone {
+            run_one(billing, job, at).await;
+        }
+    }
 }
 
 /// After a use case scheduled work due now: a test clock's jobs run at once (up to its time);

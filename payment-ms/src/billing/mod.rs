@@ -18,6 +18,7 @@ use crate::payments::service::Payments;
 use crate::platform::Core;
 use crate::refunds::service::Refunds;
 
+pub mod bill_run;
 pub mod clocks;
 pub mod documents;
 pub mod entities;

@@ -65,12 +65,29 @@ pub async fn insert_invoice<C: ConnectionTrait>(
     invoice: &invoices::Model,
     lines: &[invoice_lines::Model],
 ) -> Result<(), DbErr> {
-    invoices::Entity::insert(invoice.clone().into_active_model())
+    insert_invoices(txn, std::slice::from_ref(invoice), lines).await
+}
+
+/// Inserts invoices and their lines (whichever invoice each belongs to), a statement per few
+/// hundred rows.
+pub async fn insert_invoices<C: ConnectionTrait>(
+    txn: &C,
+    new: &[invoices::Model],
+    lines: &[invoice_lines::Model],
+) -> Result<(), DbErr> {
+    for chunk in new.chunks(crate::events::outbox::CHUNK) {
+        invoices::Entity::insert_many(
+            chunk
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
         .exec_without_returning(txn)
         .await?;
-    if !lines.is_empty() {
+    }
+    for chunk in lines.chunks(crate::events::outbox::CHUNK) {
         invoice_lines::Entity::insert_many(
-            lines
+            chunk
                 .iter()
                 .cloned()
                 .map(IntoActiveModel::into_active_model),
@@ -145,30 +162,56 @@ pub async fn mark_billed<C: ConnectionTrait>(
     kind: &str,
     invoice_id: &str,
 ) -> Result<bool, DbErr> {
-    let inserted = billed_periods::Entity::insert(
-        billed_periods::Model {
-            id: ids::new_id(ids::BILLED_PERIOD),
-            subscription_id: subscription_id.to_owned(),
-            period_start: period.0,
-            period_end: period.1,
-            kind: kind.to_owned(),
-            invoice_id: invoice_id.to_owned(),
-        }
-        .into_active_model(),
-    )
-    .on_conflict(
-        OnConflict::columns([
-            billed_periods::Column::SubscriptionId,
-            billed_periods::Column::PeriodStart,
-            billed_periods::Column::PeriodEnd,
-            billed_periods::Column::Kind,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
-    Ok(inserted == 1)
+    let billed = Billed {
+        subscription_id,
+        period,
+        kind,
+        invoice_id,
+    };
+    Ok(mark_all_billed(txn, &[billed]).await? == 1)
+}
+
+/// A period billed by an invoice.
+pub struct Billed<'a> {
+    pub subscription_id: &'a str,
+    pub period: (DateTime<Utc>, DateTime<Utc>),
+    pub kind: &'a str,
+    pub invoice_id: &'a str,
+}
+
+/// [`mark_billed`] for many: answers how many were not billed before.
+pub async fn mark_all_billed<C: ConnectionTrait>(
+    txn: &C,
+    billed: &[Billed<'_>],
+) -> Result<u64, DbErr> {
+    let mut inserted = 0;
+    for chunk in billed.chunks(crate::events::outbox::CHUNK) {
+        let rows = chunk.iter().map(|b| {
+            billed_periods::Model {
+                id: ids::new_id(ids::BILLED_PERIOD),
+                subscription_id: b.subscription_id.to_owned(),
+                period_start: b.period.0,
+                period_end: b.period.1,
+                kind: b.kind.to_owned(),
+                invoice_id: b.invoice_id.to_owned(),
+            }
+            .into_active_model()
+        });
+        inserted += billed_periods::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    billed_periods::Column::SubscriptionId,
+                    billed_periods::Column::PeriodStart,
+                    billed_periods::Column::PeriodEnd,
+                    billed_periods::Column::Kind,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(inserted)
 }
 
 /// A job to run at `due`; scheduling the same (kind, subject, due) again changes nothing.
@@ -180,34 +223,60 @@ pub async fn schedule<C: ConnectionTrait>(
     test_clock_id: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    billing_jobs::Entity::insert(
-        billing_jobs::Model {
-            id: ids::new_id(ids::BILLING_JOB),
-            kind: kind.to_owned(),
-            subject_id: subject_id.to_owned(),
-            due_at: due,
-            test_clock_id: test_clock_id.map(str::to_owned),
-            status: PENDING.to_owned(),
-            attempts: 0,
-            lease_until: None,
-            last_error: None,
-            created_at: at,
-            done_at: None,
-            payment_id: None,
-        }
-        .into_active_model(),
-    )
-    .on_conflict(
-        OnConflict::columns([
-            billing_jobs::Column::Kind,
-            billing_jobs::Column::SubjectId,
-            billing_jobs::Column::DueAt,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
+    let job = Due {
+        kind,
+        subject_id,
+        due,
+        test_clock_id,
+    };
+    schedule_all(txn, &[job], at).await
+}
+
+/// A job to schedule.
+pub struct Due<'a> {
+    pub kind: &'a str,
+    pub subject_id: &'a str,
+    pub due: DateTime<Utc>,
+    pub test_clock_id: Option<&'a str>,
+}
+
+/// [`schedule`] for many, with a statement per few hundred.
+pub async fn schedule_all<C: ConnectionTrait>(
+    txn: &C,
+    jobs: &[Due<'_>],
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    for chunk in jobs.chunks(crate::events::outbox::CHUNK) {
+        let rows = chunk.iter().map(|job| {
+            billing_jobs::Model {
+                id: ids::new_id(ids::BILLING_JOB),
+                kind: job.kind.to_owned(),
+                subject_id: job.subject_id.to_owned(),
+                due_at: job.due,
+                test_clock_id: job.test_clock_id.map(str::to_owned),
+                status: PENDING.to_owned(),
+                attempts: 0,
+                lease_until: None,
+                last_error: None,
+                created_at: at,
+                done_at: None,
+                payment_id: None,
+            }
+            .into_active_model()
+        });
+        billing_jobs::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    billing_jobs::Column::Kind,
+                    billing_jobs::Column::SubjectId,
+                    billing_jobs::Column::DueAt,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
     Ok(())
 }
 
@@ -291,16 +360,27 @@ pub async fn job_done<C: ConnectionTrait>(
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    billing_jobs::Entity::update_many()
-        .col_expr(billing_jobs::Column::Status, DONE.into())
-        .col_expr(billing_jobs::Column::DoneAt, Some(at).into())
-        .col_expr(
-            billing_jobs::Column::LeaseUntil,
-            Option::<DateTime<Utc>>::None.into(),
-        )
-        .filter(billing_jobs::Column::Id.eq(id))
-        .exec(db)
-        .await?;
+    jobs_done(db, &[id], at).await
+}
+
+/// [`job_done`] for many.
+pub async fn jobs_done<C: ConnectionTrait>(
+    db: &C,
+    ids: &[&str],
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    for chunk in ids.chunks(crate::events::outbox::CHUNK) {
+        billing_jobs::Entity::update_many()
+            .col_expr(billing_jobs::Column::Status, DONE.into())
+            .col_expr(billing_jobs::Column::DoneAt, Some(at).into())
+            .col_expr(
+                billing_jobs::Column::LeaseUntil,
+                Option::<DateTime<Utc>>::None.into(),
+            )
+            .filter(billing_jobs::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 

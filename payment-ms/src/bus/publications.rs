@@ -36,19 +36,22 @@ pub struct Publications {
 
 #[async_trait]
 impl Output for Publications {
-    async fn take(&self, txn: &DatabaseTransaction, event: &Recorded<'_>) -> Result<(), DbErr> {
-        event_publications::Entity::insert(event_publications::ActiveModel {
-            event_id: Set(event.id.to_owned()),
-            status: Set(PENDING.to_owned()),
-            attempts: Set(0),
-            next_attempt_at: Set(event.at),
-            last_error: Set(None),
-            stream_sequence: Set(None),
-            created_at: Set(event.at),
-            published_at: Set(None),
-        })
-        .exec_without_returning(txn)
-        .await?;
+    async fn take(&self, txn: &DatabaseTransaction, events: &[Recorded<'_>]) -> Result<(), DbErr> {
+        for chunk in events.chunks(crate::events::outbox::CHUNK) {
+            let rows = chunk.iter().map(|event| event_publications::ActiveModel {
+                event_id: Set(event.id.to_owned()),
+                status: Set(PENDING.to_owned()),
+                attempts: Set(0),
+                next_attempt_at: Set(event.at),
+                last_error: Set(None),
+                stream_sequence: Set(None),
+                created_at: Set(event.at),
+                published_at: Set(None),
+            });
+            event_publications::Entity::insert_many(rows)
+                .exec_without_returning(txn)
+                .await?;
+        }
         Ok(())
     }
 

@@ -8,12 +8,12 @@
 //! logs them; a new write transaction forgets what an abandoned one recorded.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set,
+    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 
 use super::catalogue::{Event, EventType};
@@ -43,54 +43,100 @@ impl Outbox {
         event: Event<'_>,
         at: DateTime<Utc>,
     ) -> Result<String, DbErr> {
-        let id = shared::ids::new_id(shared::ids::EVENT);
-        let event_type = event.event_type();
-        let data = event.data().map_err(|e| DbErr::Json(e.to_string()))?;
-        let sequence = if event.opens_subject() {
-            1
-        } else {
-            // The subject's row was changed first in this transaction, so another change of
-            // it waits for this one to commit, and then finds this event's sequence.
-            let last: Option<Option<i64>> = events::Entity::find()
-                .select_only()
-                .column_as(events::Column::Sequence.max(), "last")
-                .filter(events::Column::SubjectId.eq(event.subject_id()))
-                .into_tuple()
-                .one(txn)
-                .await?;
-            last.flatten().unwrap_or(0) + 1
-        };
-        events::ActiveModel {
-            id: Set(id.clone()),
-            event_type: Set(event_type.as_str().to_owned()),
-            subject_id: Set(event.subject_id().to_owned()),
-            data: Set(data),
-            created_at: Set(at),
-            sequence: Set(sequence),
-            causation_id: Set(CAUSE.try_with(Clone::clone).ok()),
-            correlation_id: Set(CORRELATION.try_with(Clone::clone).ok()),
+        let mut ids = self.record_all(txn, &[event], at).await?;
+        ids.pop()
+            .ok_or_else(|| DbErr::Custom("an event recorded without an id".to_owned()))
+    }
+
+    /// Records `events`, in their order, in one transaction with a few statements whatever
+    /// their number (a bill run's): one read of their subjects' last sequences, one insert per
+    /// chunk, the outputs once for all; then each one's reactions. Answers their ids.
+    pub async fn record_all(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[Event<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<String>, DbErr> {
+        if events.is_empty() {
+            return Ok(Vec::new());
         }
-        .insert(txn)
-        .await?;
-        let recorded = Recorded { id: &id, at, event };
+        // The subjects' rows were changed first in this transaction, so another change of one
+        // waits for this one to commit, and then finds these events' sequences.
+        let followed: Vec<&str> = events
+            .iter()
+            .filter(|e| !e.opens_subject())
+            .map(|e| e.subject_id())
+            .collect();
+        let mut last: HashMap<String, i64> = HashMap::new();
+        for chunk in followed.chunks(CHUNK) {
+            let found: Vec<(String, Option<i64>)> = events::Entity::find()
+                .select_only()
+                .column(events::Column::SubjectId)
+                .column_as(events::Column::Sequence.max(), "last")
+                .filter(events::Column::SubjectId.is_in(chunk.iter().copied()))
+                .group_by(events::Column::SubjectId)
+                .into_tuple()
+                .all(txn)
+                .await?;
+            last.extend(found.into_iter().map(|(s, n)| (s, n.unwrap_or(0))));
+        }
+        let cause = CAUSE.try_with(Clone::clone).ok();
+        let correlation = CORRELATION.try_with(Clone::clone).ok();
+        let ids: Vec<String> = events
+            .iter()
+            .map(|_| shared::ids::new_id(shared::ids::EVENT))
+            .collect();
+        let mut rows = Vec::with_capacity(events.len());
+        for (id, event) in ids.iter().zip(events) {
+            let subject = event.subject_id();
+            let sequence = if event.opens_subject() {
+                1
+            } else {
+                last.get(subject).copied().unwrap_or(0) + 1
+            };
+            last.insert(subject.to_owned(), sequence);
+            rows.push(events::ActiveModel {
+                id: Set(id.clone()),
+                event_type: Set(event.event_type().as_str().to_owned()),
+                subject_id: Set(subject.to_owned()),
+                data: Set(event.data().map_err(|e| DbErr::Json(e.to_string()))?),
+                created_at: Set(at),
+                sequence: Set(sequence),
+                causation_id: Set(cause.clone()),
+                correlation_id: Set(correlation.clone()),
+            });
+        }
+        for chunk in rows.chunks(CHUNK) {
+            events::Entity::insert_many(chunk.iter().cloned())
+                .exec_without_returning(txn)
+                .await?;
+        }
+        let recorded: Vec<Recorded<'_>> = ids
+            .iter()
+            .zip(events)
+            .map(|(id, event)| Recorded {
+                id,
+                at,
+                event: *event,
+            })
+            .collect();
         for output in self.outputs.iter() {
             output.take(txn, &recorded).await?;
         }
-        for reaction in self.reactions.iter() {
-            reaction.react(txn, &recorded, self).await?;
+        for one in &recorded {
+            for reaction in self.reactions.iter() {
+                reaction.react(txn, one, self).await?;
+            }
         }
-        let uncommitted = Uncommitted {
-            id: id.clone(),
-            event_type,
-            subject_id: event.subject_id().to_owned(),
-        };
-        if UNCOMMITTED
-            .try_with(|list| list.borrow_mut().push(uncommitted))
-            .is_err()
-        {
-            tracing::debug!(event_id = %id, "event written outside a scope that logs it at commit");
-        }
-        Ok(id)
+        let _ = UNCOMMITTED.try_with(|list| {
+            list.borrow_mut()
+                .extend(recorded.iter().map(|r| Uncommitted {
+                    id: r.id.to_owned(),
+                    event_type: r.event.event_type(),
+                    subject_id: r.event.subject_id().to_owned(),
+                }))
+        });
+        Ok(ids)
     }
 
     /// Commits a transaction that may have recorded events: they are logged, and the outputs
@@ -112,6 +158,10 @@ impl Outbox {
         }
     }
 }
+
+/// Rows per multi-row statement: well under the bind-parameter limits (PostgreSQL 65,535,
+/// SQLite 32,766) for tables of a dozen columns.
+pub const CHUNK: usize = 500;
 
 /// An event written in a transaction not yet committed.
 struct Uncommitted {

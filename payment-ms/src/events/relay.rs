@@ -27,8 +27,9 @@ pub struct Recorded<'a> {
 
 #[async_trait]
 pub trait Output: Send + Sync {
-    /// Derives, in the event's transaction, what this output will send.
-    async fn take(&self, txn: &DatabaseTransaction, event: &Recorded<'_>) -> Result<(), DbErr>;
+    /// Derives, in the events' transaction, what this output will send for each of them
+    /// (one or a bill run's many, in few statements).
+    async fn take(&self, txn: &DatabaseTransaction, events: &[Recorded<'_>]) -> Result<(), DbErr>;
 
     /// Called after a transaction that recorded events has committed.
     fn committed(&self) {}

@@ -121,7 +121,7 @@ pub async fn create_order(
 
     let txn = core.begin().await?;
     let mut order = order;
-    order.number = Some(store::next_order_number(&txn, at).await?);
+    order.number = store::next_order_numbers(&txn, at, 1).await?.pop();
     store::insert(&txn, &order, &items, &actor_label(Some(actor))).await?;
     let out = order_out(order, items);
     core.outbox
@@ -409,44 +409,68 @@ pub async fn create_billed(
     billed: BilledOrder<'_>,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<OrderOut, sea_orm::DbErr> {
-    let order = orders::Model {
-        id: ids::new_id(ids::ORDER),
-        user_id: billed.user_id.to_owned(),
-        status: OrderStatus::Pending,
-        currency: billed.currency.to_owned(),
-        total_amount: billed.amount,
-        reference: billed.reference,
-        metadata: billed.metadata,
-        created_at: at,
-        updated_at: at,
-        expires_at: billed.expires_at,
-        number: Some(store::next_order_number(txn, at).await?),
-        subtotal_amount: billed.amount,
-        discount_amount: 0,
-        shipping_amount: 0,
-        tax_amount: 0,
-        shipping_address: None,
-        billing_address: None,
-        carrier: None,
-        tracking_number: None,
-        status_reason: None,
-        revision: 0,
-    };
-    let items = vec![order_items::Model {
-        id: ids::new_id(ids::ORDER_ITEM),
-        order_id: order.id.clone(),
-        position: 0,
-        sku: billed.sku.to_owned(),
-        name: billed.name.to_owned(),
-        quantity: 1,
-        unit_price: billed.amount,
-        line_total: billed.amount,
-        discount_amount: 0,
-        tax_rate_bps: 0,
-        tax_amount: 0,
-    }];
-    store::insert(txn, &order, &items, "system").await?;
-    let out = order_out(order, items);
-    outbox.record(txn, Event::OrderCreated(&out), at).await?;
-    Ok(out)
+    let mut made = create_all_billed(txn, outbox, vec![billed], at).await?;
+    made.pop()
+        .ok_or_else(|| sea_orm::DbErr::Custom("a billed order was not created".to_owned()))
+}
+
+/// [`create_billed`] for many (a bill run's): their numbers taken with one update, the rows
+/// and events written with a few statements for all. Answers them in the order given.
+pub async fn create_all_billed(
+    txn: &sea_orm::DatabaseTransaction,
+    outbox: &crate::events::Outbox,
+    billed: Vec<BilledOrder<'_>>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<OrderOut>, sea_orm::DbErr> {
+    let numbers = store::next_order_numbers(txn, at, billed.len()).await?;
+    let mut orders = Vec::with_capacity(billed.len());
+    let mut items = Vec::with_capacity(billed.len());
+    for (billed, number) in billed.into_iter().zip(numbers) {
+        let order = orders::Model {
+            id: ids::new_id(ids::ORDER),
+            user_id: billed.user_id.to_owned(),
+            status: OrderStatus::Pending,
+            currency: billed.currency.to_owned(),
+            total_amount: billed.amount,
+            reference: billed.reference,
+            metadata: billed.metadata,
+            created_at: at,
+            updated_at: at,
+            expires_at: billed.expires_at,
+            number: Some(number),
+            subtotal_amount: billed.amount,
+            discount_amount: 0,
+            shipping_amount: 0,
+            tax_amount: 0,
+            shipping_address: None,
+            billing_address: None,
+            carrier: None,
+            tracking_number: None,
+            status_reason: None,
+            revision: 0,
+        };
+        items.push(order_items::Model {
+            id: ids::new_id(ids::ORDER_ITEM),
+            order_id: order.id.clone(),
+            position: 0,
+            sku: billed.sku.to_owned(),
+            name: billed.name.to_owned(),
+            quantity: 1,
+            unit_price: billed.amount,
+            line_total: billed.amount,
+            discount_amount: 0,
+            tax_rate_bps: 0,
+            tax_amount: 0,
+        });
+        orders.push(order);
+    }
+    store::insert_all(txn, &orders, &items, "system").await?;
+    let made: Vec<OrderOut> = orders
+        .into_iter()
+        .zip(items)
+        .map(|(order, item)| order_out(order, vec![item]))
+        .collect();
+    let events: Vec<Event<'_>> = made.iter().map(Event::OrderCreated).collect();
+    outbox.record_all(txn, &events, at).await?;
+    Ok(made)
 }

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    LoaderTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, LoaderTrait, ModelTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use shared::api::OrderOut;
 
@@ -66,20 +66,38 @@ pub async fn insert(
     items: &[order_items::Model],
     actor: &str,
 ) -> Result<(), DbErr> {
-    orders::ActiveModel::from(order.clone()).insert(txn).await?;
-    order_items::Entity::insert_many(items.iter().cloned().map(order_items::ActiveModel::from))
-        .exec(txn)
-        .await?;
-    history(
-        txn,
-        &order.id,
-        None,
-        order.status,
-        actor,
-        None,
-        order.created_at,
-    )
-    .await
+    insert_all(txn, std::slice::from_ref(order), items, actor).await
+}
+
+/// [`insert`] for many orders at once (a bill run's), a few statements for all: `items` are
+/// their lines, whichever order each belongs to.
+pub async fn insert_all(
+    txn: &DatabaseTransaction,
+    orders: &[orders::Model],
+    items: &[order_items::Model],
+    actor: &str,
+) -> Result<(), DbErr> {
+    use crate::events::outbox::CHUNK;
+    for chunk in orders.chunks(CHUNK) {
+        orders::Entity::insert_many(chunk.iter().cloned().map(orders::ActiveModel::from))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    for chunk in items.chunks(CHUNK) {
+        order_items::Entity::insert_many(chunk.iter().cloned().map(order_items::ActiveModel::from))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let firsts: Vec<order_status_history::ActiveModel> = orders
+        .iter()
+        .map(|order| history_row(&order.id, None, order.status, actor, None, order.created_at))
+        .collect();
+    for chunk in firsts.chunks(CHUNK) {
+        order_status_history::Entity::insert_many(chunk.iter().cloned())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 pub async fn load_items<C: ConnectionTrait>(
@@ -363,7 +381,22 @@ pub async fn history<C: ConnectionTrait>(
     reason: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let row = order_status_history::ActiveModel {
+    let row = history_row(order_id, from, to, actor, reason, at);
+    order_status_history::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn history_row(
+    order_id: &str,
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: &str,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+) -> order_status_history::ActiveModel {
+    order_status_history::ActiveModel {
         id: Set(shared::ids::new_id(shared::ids::ORDER_HISTORY)),
         order_id: Set(order_id.to_owned()),
         from_status: Set(from.map(|s| s.as_str().to_owned())),
@@ -371,11 +404,7 @@ pub async fn history<C: ConnectionTrait>(
         actor: Set(actor.to_owned()),
         reason: Set(reason.map(str::to_owned)),
         at: Set(at),
-    };
-    order_status_history::Entity::insert(row)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    }
 }
 
 /// An order's history, oldest first.
@@ -393,14 +422,14 @@ pub async fn history_of<C: ConnectionTrait>(
 /// Order numbers' prefix: `ORD-2027-000042`.
 pub const NUMBER_PREFIX: &str = "ORD";
 
-/// The next order number of `at`'s year, from the counter row, in the creating transaction:
-/// gapless (a rolled-back creation gives its number back) and unique.
-pub async fn next_order_number(
+/// The next `count` order numbers of `at`'s year, from the counter row (one update), in the
+/// creating transaction.
+pub async fn next_order_numbers(
     txn: &sea_orm::DatabaseTransaction,
     at: chrono::DateTime<chrono::Utc>,
-) -> Result<String, DbErr> {
+    count: usize,
+) -> Result<Vec<String>, DbErr> {
     use crate::platform::numbering;
     let scope = numbering::number_scope(NUMBER_PREFIX, true, at);
-    let n = numbering::next_number(txn, "order_counters", &scope).await?;
-    Ok(numbering::format_number(&scope, n))
+    numbering::next_formatted(txn, "order_counters", &scope, count).await
 }

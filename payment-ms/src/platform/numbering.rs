@@ -14,6 +14,19 @@ pub async fn next_number(
     table: &'static str,
     scope: &str,
 ) -> Result<i64, DbErr> {
+    next_numbers(txn, table, scope, 1).await
+}
+
+/// The first of the next `count` numbers of `scope` (a batch's, taken with one update; the
+/// others follow it): `count` at least 1.
+pub async fn next_numbers(
+    txn: &DatabaseTransaction,
+    table: &'static str,
+    scope: &str,
+    count: usize,
+) -> Result<i64, DbErr> {
+    let count = i64::try_from(count.max(1))
+        .map_err(|_| DbErr::Custom(format!("{count} numbers of {scope} at once")))?;
     let backend = txn.get_database_backend();
     txn.execute_raw(Statement::from_sql_and_values(
         backend,
@@ -33,15 +46,30 @@ pub async fn next_number(
             numbered(
                 backend,
                 &format!(
-                    "UPDATE {table} SET last_value = last_value + 1 WHERE scope = $1 \
+                    "UPDATE {table} SET last_value = last_value + $2 WHERE scope = $1 \
                      RETURNING last_value"
                 ),
             ),
-            [scope.into()],
+            [scope.into(), count.into()],
         ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("{table} {scope}")))?;
-    row.try_get("", "last_value")
+    let last: i64 = row.try_get("", "last_value")?;
+    Ok(last - count + 1)
+}
+
+/// The next `count` numbers of `scope`, formatted ([`format_number`]), with one update.
+pub async fn next_formatted(
+    txn: &DatabaseTransaction,
+    table: &'static str,
+    scope: &str,
+    count: usize,
+) -> Result<Vec<String>, DbErr> {
+    let first = next_numbers(txn, table, scope, count).await?;
+    Ok((first..)
+        .take(count)
+        .map(|n| format_number(scope, n))
+        .collect())
 }
 
 /// The scope of a number: `PREFIX-2027` per calendar year (UTC), or `PREFIX` alone.

@@ -1,14 +1,14 @@
 //! The outbox's partner-webhook output: every event recorded is fanned out, in its own
-//! transaction, into one delivery per active partner whose filter matches; the dispatcher is
-//! woken when they commit.
+//! transaction, into one delivery per active partner whose filter matches (the partners read
+//! once for all the events a transaction records together); the dispatcher is woken when they
+//! commit.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
 };
 use tokio::sync::Notify;
 
@@ -23,8 +23,23 @@ pub struct FanOut {
 
 #[async_trait]
 impl Output for FanOut {
-    async fn take(&self, txn: &DatabaseTransaction, event: &Recorded<'_>) -> Result<(), DbErr> {
-        fan_out(txn, event.id, event.event.event_type().as_str(), event.at).await?;
+    async fn take(&self, txn: &DatabaseTransaction, events: &[Recorded<'_>]) -> Result<(), DbErr> {
+        let partners = active_partners(txn).await?;
+        let rows: Vec<deliveries::ActiveModel> = events
+            .iter()
+            .flat_map(|event| {
+                let event_type = event.event.event_type().as_str();
+                partners
+                    .iter()
+                    .filter(move |p| partner_wants(p, event_type))
+                    .map(|p| new_delivery(event.id, &p.id, event.at))
+            })
+            .collect();
+        for chunk in rows.chunks(crate::events::outbox::CHUNK) {
+            deliveries::Entity::insert_many(chunk.iter().cloned())
+                .exec_without_returning(txn)
+                .await?;
+        }
         Ok(())
     }
 
@@ -33,23 +48,11 @@ impl Output for FanOut {
     }
 }
 
-/// Creates the deliveries of one event, inside the transaction that records the event.
-pub async fn fan_out<C: ConnectionTrait>(
-    txn: &C,
-    event_id: &str,
-    event_type: &str,
-    at: DateTime<Utc>,
-) -> Result<usize, DbErr> {
-    let partners = partners::Entity::find()
+async fn active_partners<C: ConnectionTrait>(txn: &C) -> Result<Vec<partners::Model>, DbErr> {
+    partners::Entity::find()
         .filter(partners::Column::Active.eq(true))
         .all(txn)
-        .await?;
-    let mut count = 0;
-    for partner in partners.iter().filter(|p| partner_wants(p, event_type)) {
-        new_delivery(event_id, &partner.id, at).insert(txn).await?;
-        count += 1;
-    }
-    Ok(count)
+        .await
 }
 
 pub fn new_delivery(

@@ -77,6 +77,35 @@ pub async fn draft(
         .map_err(|e| DbErr::Custom(e.to_string()))?
         .map(|p| p.currency)
         .unwrap_or_default();
+    let (invoice, rows) = draft_rows(sub, currency, (reason, period), lines, (at, finalize_at));
+    store::insert_invoice(txn, &invoice, &rows).await?;
+    let clock = sub.test_clock_id.as_deref();
+    store::schedule(
+        txn,
+        crate::billing::jobs::FINALIZE,
+        &invoice.id,
+        finalize_at,
+        clock,
+        at,
+    )
+    .await?;
+    let out = crate::billing::model::invoice_out(invoice.clone(), rows);
+    billing
+        .core
+        .outbox
+        .record(txn, Event::Invoice(InvoiceChange::Created, &out), at)
+        .await?;
+    Ok(invoice)
+}
+
+/// A draft invoice of `lines` for a subscription's period, and its lines, as rows to insert.
+pub fn draft_rows(
+    sub: &subscriptions::Model,
+    currency: String,
+    (reason, period): (&str, (DateTime<Utc>, DateTime<Utc>)),
+    lines: Vec<Line>,
+    (at, finalize_at): (DateTime<Utc>, DateTime<Utc>),
+) -> (invoices::Model, Vec<invoice_lines::Model>) {
     let invoice = invoices::Model {
         id: ids::new_id(ids::INVOICE),
         number: None,
@@ -100,7 +129,7 @@ pub async fn draft(
         voided_at: None,
         updated_at: at,
     };
-    let rows: Vec<invoice_lines::Model> = lines
+    let rows = lines
         .into_iter()
         .enumerate()
         .map(|(position, line)| invoice_lines::Model {
@@ -117,24 +146,38 @@ pub async fn draft(
             period_end: line.period.1,
         })
         .collect();
-    store::insert_invoice(txn, &invoice, &rows).await?;
-    let clock = sub.test_clock_id.as_deref();
-    store::schedule(
-        txn,
-        crate::billing::jobs::FINALIZE,
-        &invoice.id,
-        finalize_at,
-        clock,
-        at,
+    (invoice, rows)
+}
+
+/// The order that pays a finalized invoice: what the buyer sees on the checkout page (what is
+/// billed, for which period), payable for long enough.
+pub fn billed_order<'a>(
+    invoice: &'a invoices::Model,
+    name: &'a str,
+    at: DateTime<Utc>,
+) -> orders::service::BilledOrder<'a> {
+    orders::service::BilledOrder {
+        user_id: &invoice.user_id,
+        currency: &invoice.currency,
+        sku: orders::service::INVOICE_SKU,
+        name,
+        amount: invoice.total,
+        reference: Some(invoice.id.clone()),
+        metadata: serde_json::json!({ "invoice_id": invoice.id }),
+        expires_at: after(at, ORDER_WINDOW),
+    }
+}
+
+/// The name of an invoice's order: its first line's description and the period.
+pub fn order_name(invoice: &invoices::Model, lines: &[invoice_lines::Model]) -> String {
+    let what = lines
+        .first()
+        .map_or("Subscription", |l| l.description.as_str());
+    format!(
+        "{what}, {} to {}",
+        invoice.period_start.format("%Y-%m-%d"),
+        invoice.period_end.format("%Y-%m-%d")
     )
-    .await?;
-    let out = crate::billing::model::invoice_out(invoice.clone(), rows);
-    billing
-        .core
-        .outbox
-        .record(txn, Event::Invoice(InvoiceChange::Created, &out), at)
-        .await?;
-    Ok(invoice)
 }
 
 /// Finalizes a draft: numbered, totals frozen, `invoice.finalized`. A zero total is paid at
@@ -161,32 +204,9 @@ pub async fn finalize(
         None => None,
     };
     if invoice.total > 0 {
-        // What the buyer sees on the checkout page: what is billed, for which period.
-        let what = store::lines_of(txn, &invoice.id)
-            .await?
-            .first()
-            .map_or_else(|| "Subscription".to_owned(), |l| l.description.clone());
-        let name = format!(
-            "{what}, {} to {}",
-            invoice.period_start.format("%Y-%m-%d"),
-            invoice.period_end.format("%Y-%m-%d")
-        );
-        let order = orders::service::create_billed(
-            txn,
-            outbox,
-            orders::service::BilledOrder {
-                user_id: &invoice.user_id,
-                currency: &invoice.currency,
-                sku: orders::service::INVOICE_SKU,
-                name: &name,
-                amount: invoice.total,
-                reference: Some(invoice.id.clone()),
-                metadata: serde_json::json!({ "invoice_id": invoice.id }),
-                expires_at: after(at, ORDER_WINDOW),
-            },
-            at,
-        )
-        .await?;
+        let name = order_name(&invoice, &store::lines_of(txn, &invoice.id).await?);
+        let billed = billed_order(&invoice, &name, at);
+        let order = orders::service::create_billed(txn, outbox, billed, at).await?;
         invoice.order_id = Some(order.id);
         if let Some(sub) = sub.as_ref().filter(|s| s.payment_method.is_some()) {
             invoice.next_attempt_at = Some(at);
@@ -197,16 +217,26 @@ pub async fn finalize(
     }
     // The number last: the counter row stays locked from here to the commit, so finalizations
     // on other subscriptions wait for as little as possible.
-    let config = &billing.config;
-    let scope = numbering::number_scope(&config.invoice_prefix, config.number_per_year, at);
-    let n = numbering::next_number(txn, "invoice_counters", &scope).await?;
-    invoice.number = Some(numbering::format_number(&scope, n));
+    invoice.number = invoice_numbers(billing, txn, at, 1).await?.pop();
     store::save_invoice(txn, &invoice).await?;
     record_invoice(txn, outbox, InvoiceChange::Finalized, &invoice, at).await?;
     if invoice.total <= 0 {
         return Ok(Some(mark_paid(txn, outbox, invoice, at).await?));
     }
     Ok(Some(invoice))
+}
+
+/// The next `count` invoice numbers of the configured scope, from its counter row (one update):
+/// locked from here to the commit, so taken as late in a transaction as can be.
+pub async fn invoice_numbers(
+    billing: &Billing,
+    txn: &DatabaseTransaction,
+    at: DateTime<Utc>,
+    count: usize,
+) -> Result<Vec<String>, DbErr> {
+    let config = &billing.config;
+    let scope = numbering::number_scope(&config.invoice_prefix, config.number_per_year, at);
+    numbering::next_formatted(txn, "invoice_counters", &scope, count).await
 }
 
 /// An open invoice is paid (its order was, or its total is zero): `invoice.paid`, and the

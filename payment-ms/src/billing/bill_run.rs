@@ -1,0 +1,352 @@
+//! The bill run, set-based: the renewals and finalizations the real clock finds due together are
+//! made a batch at a time, each batch in one transaction of a few statements whatever its size
+//! (its subscriptions or invoices read and locked with one statement, its invoices, lines,
+//! billed periods, orders, jobs and events written with multi-row inserts, its numbers taken
+//! with one update of the counter row).
+//!
+//! Only the plain cases are batched, and each is exactly what its job would do alone: a renewal
+//! of an `active` subscription off any test clock, with no cancel or plan change pending, at the
+//! end of its current period; a finalization of a draft with something to pay. Every other job
+//! (trials ending, past-due or paused subscriptions, zero totals, a subscription already renewed)
+//! runs alone through [`jobs::run_one`], and so does every job of a batch that fails: a batch
+//! either commits whole with its jobs marked done, or changes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value,
+};
+use shared::billing::{InvoiceOut, SubscriptionOut};
+
+use super::entities::{billing_jobs, invoice_lines, invoices, plans, subscriptions};
+use super::invoices::{self as invoicing, reason};
+use super::jobs::{self, CHARGE, FINALIZE, RENEW};
+use super::model::{
+    BillingError, InvoiceStatus, SubscriptionStatus, invoice_out, subscription_out,
+};
+use super::store::{self, Billed, Due};
+use super::{Billing, figures};
+use crate::events::outbox::CHUNK;
+use crate::events::{Event, InvoiceChange, SubscriptionChange};
+use crate::orders;
+use crate::platform::db::{after, numbered};
+
+/// Renews the plain renewals of `jobs` (all `renew`, due by `at`) together. Answers the jobs
+/// it left to run alone.
+pub async fn renew_all(
+    billing: &Billing,
+    jobs: &[billing_jobs::Model],
+    at: DateTime<Utc>,
+) -> Result<Vec<billing_jobs::Model>, BillingError> {
+    let core = &billing.core;
+    let txn = core.begin().await?;
+    let wanted = jobs.iter().map(|j| j.subject_id.as_str());
+    let subs = lock_subscriptions(&txn, wanted).await?;
+    let plan_ids: HashSet<&str> = subs.values().map(|s| s.plan_id.as_str()).collect();
+    let plans: HashMap<String, plans::Model> = plans::Entity::find()
+        .filter(plans::Column::Id.is_in(plan_ids))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+
+    let mut left = Vec::new();
+    let mut renewed = Vec::new();
+    for job in jobs {
+        let found = subs.get(&job.subject_id).and_then(|sub| {
+            let plan = plans.get(&sub.plan_id)?;
+            let plain = job.test_clock_id.is_none()
+                && sub.test_clock_id.is_none()
+                && sub.status == SubscriptionStatus::Active
+                && !sub.cancel_at_period_end
+                && sub.pending_plan_id.is_none()
+                && sub.current_period_end == job.due_at
+                // Its MRR stays as it is: no change of it to record.
+                && sub.mrr == figures::mrr(SubscriptionStatus::Active, plan);
+            let end = jobs::period_after(sub, plan, job.due_at)?;
+            plain.then_some((sub, plan, end))
+        });
+        let Some((sub, plan, end)) = found else {
+            left.push(job.clone());
+            continue;
+        };
+        let period = (job.due_at, end);
+        let mut sub = sub.clone();
+        sub.current_period_start = period.0;
+        sub.current_period_end = period.1;
+        sub.updated_at = at;
+        let finalize_at = after(period.0, billing.config.finalize_grace);
+        let (invoice, lines) = invoicing::draft_rows(
+            &sub,
+            plan.currency.clone(),
+            (reason::CYCLE, period),
+            vec![jobs::recurring_line(plan, period)],
+            (at, finalize_at),
+        );
+        renewed.push((job, sub, plan, invoice, lines));
+    }
+    if renewed.is_empty() {
+        return Ok(left);
+    }
+
+    let billed: Vec<Billed<'_>> = renewed
+        .iter()
+        .map(|(_, sub, _, invoice, _)| Billed {
+            subscription_id: &sub.id,
+            period: (sub.current_period_start, sub.current_period_end),
+            kind: invoicing::kind::RECURRING,
+            invoice_id: &invoice.id,
+        })
+        .collect();
+    if store::mark_all_billed(&txn, &billed).await? != billed.len() as u64 {
+        // Some period was billed by an earlier run whose renewal did not stick: each job alone
+        // finds out which.
+        tracing::info!(
+            jobs = jobs.len(),
+            "a renewal batch met a period billed already; its jobs run one at a time"
+        );
+        return Ok(jobs.to_vec());
+    }
+    // The new periods, one update per distinct period (most of a run's share one).
+    let mut by_period: BTreeMap<(DateTime<Utc>, DateTime<Utc>), Vec<&str>> = BTreeMap::new();
+    for (_, sub, ..) in &renewed {
+        by_period
+            .entry((sub.current_period_start, sub.current_period_end))
+            .or_default()
+            .push(&sub.id);
+    }
+    for ((start, end), ids) in by_period {
+        for chunk in ids.chunks(CHUNK) {
+            subscriptions::Entity::update_many()
+                .col_expr(subscriptions::Column::CurrentPeriodStart, start.into())
+                .col_expr(subscriptions::Column::CurrentPeriodEnd, end.into())
+                .col_expr(subscriptions::Column::UpdatedAt, at.into())
+                .filter(subscriptions::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&txn)
+                .await?;
+        }
+    }
+    let new_invoices: Vec<invoices::Model> = renewed.iter().map(|r| r.3.clone()).collect();
+    let new_lines: Vec<invoice_lines::Model> =
+        renewed.iter().flat_map(|r| r.4.iter().cloned()).collect();
+    store::insert_invoices(&txn, &new_invoices, &new_lines).await?;
+    let due: Vec<Due<'_>> = renewed
+        .iter()
+        .flat_map(|(_, sub, _, invoice, _)| {
+            [
+                Due {
+                    kind: FINALIZE,
+                    subject_id: &invoice.id,
+                    due: invoice.finalize_at,
+                    test_clock_id: None,
+                },
+                Due {
+                    kind: RENEW,
+                    subject_id: &sub.id,
+                    due: sub.current_period_end,
+                    test_clock_id: None,
+                },
+            ]
+        })
+        .collect();
+    store::schedule_all(&txn, &due, at).await?;
+
+    // Each subscription's events in the order its job alone records them.
+    let outs: Vec<(InvoiceOut, SubscriptionOut)> = renewed
+        .iter()
+        .map(|(_, sub, plan, invoice, lines)| {
+            (
+                invoice_out(invoice.clone(), lines.clone()),
+                subscription_out(sub.clone(), (*plan).clone(), Some(invoice.id.clone())),
+            )
+        })
+        .collect();
+    let events: Vec<Event<'_>> = outs
+        .iter()
+        .flat_map(|(invoice, sub)| {
+            [
+                Event::Invoice(InvoiceChange::Created, invoice),
+                Event::Subscription(SubscriptionChange::Updated, sub),
+            ]
+        })
+        .collect();
+    core.outbox.record_all(&txn, &events, at).await?;
+    let done: Vec<&str> = renewed.iter().map(|r| r.0.id.as_str()).collect();
+    store::jobs_done(&txn, &done, at).await?;
+    core.commit(txn).await?;
+    tracing::debug!(renewed = done.len(), alone = left.len(), "bill-run batch of renewals");
+    Ok(left)
+}
+
+/// Finalizes the drafts of `jobs` (all `finalize`) that have something to pay together: their
+/// orders made and numbered, their invoice numbers taken with one update, the charges of those
+/// with a saved payment method scheduled. Answers the jobs it left to run alone.
+pub async fn finalize_all(
+    billing: &Billing,
+    jobs: &[billing_jobs::Model],
+    at: DateTime<Utc>,
+) -> Result<Vec<billing_jobs::Model>, BillingError> {
+    let core = &billing.core;
+    let txn = core.begin().await?;
+    // As a finalization alone: the invoice locked first, then its subscription.
+    let drafts: HashMap<String, invoices::Model> = invoices::Entity::find()
+        .filter(invoices::Column::Id.is_in(jobs.iter().map(|j| j.subject_id.as_str())))
+        .order_by_asc(invoices::Column::Id)
+        .lock_exclusive()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|i| (i.id.clone(), i))
+        .collect();
+    let subs = lock_subscriptions(
+        &txn,
+        drafts.values().filter_map(|i| i.subscription_id.as_deref()),
+    )
+    .await?;
+    let mut left = Vec::new();
+    let mut taken = Vec::new();
+    for job in jobs {
+        let found = drafts.get(&job.subject_id).and_then(|invoice| {
+            let sub = subs.get(invoice.subscription_id.as_deref()?)?;
+            let plain = job.test_clock_id.is_none()
+                && sub.test_clock_id.is_none()
+                && invoice.status == InvoiceStatus::Draft
+                && invoice.total > 0;
+            plain.then_some((invoice, sub))
+        });
+        match found {
+            Some(found) => taken.push((job, found.0.clone(), found.1)),
+            None => left.push(job.clone()),
+        }
+    }
+    if taken.is_empty() {
+        return Ok(left);
+    }
+    let mut lines: HashMap<String, Vec<invoice_lines::Model>> = HashMap::new();
+    let ids: Vec<&str> = taken.iter().map(|t| t.1.id.as_str()).collect();
+    for chunk in ids.chunks(CHUNK) {
+        let found = invoice_lines::Entity::find()
+            .filter(invoice_lines::Column::InvoiceId.is_in(chunk.iter().copied()))
+            .order_by_asc(invoice_lines::Column::InvoiceId)
+            .order_by_asc(invoice_lines::Column::Position)
+            .all(&txn)
+            .await?;
+        for line in found {
+            lines.entry(line.invoice_id.clone()).or_default().push(line);
+        }
+    }
+    let no_lines = Vec::new();
+    let lines_of = |id: &str| lines.get(id).unwrap_or(&no_lines);
+    let names: Vec<String> = taken
+        .iter()
+        .map(|(_, invoice, _)| invoicing::order_name(invoice, lines_of(&invoice.id)))
+        .collect();
+    let billed = taken
+        .iter()
+        .zip(&names)
+        .map(|((_, invoice, _), name)| invoicing::billed_order(invoice, name, at))
+        .collect();
+    let orders = orders::service::create_all_billed(&txn, &core.outbox, billed, at).await?;
+    // The numbers last: the counter row stays locked from here to the commit.
+    let numbers = invoicing::invoice_numbers(billing, &txn, at, taken.len()).await?;
+    let mut finalized = Vec::with_capacity(taken.len());
+    let mut charges = Vec::new();
+    for (((_, mut invoice, sub), order), number) in taken.iter().cloned().zip(orders).zip(numbers) {
+        invoice.status = InvoiceStatus::Open;
+        invoice.finalized_at = Some(at);
+        invoice.updated_at = at;
+        invoice.order_id = Some(order.id);
+        invoice.number = Some(number);
+        if sub.payment_method.is_some() {
+            invoice.next_attempt_at = Some(at);
+            charges.push(invoice.id.clone());
+        }
+        finalized.push(invoice);
+    }
+    save_finalized(&txn, &finalized, at).await?;
+    let due: Vec<Due<'_>> = charges
+        .iter()
+        .map(|id| Due {
+            kind: CHARGE,
+            subject_id: id,
+            due: at,
+            test_clock_id: None,
+        })
+        .collect();
+    store::schedule_all(&txn, &due, at).await?;
+    let outs: Vec<InvoiceOut> = finalized
+        .iter()
+        .map(|i| invoice_out(i.clone(), lines_of(&i.id).clone()))
+        .collect();
+    let events: Vec<Event<'_>> = outs
+        .iter()
+        .map(|i| Event::Invoice(InvoiceChange::Finalized, i))
+        .collect();
+    core.outbox.record_all(&txn, &events, at).await?;
+    let done: Vec<&str> = taken.iter().map(|t| t.0.id.as_str()).collect();
+    store::jobs_done(&txn, &done, at).await?;
+    core.commit(txn).await?;
+    tracing::debug!(finalized = done.len(), alone = left.len(), "bill-run batch of finalizations");
+    Ok(left)
+}
+
+/// The subscriptions of `ids`, locked in their ids' order (as every batch locks them, so two
+/// batches never wait on each other in a circle).
+async fn lock_subscriptions<'a>(
+    txn: &DatabaseTransaction,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, subscriptions::Model>, DbErr> {
+    let ids: Vec<&str> = ids.collect::<HashSet<_>>().into_iter().collect();
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let rows = subscriptions::Entity::find()
+            .filter(subscriptions::Column::Id.is_in(chunk.iter().copied()))
+            .order_by_asc(subscriptions::Column::Id)
+            .lock_exclusive()
+            .all(txn)
+            .await?;
+        found.extend(rows.into_iter().map(|s| (s.id.clone(), s)));
+    }
+    Ok(found)
+}
+
+/// Writes the finalized invoices' new state: an update per chunk, each row's number, order and
+/// next attempt from a `VALUES` list (PostgreSQL and SQLite both read it as `column1`…).
+async fn save_finalized(
+    txn: &DatabaseTransaction,
+    finalized: &[invoices::Model],
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    for chunk in finalized.chunks(CHUNK) {
+        let mut values: Vec<Value> = vec![
+            sea_orm::ActiveEnum::to_value(&InvoiceStatus::Open).into(),
+            at.into(),
+        ];
+        let mut rows = Vec::with_capacity(chunk.len());
+        for invoice in chunk {
+            let n = values.len();
+            rows.push(format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+            values.push(invoice.id.clone().into());
+            values.push(invoice.number.clone().into());
+            values.push(invoice.order_id.clone().into());
+            values.push(invoice.next_attempt_at.into());
+        }
+        let sql = format!(
+            "UPDATE invoices SET status = $1, finalized_at = $2, updated_at = $2, \
+             number = v.column2, order_id = v.column3, next_attempt_at = v.column4 \
+             FROM (VALUES {}) AS v WHERE invoices.id = v.column1",
+            rows.join(", ")
+        );
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            numbered(backend, &sql),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
