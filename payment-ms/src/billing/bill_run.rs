@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, Value,
+    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Value,
 };
 use shared::billing::{InvoiceOut, SubscriptionOut};
 
@@ -31,7 +31,8 @@ use super::{Billing, figures};
 use crate::events::outbox::CHUNK;
 use crate::events::{Event, InvoiceChange, SubscriptionChange};
 use crate::orders;
-use crate::platform::db::{after, numbered};
+use crate::payments::charges::{Charged, SavedCharge};
+use crate::platform::db::{after, update_each};
 
 /// Renews the plain renewals of `jobs` (all `renew`, due by `at`) together. Answers the jobs
 /// it left to run alone.
@@ -43,7 +44,7 @@ pub async fn renew_all(
     let core = &billing.core;
     let txn = core.begin().await?;
     let wanted = jobs.iter().map(|j| j.subject_id.as_str());
-    let subs = lock_subscriptions(&txn, wanted).await?;
+    let subs = store::lock_subscriptions(&txn, wanted).await?;
     let plan_ids: HashSet<&str> = subs.values().map(|s| s.plan_id.as_str()).collect();
     let plans: HashMap<String, plans::Model> = plans::Entity::find()
         .filter(plans::Column::Id.is_in(plan_ids))
@@ -177,7 +178,11 @@ pub async fn renew_all(
     let done: Vec<&str> = renewed.iter().map(|r| r.0.id.as_str()).collect();
     store::jobs_done(&txn, &done, at).await?;
     core.commit(txn).await?;
-    tracing::debug!(renewed = done.len(), alone = left.len(), "bill-run batch of renewals");
+    tracing::debug!(
+        renewed = done.len(),
+        alone = left.len(),
+        "bill-run batch of renewals"
+    );
     Ok(left)
 }
 
@@ -201,7 +206,7 @@ pub async fn finalize_all(
         .into_iter()
         .map(|i| (i.id.clone(), i))
         .collect();
-    let subs = lock_subscriptions(
+    let subs = store::lock_subscriptions(
         &txn,
         drafts.values().filter_map(|i| i.subscription_id.as_deref()),
     )
@@ -225,19 +230,7 @@ pub async fn finalize_all(
     if taken.is_empty() {
         return Ok(left);
     }
-    let mut lines: HashMap<String, Vec<invoice_lines::Model>> = HashMap::new();
-    let ids: Vec<&str> = taken.iter().map(|t| t.1.id.as_str()).collect();
-    for chunk in ids.chunks(CHUNK) {
-        let found = invoice_lines::Entity::find()
-            .filter(invoice_lines::Column::InvoiceId.is_in(chunk.iter().copied()))
-            .order_by_asc(invoice_lines::Column::InvoiceId)
-            .order_by_asc(invoice_lines::Column::Position)
-            .all(&txn)
-            .await?;
-        for line in found {
-            lines.entry(line.invoice_id.clone()).or_default().push(line);
-        }
-    }
+    let lines = store::lines_of_all(&txn, taken.iter().map(|t| t.1.id.as_str())).await?;
     let no_lines = Vec::new();
     let lines_of = |id: &str| lines.get(id).unwrap_or(&no_lines);
     let names: Vec<String> = taken
@@ -289,64 +282,153 @@ pub async fn finalize_all(
     let done: Vec<&str> = taken.iter().map(|t| t.0.id.as_str()).collect();
     store::jobs_done(&txn, &done, at).await?;
     core.commit(txn).await?;
-    tracing::debug!(finalized = done.len(), alone = left.len(), "bill-run batch of finalizations");
+    tracing::debug!(
+        finalized = done.len(),
+        alone = left.len(),
+        "bill-run batch of finalizations"
+    );
     Ok(left)
 }
 
-/// The subscriptions of `ids`, locked in their ids' order (as every batch locks them, so two
-/// batches never wait on each other in a circle).
-async fn lock_subscriptions<'a>(
-    txn: &DatabaseTransaction,
-    ids: impl Iterator<Item = &'a str>,
-) -> Result<HashMap<String, subscriptions::Model>, DbErr> {
-    let ids: Vec<&str> = ids.collect::<HashSet<_>>().into_iter().collect();
-    let mut found = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let rows = subscriptions::Entity::find()
-            .filter(subscriptions::Column::Id.is_in(chunk.iter().copied()))
-            .order_by_asc(subscriptions::Column::Id)
-            .lock_exclusive()
-            .all(txn)
-            .await?;
-        found.extend(rows.into_iter().map(|s| (s.id.clone(), s)));
-    }
-    Ok(found)
-}
-
-/// Writes the finalized invoices' new state: an update per chunk, each row's number, order and
-/// next attempt from a `VALUES` list (PostgreSQL and SQLite both read it as `column1`…).
+/// Writes the finalized invoices' new state: each one's number, order and next attempt.
 async fn save_finalized(
     txn: &DatabaseTransaction,
     finalized: &[invoices::Model],
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let backend = txn.get_database_backend();
-    for chunk in finalized.chunks(CHUNK) {
-        let mut values: Vec<Value> = vec![
-            sea_orm::ActiveEnum::to_value(&InvoiceStatus::Open).into(),
-            at.into(),
-        ];
-        let mut rows = Vec::with_capacity(chunk.len());
-        for invoice in chunk {
-            let n = values.len();
-            rows.push(format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
-            values.push(invoice.id.clone().into());
-            values.push(invoice.number.clone().into());
-            values.push(invoice.order_id.clone().into());
-            values.push(invoice.next_attempt_at.into());
-        }
-        let sql = format!(
-            "UPDATE invoices SET status = $1, finalized_at = $2, updated_at = $2, \
-             number = v.column2, order_id = v.column3, next_attempt_at = v.column4 \
-             FROM (VALUES {}) AS v WHERE invoices.id = v.column1",
-            rows.join(", ")
-        );
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            numbered(backend, &sql),
-            values,
-        ))
-        .await?;
-    }
+    let shared: [Value; 2] = [
+        sea_orm::ActiveEnum::to_value(&InvoiceStatus::Open).into(),
+        at.into(),
+    ];
+    let rows: Vec<Vec<Value>> = finalized
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.clone().into(),
+                i.number.clone().into(),
+                i.order_id.clone().into(),
+                i.next_attempt_at.into(),
+            ]
+        })
+        .collect();
+    let set = "status = $1, finalized_at = $2, updated_at = $2, number = v.column2, \
+               order_id = v.column3, next_attempt_at = v.column4";
+    update_each(txn, "invoices", set, &shared, &rows, "").await?;
     Ok(())
+}
+
+/// Charges the invoices of `jobs` (all `charge`) that are plain (open and waiting for this
+/// attempt, a saved payment method, a first run of the job) together, through
+/// [`Payments::charge_saved_all`](crate::payments::service::Payments): the payments' ids kept
+/// on the jobs first, in a statement of their own, so a rerun meets the same charges. A
+/// decline counts its attempt as alone. Answers the jobs it left to run alone.
+pub async fn charge_all(
+    billing: &Billing,
+    jobs: &[billing_jobs::Model],
+    at: DateTime<Utc>,
+) -> Result<Vec<billing_jobs::Model>, BillingError> {
+    let core = &billing.core;
+    let found: HashMap<String, invoices::Model> = invoices::Entity::find()
+        .filter(invoices::Column::Id.is_in(jobs.iter().map(|j| j.subject_id.as_str())))
+        .all(&core.db)
+        .await?
+        .into_iter()
+        .map(|i| (i.id.clone(), i))
+        .collect();
+    let sub_ids: HashSet<&str> = found
+        .values()
+        .filter_map(|i| i.subscription_id.as_deref())
+        .collect();
+    let subs: HashMap<String, subscriptions::Model> = subscriptions::Entity::find()
+        .filter(subscriptions::Column::Id.is_in(sub_ids))
+        .all(&core.db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    let mut left = Vec::new();
+    let mut taken = Vec::new();
+    for job in jobs {
+        let found = found.get(&job.subject_id).and_then(|invoice| {
+            let sub = subs.get(invoice.subscription_id.as_deref()?)?;
+            let plain = job.payment_id.is_none()
+                && job.test_clock_id.is_none()
+                && sub.test_clock_id.is_none()
+                && invoice.status == InvoiceStatus::Open
+                && invoice.next_attempt_at == Some(job.due_at);
+            let charge = SavedCharge {
+                user_id: invoice.user_id.clone(),
+                order_id: invoice.order_id.clone()?,
+                payment_id: shared::ids::new_id(shared::ids::PAYMENT),
+                payment_method: sub.payment_method.clone()?,
+                return_url: invoicing::dunning::return_url(billing),
+                metadata: serde_json::json!({ "invoice_id": invoice.id }),
+            };
+            plain.then_some(charge)
+        });
+        match found {
+            Some(charge) => taken.push((job, charge)),
+            None => left.push(job.clone()),
+        }
+    }
+    if taken.is_empty() {
+        return Ok(left);
+    }
+    let rows: Vec<Vec<Value>> = taken
+        .iter()
+        .map(|(job, charge)| vec![job.id.clone().into(), charge.payment_id.clone().into()])
+        .collect();
+    let kept = update_each(
+        &core.db,
+        "billing_jobs",
+        "payment_id = v.column2",
+        &[],
+        &rows,
+        "AND billing_jobs.payment_id IS NULL",
+    )
+    .await?;
+    if kept != taken.len() as u64 {
+        // Another run chose some of these ids first: each job alone reads its own.
+        return Ok(jobs.to_vec());
+    }
+    let charges: Vec<SavedCharge> = taken.iter().map(|(_, c)| c.clone()).collect();
+    let outcomes = billing
+        .payments
+        .charge_saved_all(&charges)
+        .await
+        .map_err(|e| {
+            BillingError::Fault(crate::platform::Fault::Internal(anyhow::anyhow!("{e}")))
+        })?;
+    let mut done = Vec::new();
+    for ((job, _), outcome) in taken.into_iter().zip(outcomes) {
+        let declined = match outcome {
+            Charged::Recorded(payment) => invoicing::dunning::declined_reason(&payment),
+            Charged::Refused(e) => match invoicing::dunning::refused_reason(&e) {
+                Some(why) => Some(why),
+                None => {
+                    left.push(job.clone());
+                    continue;
+                }
+            },
+            Charged::NotPayable(e) => {
+                tracing::info!(invoice_id = %job.subject_id, error = %e, "invoice's order not chargeable");
+                None
+            }
+            Charged::Alone => {
+                left.push(job.clone());
+                continue;
+            }
+        };
+        if let Some(why) = declined {
+            invoicing::dunning::record_decline(billing, &job.subject_id, &why, at).await?;
+        }
+        done.push(job.id.as_str());
+    }
+    store::jobs_done(&core.db, &done, at).await?;
+    tracing::debug!(
+        charged = done.len(),
+        alone = left.len(),
+        "bill-run batch of charges"
+    );
+    Ok(left)
 }

@@ -259,6 +259,7 @@ pub async fn round(billing: &Billing) -> Result<usize, BillingError> {
     let (renewals, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.kind == RENEW);
     let (finalizations, rest): (Vec<_>, Vec<_>) =
         rest.into_iter().partition(|j| j.kind == FINALIZE);
+    let (charges, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|j| j.kind == CHARGE);
     work.extend(
         renewals
             .chunks(BILL_RUN_CHUNK)
@@ -268,6 +269,11 @@ pub async fn round(billing: &Billing) -> Result<usize, BillingError> {
         finalizations
             .chunks(BILL_RUN_CHUNK)
             .map(|c| Work::Finalizations(c.to_vec())),
+    );
+    work.extend(
+        charges
+            .chunks(BILL_RUN_CHUNK)
+            .map(|c| Work::Charges(c.to_vec())),
     );
     work.extend(rest.into_iter().map(Work::One));
     if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
@@ -300,6 +306,7 @@ pub async fn round(billing: &Billing) -> Result<usize, BillingError> {
 enum Work {
     Renewals(Vec<billing_jobs::Model>),
     Finalizations(Vec<billing_jobs::Model>),
+    Charges(Vec<billing_jobs::Model>),
     One(billing_jobs::Model),
 }
 
@@ -315,6 +322,12 @@ impl Work {
             Work::Finalizations(jobs) => {
                 let batched =
                     outbox::in_scope(super::bill_run::finalize_all(billing, &jobs, at)).await;
+                (jobs, batched)
+            }
+            Work::Charges(jobs) => {
+                let batched =
+                    outbox::in_scope(Box::pin(super::bill_run::charge_all(billing, &jobs, at)))
+                        .await;
                 (jobs, batched)
             }
         };

@@ -1,6 +1,8 @@
 //! Billing's persistence: subscriptions and invoices, the number counters, the billed-period
 //! guard and the job rows.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -27,6 +29,26 @@ pub async fn lock_subscription<C: ConnectionTrait>(
         .lock_exclusive()
         .one(txn)
         .await
+}
+
+/// The subscriptions of `ids`, locked in their ids' order (as every batch locks them, so two
+/// batches never wait on each other in a circle), by id.
+pub async fn lock_subscriptions<'a, C: ConnectionTrait>(
+    txn: &C,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, subscriptions::Model>, DbErr> {
+    let ids: Vec<&str> = ids.collect::<HashSet<_>>().into_iter().collect();
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::events::outbox::CHUNK) {
+        let rows = subscriptions::Entity::find()
+            .filter(subscriptions::Column::Id.is_in(chunk.iter().copied()))
+            .order_by_asc(subscriptions::Column::Id)
+            .lock_exclusive()
+            .all(txn)
+            .await?;
+        found.extend(rows.into_iter().map(|s| (s.id.clone(), s)));
+    }
+    Ok(found)
 }
 
 pub async fn lock_invoice<C: ConnectionTrait>(
@@ -109,6 +131,27 @@ pub async fn lines_of<C: ConnectionTrait>(
         .await
 }
 
+/// The lines of many invoices, by invoice, each one's in order.
+pub async fn lines_of_all<'a, C: ConnectionTrait>(
+    db: &C,
+    invoice_ids: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, Vec<invoice_lines::Model>>, DbErr> {
+    let ids: Vec<&str> = invoice_ids.collect();
+    let mut lines: HashMap<String, Vec<invoice_lines::Model>> = HashMap::new();
+    for chunk in ids.chunks(crate::events::outbox::CHUNK) {
+        let found = invoice_lines::Entity::find()
+            .filter(invoice_lines::Column::InvoiceId.is_in(chunk.iter().copied()))
+            .order_by_asc(invoice_lines::Column::InvoiceId)
+            .order_by_asc(invoice_lines::Column::Position)
+            .all(db)
+            .await?;
+        for line in found {
+            lines.entry(line.invoice_id.clone()).or_default().push(line);
+        }
+    }
+    Ok(lines)
+}
+
 pub async fn invoice_with_lines<C: ConnectionTrait>(
     db: &C,
     invoice: invoices::Model,
@@ -152,6 +195,25 @@ pub async fn invoice_of_order<C: ConnectionTrait>(
         .filter(invoices::Column::OrderId.eq(order_id))
         .one(db)
         .await
+}
+
+/// The invoices paid by `order_ids`, locked in their ids' order.
+pub async fn lock_invoices_of_orders<'a, C: ConnectionTrait>(
+    txn: &C,
+    order_ids: impl Iterator<Item = &'a str>,
+) -> Result<Vec<invoices::Model>, DbErr> {
+    let ids: Vec<&str> = order_ids.collect();
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::events::outbox::CHUNK) {
+        let rows = invoices::Entity::find()
+            .filter(invoices::Column::OrderId.is_in(chunk.iter().copied()))
+            .order_by_asc(invoices::Column::Id)
+            .lock_exclusive()
+            .all(txn)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
 /// Records that a period was billed; false when it already was (by another run of the job).

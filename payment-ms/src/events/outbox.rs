@@ -50,7 +50,8 @@ impl Outbox {
 
     /// Records `events`, in their order, in one transaction with a few statements whatever
     /// their number (a bill run's): one read of their subjects' last sequences, one insert per
-    /// chunk, the outputs once for all; then each one's reactions. Answers their ids.
+    /// chunk, the outputs once for all; then the reactions, each given them all. Answers their
+    /// ids.
     pub async fn record_all(
         &self,
         txn: &DatabaseTransaction,
@@ -123,10 +124,8 @@ impl Outbox {
         for output in self.outputs.iter() {
             output.take(txn, &recorded).await?;
         }
-        for one in &recorded {
-            for reaction in self.reactions.iter() {
-                reaction.react(txn, one, self).await?;
-            }
+        for reaction in self.reactions.iter() {
+            reaction.react_all(txn, &recorded, self).await?;
         }
         let _ = UNCOMMITTED.try_with(|list| {
             list.borrow_mut()

@@ -44,4 +44,19 @@ pub trait Reaction: Send + Sync {
         event: &Recorded<'_>,
         outbox: &Outbox,
     ) -> Result<(), DbErr>;
+
+    /// Its part of the changes of events recorded together (a bill run's), in their
+    /// transaction: by default each one's [`react`](Self::react) in turn; a reaction on a bill
+    /// run's path makes it set-based, with the same outcome.
+    async fn react_all(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[Recorded<'_>],
+        outbox: &Outbox,
+    ) -> Result<(), DbErr> {
+        for event in events {
+            self.react(txn, event, outbox).await?;
+        }
+        Ok(())
+    }
 }

@@ -156,6 +156,27 @@ pub async fn release_where<C: ConnectionTrait>(
 /// down by them. A hold that expired meanwhile is committed only if its units are still
 /// available; if not, it is marked `short` (the order is paid and the stock is not there: a
 /// person must look), loudly. Answers the SKUs that were short.
+/// Which of `order_ids` hold stock (an active hold), with one read.
+pub async fn orders_holding<C: ConnectionTrait>(
+    txn: &C,
+    order_ids: &[&str],
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    let mut holding = std::collections::HashSet::new();
+    for chunk in order_ids.chunks(crate::events::outbox::CHUNK) {
+        let found: Vec<String> = stock_reservations::Entity::find()
+            .select_only()
+            .column(stock_reservations::Column::OrderId)
+            .filter(stock_reservations::Column::OrderId.is_in(chunk.iter().copied()))
+            .filter(stock_reservations::Column::Status.eq(status::ACTIVE))
+            .distinct()
+            .into_tuple()
+            .all(txn)
+            .await?;
+        holding.extend(found);
+    }
+    Ok(holding)
+}
+
 pub async fn commit_order<C: ConnectionTrait>(
     txn: &C,
     order_id: &str,

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr};
 
-use super::builtin::{commit_order, release_where};
+use super::builtin::{commit_order, orders_holding, release_where};
 use super::entities::stock_reservations::Column;
 use crate::events::{Event, Outbox, Reaction, Recorded};
 use crate::orders::model::OrderStatus;
@@ -56,5 +56,38 @@ impl Reaction for OnOrdersAndPayments {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Orders paid together (a bill run's) are looked up with one read of their holds; those
+    /// holding stock are committed as alone, every other event too.
+    async fn react_all(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[Recorded<'_>],
+        outbox: &Outbox,
+    ) -> Result<(), DbErr> {
+        let paid: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e.event {
+                Event::OrderPaid(order) => Some(order.id.as_str()),
+                _ => None,
+            })
+            .collect();
+        // One order (a checkout's): no read more than alone.
+        let holding = if paid.len() > 1 {
+            orders_holding(txn, &paid).await?
+        } else {
+            paid.iter().map(|id| (*id).to_owned()).collect()
+        };
+        for recorded in events {
+            let alone = match recorded.event {
+                Event::OrderPaid(order) => holding.contains(order.id.as_str()),
+                _ => true,
+            };
+            if alone {
+                self.react(txn, recorded, outbox).await?;
+            }
+        }
+        Ok(())
     }
 }

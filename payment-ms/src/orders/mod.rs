@@ -13,6 +13,7 @@ pub mod edits;
 pub mod entities;
 pub mod lifecycle;
 pub mod model;
+pub mod movement;
 pub mod moves;
 pub mod pricing;
 pub mod reactions;

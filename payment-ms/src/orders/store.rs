@@ -8,10 +8,12 @@ use sea_orm::{
 use shared::api::OrderOut;
 
 use super::entities::{order_items, order_status_history, orders};
-use super::lifecycle::{self, By};
 use super::model::{OrderStatus, order_out};
-use crate::events::{Event, OrderChange, Outbox};
 use crate::platform::Actor;
+
+pub use super::movement::{
+    Transition, lock_all, move_locked, move_locked_all, move_order, move_orders,
+};
 
 /// Orders the actor may see: their own, or anyone's for a service or an admin.
 fn visible_to(actor: &Actor) -> Select<orders::Entity> {
@@ -275,102 +277,6 @@ pub async fn due_to_expire<C: ConnectionTrait>(
         .await
 }
 
-/// A move of an order: where to, who makes it (as the transition table and the history name
-/// them), why, and a shipment's carrier and tracking number.
-pub struct Transition<'a> {
-    pub to: OrderStatus,
-    pub by: By,
-    pub actor: &'a str,
-    pub reason: Option<&'a str>,
-    pub shipment: Option<(&'a str, &'a str)>,
-}
-
-impl<'a> Transition<'a> {
-    /// A move this service makes (a payment's outcome, the sweep, a refund).
-    pub fn system(to: OrderStatus) -> Transition<'a> {
-        Transition {
-            to,
-            by: By::System,
-            actor: "system",
-            reason: None,
-            shipment: None,
-        }
-    }
-}
-
-/// Moves an order inside the caller's transaction, if the transition table lets `by` move it
-/// from where it is (read under the row's lock) to `to`; when it moved, writes its history row
-/// and records the event of its new status, with the order as it now is. Answers the order and
-/// whether it moved (it does not when someone else moved it first, or the move is not allowed
-/// from where it is).
-pub async fn move_order(
-    txn: &DatabaseTransaction,
-    outbox: &Outbox,
-    order_id: &str,
-    transition: Transition<'_>,
-    at: DateTime<Utc>,
-) -> Result<(orders::Model, bool), DbErr> {
-    let current = lock(txn, order_id).await?;
-    move_locked(txn, outbox, current, transition, at).await
-}
-
-/// [`move_order`], for an order the caller read under its lock in this transaction already.
-pub async fn move_locked(
-    txn: &DatabaseTransaction,
-    outbox: &Outbox,
-    mut current: orders::Model,
-    transition: Transition<'_>,
-    at: DateTime<Utc>,
-) -> Result<(orders::Model, bool), DbErr> {
-    let from = current.status;
-    let to = transition.to;
-    if !lifecycle::allowed(from, to, transition.by) {
-        return Ok((current, false));
-    }
-    current.status = to;
-    current.updated_at = at;
-    current.status_reason = transition.reason.map(str::to_owned);
-    if let Some((carrier, tracking_number)) = transition.shipment {
-        current.carrier = Some(carrier.to_owned());
-        current.tracking_number = Some(tracking_number.to_owned());
-    }
-    // The row is locked: written as read and changed here, nothing to read back.
-    orders::Entity::update_many()
-        .col_expr(orders::Column::Status, to.as_str().into())
-        .col_expr(orders::Column::UpdatedAt, at.into())
-        .col_expr(
-            orders::Column::StatusReason,
-            current.status_reason.clone().into(),
-        )
-        .col_expr(orders::Column::Carrier, current.carrier.clone().into())
-        .col_expr(
-            orders::Column::TrackingNumber,
-            current.tracking_number.clone().into(),
-        )
-        .filter(orders::Column::Id.eq(current.id.as_str()))
-        .exec(txn)
-        .await?;
-    let (order_id, reason) = (current.id.as_str(), transition.reason);
-    history(txn, order_id, Some(from), to, transition.actor, reason, at).await?;
-    let out = load_out(txn, current.clone()).await?;
-    let event = match to {
-        OrderStatus::Pending => Event::Order(OrderChange::Updated, &out),
-        OrderStatus::AwaitingPayment => Event::Order(OrderChange::PaymentPending, &out),
-        OrderStatus::PaymentFailed => Event::Order(OrderChange::PaymentFailed, &out),
-        OrderStatus::Paid => Event::OrderPaid(&out),
-        OrderStatus::Processing => Event::Order(OrderChange::Processing, &out),
-        OrderStatus::Shipped => Event::Order(OrderChange::Fulfilled, &out),
-        OrderStatus::Delivered => Event::Order(OrderChange::Delivered, &out),
-        OrderStatus::Completed => Event::Order(OrderChange::Completed, &out),
-        OrderStatus::RequiresAction => Event::Order(OrderChange::RequiresAction, &out),
-        OrderStatus::Canceled => Event::OrderCanceled(&out),
-        OrderStatus::Expired => Event::OrderExpired(&out),
-        OrderStatus::Refunded => Event::OrderRefunded(&out),
-    };
-    outbox.record(txn, event, at).await?;
-    Ok((current, true))
-}
-
 /// Writes one row of an order's history: its creation (`from` none) or a move.
 pub async fn history<C: ConnectionTrait>(
     db: &C,
@@ -388,7 +294,7 @@ pub async fn history<C: ConnectionTrait>(
     Ok(())
 }
 
-fn history_row(
+pub(super) fn history_row(
     order_id: &str,
     from: Option<OrderStatus>,
     to: OrderStatus,

@@ -5,6 +5,7 @@
 //! `payment.expired` (refunds publish `payment.refunded`). Reads the order it pays through the
 //! orders' service, and closes an order's checkouts for it (`orders::service::Checkouts`).
 
+pub mod charges;
 pub mod checkout;
 pub mod entities;
 pub mod expiry;

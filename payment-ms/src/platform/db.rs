@@ -5,8 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, RuntimeErr, SqlErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait, Value,
 };
 
 /// A pooled connection used more recently than this is handed out without a ping.
@@ -201,4 +202,46 @@ pub fn numbered(backend: DatabaseBackend, sql: &str) -> String {
         DatabaseBackend::Sqlite => sql.replace('$', "?"),
         _ => sql.to_owned(),
     }
+}
+
+/// Updates many rows of `table`, each with values of its own, with a statement per few hundred:
+/// `UPDATE table SET <set> FROM (VALUES (…), …) AS v WHERE table.id = v.column1 <and>`. `set`
+/// reads each row's values as `v.column2`, `v.column3`… and the values all rows share as `$1`,
+/// `$2`… (`shared`); PostgreSQL and SQLite both name a `VALUES` list's columns `column1`….
+/// Answers how many rows changed.
+pub async fn update_each<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    set: &str,
+    shared: &[Value],
+    rows: &[Vec<Value>],
+    and: &str,
+) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let mut changed = 0;
+    for chunk in rows.chunks(500) {
+        let mut values: Vec<Value> = shared.to_vec();
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for row in chunk {
+            let first = values.len() + 1;
+            let marks: Vec<String> = (first..first + row.len())
+                .map(|n| format!("${n}"))
+                .collect();
+            tuples.push(format!("({})", marks.join(", ")));
+            values.extend(row.iter().cloned());
+        }
+        let sql = format!(
+            "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {table}.id = v.column1 {and}",
+            tuples.join(", ")
+        );
+        changed += db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                numbered(backend, &sql),
+                values,
+            ))
+            .await?
+            .rows_affected();
+    }
+    Ok(changed)
 }

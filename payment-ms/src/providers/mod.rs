@@ -194,6 +194,9 @@ pub enum InboundError {
     NotConfigured,
 }
 
+/// Checkouts a provider starts at once for [`PaymentProvider::start_checkouts`] by default.
+pub const CONCURRENT_STARTS: usize = 16;
+
 #[async_trait]
 pub trait PaymentProvider: Send + Sync {
     fn name(&self) -> &'static str;
@@ -202,6 +205,21 @@ pub trait PaymentProvider: Send + Sync {
         &self,
         request: &CheckoutRequest<'_>,
     ) -> Result<ProviderCheckout, ProviderError>;
+
+    /// Starts many checkouts (a bill run's charges of saved payment methods), each answered as
+    /// [`start_checkout`](Self::start_checkout) answers it, in their order; by default
+    /// [`CONCURRENT_STARTS`] at a time.
+    async fn start_checkouts(
+        &self,
+        requests: &[CheckoutRequest<'_>],
+    ) -> Vec<Result<ProviderCheckout, ProviderError>> {
+        let mut started = Vec::with_capacity(requests.len());
+        for chunk in requests.chunks(CONCURRENT_STARTS) {
+            let calls: Vec<_> = chunk.iter().map(|r| self.start_checkout(r)).collect();
+            started.extend(futures::future::join_all(calls).await);
+        }
+        started
+    }
 
     async fn fetch_status(&self, payment: PaymentRef<'_>) -> Result<ProviderState, ProviderError>;
 

@@ -45,4 +45,30 @@ impl Reaction for OnOrdersAndPayments {
         }
         Ok(())
     }
+
+    /// Payments that succeeded together (a bill run's) move their sagas with one update.
+    async fn react_all(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[Recorded<'_>],
+        outbox: &Outbox,
+    ) -> Result<(), DbErr> {
+        let mut succeeded = Vec::new();
+        for recorded in events {
+            match recorded.event {
+                Event::PaymentSucceeded(payment) => succeeded.push(payment.id.as_str()),
+                _ => self.react(txn, recorded, outbox).await?,
+            }
+        }
+        let Some(at) = events.first().map(|e| e.at) else {
+            return Ok(());
+        };
+        let waiting = [state::AWAITING_PAYMENT];
+        if store::move_sagas_of_payments(txn, &succeeded, &waiting, state::COMMITTING, at).await?
+            > 0
+        {
+            self.due.notify_one();
+        }
+        Ok(())
+    }
 }

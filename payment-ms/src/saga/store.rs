@@ -23,6 +23,22 @@ pub async fn move_saga<C: ConnectionTrait>(
     Ok(move_where(db, which, from, to, next, at).await? == 1)
 }
 
+/// [`move_saga`] for the sagas of many payments at once: answers how many moved.
+pub async fn move_sagas_of_payments<C: ConnectionTrait>(
+    db: &C,
+    payment_ids: &[&str],
+    from: &[&str],
+    to: &str,
+    at: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let mut moved = 0;
+    for chunk in payment_ids.chunks(crate::events::outbox::CHUNK) {
+        let which = Column::PaymentId.is_in(chunk.iter().copied());
+        moved += move_where(db, which, from, to, at, at).await?;
+    }
+    Ok(moved)
+}
+
 /// Moves every saga of `order_id` in one of `from` to `to`, due at once.
 pub async fn move_order_sagas<C: ConnectionTrait>(
     db: &C,

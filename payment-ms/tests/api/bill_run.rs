@@ -1,8 +1,9 @@
 //! The set-based bill run makes, in batches, what each job would make alone: 600 subscriptions
 //! due at once (more than two batches), two of them not plain (one canceling at the period's
-//! end, one paused), renewed, finalized, charged and paid through the real clock's runner.
-//! Checked: the invoices and their numbers, the orders and theirs, the new periods and their
-//! renewals, every subject's events numbered 1, 2, 3… without a gap, and a partner's deliveries.
+//! end, one paused) and one whose card is declined, renewed, finalized, charged and paid
+//! through the real clock's runner. Checked: the invoices and their numbers, the orders and
+//! theirs, the payments, the decline's dunning, the new periods and their renewals, every
+//! subject's events numbered 1, 2, 3… without a gap, and a partner's deliveries.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use payment_ms::billing::entities::{billing_jobs, invoices, subscriptions};
 use payment_ms::billing::model::{InvoiceStatus, SubscriptionStatus};
 use payment_ms::events::entities::events;
 use payment_ms::orders::entities::orders;
+use payment_ms::payments::entities::payments;
 use payment_ms::webhooks::entities::deliveries;
 use testkit::db_tests;
 use testkit::helpers::{Backend, TestApp};
@@ -59,7 +61,8 @@ async fn a_bill_run_makes_in_batches_what_each_job_would(backend: Backend) {
     let plan: Value = response.json().await.expect("plan");
     let plan_id = plan["id"].as_str().expect("id");
 
-    // user0 cancels at the period's end, user1 is paused: their renewals run alone.
+    // user0 cancels at the period's end, user1 is paused: their renewals run alone. user2's
+    // card is declined.
     let due = testkit::billing::due_now_with(
         &app.db,
         plan_id,
@@ -68,6 +71,7 @@ async fn a_bill_run_makes_in_batches_what_each_job_would(backend: Backend) {
         |i, sub| match i {
             0 => sub.cancel_at_period_end = true,
             1 => sub.status = SubscriptionStatus::Paused,
+            2 => sub.payment_method = Some("pm_mock_declined".to_owned()),
             _ => {}
         },
     )
@@ -89,7 +93,7 @@ async fn a_bill_run_makes_in_batches_what_each_job_would(backend: Backend) {
             .await
             .expect("count");
         let paid = paid().await.expect("count") as usize;
-        if pending == 0 && paid >= billed {
+        if pending == 0 && paid >= billed - 1 {
             break;
         }
         assert!(
@@ -99,30 +103,79 @@ async fn a_bill_run_makes_in_batches_what_each_job_would(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // One paid invoice per billed subscription, numbered 1…598 without a gap.
+    // One invoice per billed subscription, numbered 1…598 without a gap; all paid but the
+    // declined one, open with its attempt counted and its retry scheduled.
     let all = invoices::Entity::find()
         .all(&app.db)
         .await
         .expect("invoices");
     assert_eq!(all.len(), billed);
     let next = due + chrono::Duration::days(1);
-    assert!(all.iter().all(|i| i.status == InvoiceStatus::Paid
-        && i.total == 199
-        && i.amount_paid == 199
-        && (i.period_start, i.period_end) == (due, next)));
+    let subs = subscriptions::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("subscriptions");
+    let declined_sub = subs.iter().find(|s| s.user_id == "user2").expect("user2");
+    for invoice in &all {
+        assert_eq!(
+            (invoice.total, invoice.period_start, invoice.period_end),
+            (199, due, next)
+        );
+        if invoice.subscription_id.as_deref() == Some(declined_sub.id.as_str()) {
+            assert_eq!(invoice.status, InvoiceStatus::Open);
+            assert_eq!(invoice.attempt_count, 1);
+            assert!(
+                invoice
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("declined")
+            );
+            assert!(invoice.next_attempt_at.is_some_and(|t| t > due));
+        } else {
+            assert_eq!(invoice.status, InvoiceStatus::Paid, "{}", invoice.id);
+            assert_eq!(invoice.amount_paid, 199);
+        }
+    }
+    assert_eq!(declined_sub.status, SubscriptionStatus::PastDue);
+    // One payment per invoice, for its order, with the invoice in its metadata.
+    let made = payments::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("payments");
+    assert_eq!(made.len(), billed);
+    let by_order: HashMap<&str, &payments::Model> =
+        made.iter().map(|p| (p.order_id.as_str(), p)).collect();
+    for invoice in &all {
+        let payment = by_order[invoice.order_id.as_deref().expect("an order")];
+        assert_eq!(payment.amount, 199);
+        assert_eq!(payment.metadata["invoice_id"], json!(invoice.id));
+        let status = if invoice.status == InvoiceStatus::Paid {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        assert_eq!(payment.status.as_str(), status);
+    }
     let year = chrono::Datelike::year(&all[0].finalized_at.expect("finalized"));
     let mut numbers: Vec<String> = all.iter().filter_map(|i| i.number.clone()).collect();
     numbers.sort();
     let expected: Vec<String> = (1..=billed).map(|n| format!("INV-{year}-{n:06}")).collect();
     assert_eq!(numbers, expected);
 
-    // Each invoice's order: paid, numbered 1…598 without a gap, its amount the invoice's.
+    // Each invoice's order: paid (the declined one's `payment_failed`), numbered 1…598 without
+    // a gap, its amount the invoice's.
     let orders = orders::Entity::find().all(&app.db).await.expect("orders");
     assert_eq!(orders.len(), billed);
     let by_id: HashMap<&str, &orders::Model> = orders.iter().map(|o| (o.id.as_str(), o)).collect();
     for invoice in &all {
         let order = by_id[invoice.order_id.as_deref().expect("an order")];
-        assert_eq!(order.status.as_str(), "paid");
+        let status = if invoice.status == InvoiceStatus::Paid {
+            "paid"
+        } else {
+            "payment_failed"
+        };
+        assert_eq!(order.status.as_str(), status);
         assert_eq!(order.total_amount, invoice.total);
         assert_eq!(order.reference.as_deref(), Some(invoice.id.as_str()));
     }
@@ -133,10 +186,6 @@ async fn a_bill_run_makes_in_batches_what_each_job_would(backend: Backend) {
 
     // The new periods, and the next renewals; the one canceling ended, the paused one renewed
     // without an invoice.
-    let subs = subscriptions::Entity::find()
-        .all(&app.db)
-        .await
-        .expect("subscriptions");
     for sub in &subs {
         if sub.user_id == "user0" {
             assert_eq!(sub.status, SubscriptionStatus::Canceled);
@@ -146,10 +195,10 @@ async fn a_bill_run_makes_in_batches_what_each_job_would(backend: Backend) {
             (sub.current_period_start, sub.current_period_end),
             (due, next)
         );
-        let status = if sub.user_id == "user1" {
-            SubscriptionStatus::Paused
-        } else {
-            SubscriptionStatus::Active
+        let status = match sub.user_id.as_str() {
+            "user1" => SubscriptionStatus::Paused,
+            "user2" => SubscriptionStatus::PastDue,
+            _ => SubscriptionStatus::Active,
         };
         assert_eq!(sub.status, status, "{}", sub.id);
     }
@@ -175,18 +224,36 @@ async fn a_bill_run_makes_in_batches_what_each_job_would(backend: Backend) {
         let expected: Vec<i64> = (1..=list.len() as i64).collect();
         assert_eq!(sequences, expected, "{subject}'s events");
     }
-    let invoice = &all[0].id;
-    let mut of_invoice: Vec<&events::Model> = recorded
+    let paid_one = all
         .iter()
-        .filter(|e| &e.subject_id == invoice)
-        .collect();
-    of_invoice.sort_by_key(|e| e.sequence);
-    let types: Vec<&str> = of_invoice.iter().map(|e| e.event_type.as_str()).collect();
+        .find(|i| i.status == InvoiceStatus::Paid)
+        .expect("a paid invoice");
+    let types_of = |subject: &str| {
+        let mut of: Vec<&events::Model> = recorded
+            .iter()
+            .filter(|e| e.subject_id == subject)
+            .collect();
+        of.sort_by_key(|e| e.sequence);
+        of.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>()
+    };
     assert_eq!(
-        types,
+        types_of(&paid_one.id),
         ["invoice.created", "invoice.finalized", "invoice.paid"]
     );
-    assert_eq!(of_invoice[1].data["number"], json!(all[0].number));
+    let order_id = paid_one.order_id.as_deref().expect("order");
+    assert_eq!(
+        types_of(order_id),
+        ["order.created", "order.payment_pending", "order.paid"]
+    );
+    assert_eq!(
+        types_of(&by_order[order_id].id),
+        ["payment.created", "payment.succeeded"]
+    );
+    let finalized = recorded
+        .iter()
+        .find(|e| e.subject_id == paid_one.id && e.event_type == "invoice.finalized")
+        .expect("invoice.finalized");
+    assert_eq!(finalized.data["number"], json!(paid_one.number));
     let subscription_updates = recorded
         .iter()
         .filter(|e| e.event_type == "subscription.updated")

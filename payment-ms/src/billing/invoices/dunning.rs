@@ -48,6 +48,40 @@ pub async fn charge_now(
     Ok(true)
 }
 
+/// Why a charge recorded as `payment` did not pay (declined, or waiting on the customer), or
+/// none when it succeeded.
+pub fn declined_reason(payment: &shared::api::PaymentOut) -> Option<String> {
+    match payment.status.as_str() {
+        "succeeded" => None,
+        "failed" => Some(
+            payment
+                .failure_reason
+                .clone()
+                .unwrap_or_else(|| "declined".to_owned()),
+        ),
+        other => Some(format!("the payment is {other} and needs the customer")),
+    }
+}
+
+/// Why a provider refused a charge, when that counts as a decline (not an outage, which is
+/// tried again).
+pub fn refused_reason(error: &ProviderError) -> Option<String> {
+    match error {
+        ProviderError::Rejected { code, message } => Some(format!("{code}: {message}")),
+        ProviderError::Unsupported(why) => Some(why.clone()),
+        _ => None,
+    }
+}
+
+/// Where a customer would come back to from a charge that needed them.
+pub fn return_url(billing: &Billing) -> String {
+    billing
+        .public_base_url
+        .join("billing/return")
+        .map(String::from)
+        .unwrap_or_else(|_| billing.public_base_url.to_string())
+}
+
 /// Charges an open invoice's saved payment method through its order (a server-side checkout):
 /// a success pays the order and so the invoice, in the payment's transaction; a decline counts
 /// an attempt and schedules the next per the dunning schedule. A provider that did not answer
@@ -94,11 +128,7 @@ pub async fn charge(
             Charge::Skipped
         });
     }
-    let back = billing
-        .public_base_url
-        .join("billing/return")
-        .map(String::from)
-        .unwrap_or_else(|_| billing.public_base_url.to_string());
+    let back = return_url(billing);
     let owner = Actor {
         user_id: invoice.user_id.clone(),
         roles: Vec::new(),
@@ -119,20 +149,18 @@ pub async fn charge(
         .checkout_as(&owner, &order_id, input, &Nothing, Some(payment_id))
         .await
     {
-        Ok(payment) if payment.status == "succeeded" => return Ok(Charge::Paid),
-        Ok(payment) if payment.status == "failed" => payment
-            .failure_reason
-            .unwrap_or_else(|| "declined".to_owned()),
-        Ok(payment) => format!("the payment is {} and needs the customer", payment.status),
+        Ok(payment) => match declined_reason(&payment) {
+            None => return Ok(Charge::Paid),
+            Some(why) => why,
+        },
         Err(PaymentError::JustPaid(_)) => return Ok(Charge::Paid),
-        Err(PaymentError::Provider(ProviderError::Rejected { code, message })) => {
-            format!("{code}: {message}")
-        }
-        Err(PaymentError::Provider(ProviderError::Unsupported(why))) => why,
         Err(PaymentError::Order(e)) => {
             // The order is no longer payable: paid, or ended with the invoice.
             tracing::info!(invoice_id, error = %e, "invoice's order not chargeable");
             return Ok(Charge::Skipped);
+        }
+        Err(PaymentError::Provider(e)) if refused_reason(&e).is_some() => {
+            refused_reason(&e).unwrap_or_default()
         }
         Err(e) => {
             return Err(BillingError::Fault(crate::platform::Fault::Internal(
@@ -140,13 +168,26 @@ pub async fn charge(
             )));
         }
     };
+    record_decline(billing, invoice_id, &declined, at).await?;
+    Ok(Charge::Declined(declined))
+}
+
+/// A charge of an open invoice was declined (`error` says why): the attempt counted, the next
+/// one scheduled or the dunning's end applied, in a transaction of its own.
+pub async fn record_decline(
+    billing: &Billing,
+    invoice_id: &str,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Result<(), BillingError> {
+    let core = &billing.core;
     let txn = core.begin().await?;
-    let ended = declined_in(billing, &txn, invoice_id, &declined, at).await?;
+    let ended = declined_in(billing, &txn, invoice_id, error, at).await?;
     core.commit(txn).await?;
     if let Some(ended) = ended {
         close_orders_of(billing, &ended).await?;
     }
-    Ok(Charge::Declined(declined))
+    Ok(())
 }
 
 /// A charge of an open invoice was declined: the attempt is counted, `invoice.payment_failed`;

@@ -244,36 +244,94 @@ pub async fn invoice_numbers(
 pub async fn mark_paid(
     txn: &DatabaseTransaction,
     outbox: &Outbox,
-    mut invoice: invoices::Model,
+    invoice: invoices::Model,
     at: DateTime<Utc>,
 ) -> Result<invoices::Model, DbErr> {
-    if invoice.status != InvoiceStatus::Open {
-        return Ok(invoice);
+    let mut paid = mark_all_paid(txn, outbox, vec![invoice], at).await?;
+    paid.pop()
+        .ok_or_else(|| DbErr::Custom("an invoice's payment answered nothing".to_owned()))
+}
+
+/// [`mark_paid`] for many invoices the caller holds the locks of (a bill run's), a few
+/// statements for all. Answers them as they now are, in their order.
+pub async fn mark_all_paid(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox,
+    invoices: Vec<invoices::Model>,
+    at: DateTime<Utc>,
+) -> Result<Vec<invoices::Model>, DbErr> {
+    use crate::events::outbox::CHUNK;
+    let mut answers = Vec::with_capacity(invoices.len());
+    let mut paid_ids = Vec::new();
+    for mut invoice in invoices {
+        if invoice.status == InvoiceStatus::Open {
+            invoice.status = InvoiceStatus::Paid;
+            invoice.amount_paid = invoice.total.max(0);
+            invoice.paid_at = Some(at);
+            invoice.next_attempt_at = None;
+            invoice.updated_at = at;
+            paid_ids.push(invoice.id.clone());
+        }
+        answers.push(invoice);
     }
-    invoice.status = InvoiceStatus::Paid;
-    invoice.amount_paid = invoice.total.max(0);
-    invoice.paid_at = Some(at);
-    invoice.next_attempt_at = None;
-    invoice.updated_at = at;
-    store::save_invoice(txn, &invoice).await?;
-    record_invoice(txn, outbox, InvoiceChange::Paid, &invoice, at).await?;
-    let Some(sub_id) = &invoice.subscription_id else {
-        return Ok(invoice);
-    };
-    let Some(mut sub) = store::lock_subscription(txn, sub_id).await? else {
-        return Ok(invoice);
-    };
-    let waiting = matches!(
-        sub.status,
-        SubscriptionStatus::Incomplete | SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid
-    );
-    if waiting && store::unpaid_invoices(txn, sub_id).await?.is_empty() {
-        sub.status = SubscriptionStatus::Active;
-        sub.updated_at = at;
-        store::save_subscription(txn, &sub).await?;
-        record_subscription(txn, outbox, SubscriptionChange::Updated, &sub, at).await?;
+    for chunk in paid_ids.chunks(CHUNK) {
+        invoices::Entity::update_many()
+            .col_expr(invoices::Column::Status, InvoiceStatus::Paid.into())
+            .col_expr(
+                invoices::Column::AmountPaid,
+                sea_orm::sea_query::Expr::cust("CASE WHEN total > 0 THEN total ELSE 0 END"),
+            )
+            .col_expr(invoices::Column::PaidAt, Some(at).into())
+            .col_expr(
+                invoices::Column::NextAttemptAt,
+                Option::<DateTime<Utc>>::None.into(),
+            )
+            .col_expr(invoices::Column::UpdatedAt, at.into())
+            .filter(invoices::Column::Id.is_in(chunk.iter().map(String::as_str)))
+            .exec(txn)
+            .await?;
     }
-    Ok(invoice)
+    let paid_ids: std::collections::HashSet<String> = paid_ids.into_iter().collect();
+    let paid: Vec<&invoices::Model> = answers
+        .iter()
+        .filter(|i| paid_ids.contains(&i.id))
+        .collect();
+    let mut lines = store::lines_of_all(txn, paid.iter().map(|i| i.id.as_str())).await?;
+    let outs: Vec<InvoiceOut> = paid
+        .iter()
+        .map(|i| {
+            crate::billing::model::invoice_out(
+                (*i).clone(),
+                lines.remove(&i.id).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let events: Vec<Event<'_>> = outs
+        .iter()
+        .map(|out| Event::Invoice(InvoiceChange::Paid, out))
+        .collect();
+    outbox.record_all(txn, &events, at).await?;
+    // The subscriptions they held back are active again, once nothing else is unpaid.
+    let subs = store::lock_subscriptions(
+        txn,
+        paid.iter().filter_map(|i| i.subscription_id.as_deref()),
+    )
+    .await?;
+    for mut sub in subs.into_values() {
+        let waiting = matches!(
+            sub.status,
+            SubscriptionStatus::Incomplete
+                | SubscriptionStatus::PastDue
+                | SubscriptionStatus::Unpaid
+        );
+        if waiting && store::unpaid_invoices(txn, &sub.id).await?.is_empty() {
+            sub.status = SubscriptionStatus::Active;
+            sub.updated_at = at;
+            store::save_subscription(txn, &sub).await?;
+            record_subscription(txn, outbox, SubscriptionChange::Updated, &sub, at).await?;
+        }
+    }
+    Ok(answers)
 }
 
 /// Ends an open or draft invoice as `void` or `uncollectible`, with its event. Its order is

@@ -6,15 +6,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use url::Url;
 
 use super::{
     CheckoutRequest, CloseReason, PaymentProvider, PaymentRef, ProviderCheckout, ProviderError,
     ProviderRefund, ProviderState, ProviderStatus, RefundRequest, RefundStatus,
 };
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -114,6 +113,90 @@ impl MockProvider {
     }
 }
 
+impl MockProvider {
+    /// Starts `requests`' checkouts: each one's answer, or an error of them all (the database).
+    async fn start_all(
+        &self,
+        requests: &[CheckoutRequest<'_>],
+    ) -> Result<Vec<Result<ProviderCheckout, ProviderError>>, ProviderError> {
+        // The same payment again (a rerun after a crash): as Stripe with the same idempotency
+        // key, the session made the first time, as it stands; nothing is charged twice.
+        let mut made: HashMap<String, mock_sessions::Model> = HashMap::new();
+        for chunk in requests.chunks(500) {
+            let found = mock_sessions::Entity::find()
+                .filter(mock_sessions::Column::PaymentId.is_in(chunk.iter().map(|r| r.payment_id)))
+                .all(&self.db)
+                .await?;
+            made.extend(found.into_iter().map(|s| (s.payment_id.clone(), s)));
+        }
+        let at = self.clock.now();
+        let mut answers = Vec::with_capacity(requests.len());
+        let mut new = Vec::new();
+        for request in requests {
+            // Two saved payment methods, as Stripe's test cards: one that pays, one declined.
+            let (session_status, state) = match request.payment_method {
+                None => (status::OPEN, ProviderStatus::Pending),
+                Some(SAVED_OK) => (status::PAID, ProviderStatus::Succeeded),
+                Some(SAVED_DECLINED) => (
+                    status::DECLINED,
+                    ProviderStatus::Failed {
+                        reason: SAVED_DECLINE_REASON.to_owned(),
+                    },
+                ),
+                Some(_) => {
+                    answers.push(Err(ProviderError::Rejected {
+                        code: "resource_missing".to_owned(),
+                        message: format!(
+                            "the mock provider's saved payment methods are {SAVED_OK} and {SAVED_DECLINED}"
+                        ),
+                    }));
+                    continue;
+                }
+            };
+            let checkout_url = self
+                .public_base_url
+                .join(&format!("checkout/{}", request.payment_id))
+                .map_err(|e| ProviderError::Unavailable(format!("bad PUBLIC_BASE_URL: {e}")))?;
+            let checkout_url = (request.payment_method.is_none()).then(|| checkout_url.into());
+            if let Some(made) = made.get(request.payment_id) {
+                answers.push(Ok(ProviderCheckout {
+                    state: Self::to_status(made).into(),
+                    reference: Some(made.id.clone()),
+                    checkout_url,
+                }));
+                continue;
+            }
+            let session = mock_sessions::Model {
+                id: shared::ids::new_id(shared::ids::MOCK_SESSION),
+                payment_id: request.payment_id.to_owned(),
+                status: session_status.to_owned(),
+                amount: request.amount,
+                currency: request.currency.to_owned(),
+                amount_refunded: 0,
+                created_at: at,
+                updated_at: at,
+            };
+            answers.push(Ok(ProviderCheckout {
+                reference: Some(session.id.clone()),
+                checkout_url,
+                state: state.into(),
+            }));
+            new.push(session);
+        }
+        for chunk in new.chunks(500) {
+            mock_sessions::Entity::insert_many(
+                chunk
+                    .iter()
+                    .cloned()
+                    .map(sea_orm::IntoActiveModel::into_active_model),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        }
+        Ok(answers)
+    }
+}
+
 #[async_trait]
 impl PaymentProvider for MockProvider {
     fn name(&self) -> &'static str {
@@ -124,61 +207,26 @@ impl PaymentProvider for MockProvider {
         &self,
         request: &CheckoutRequest<'_>,
     ) -> Result<ProviderCheckout, ProviderError> {
-        // Two saved payment methods, as Stripe's test cards: one that pays, one declined.
-        let (session_status, state) = match request.payment_method {
-            None => (status::OPEN, ProviderStatus::Pending),
-            Some(SAVED_OK) => (status::PAID, ProviderStatus::Succeeded),
-            Some(SAVED_DECLINED) => (
-                status::DECLINED,
-                ProviderStatus::Failed {
-                    reason: SAVED_DECLINE_REASON.to_owned(),
-                },
-            ),
-            Some(_) => {
-                return Err(ProviderError::Rejected {
-                    code: "resource_missing".to_owned(),
-                    message: format!(
-                        "the mock provider's saved payment methods are {SAVED_OK} and {SAVED_DECLINED}"
-                    ),
-                });
+        self.start_checkouts(std::slice::from_ref(request))
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(ProviderError::Unavailable("no checkout started".to_owned())))
+    }
+
+    /// One read of the sessions made already and one insert of the new ones, whatever their
+    /// number.
+    async fn start_checkouts(
+        &self,
+        requests: &[CheckoutRequest<'_>],
+    ) -> Vec<Result<ProviderCheckout, ProviderError>> {
+        match self.start_all(requests).await {
+            Ok(started) => started,
+            Err(e) => {
+                let why = e.to_string();
+                let failed = || Err(ProviderError::Unavailable(why.clone()));
+                requests.iter().map(|_| failed()).collect()
             }
-        };
-        let checkout_url = self
-            .public_base_url
-            .join(&format!("checkout/{}", request.payment_id))
-            .map_err(|e| ProviderError::Unavailable(format!("bad PUBLIC_BASE_URL: {e}")))?;
-        let checkout_url = (request.payment_method.is_none()).then(|| checkout_url.into());
-        // The same payment again (a rerun after a crash): as Stripe with the same idempotency
-        // key, the session made the first time, as it stands; nothing is charged twice.
-        if let Some(made) = mock_sessions::Entity::find()
-            .filter(mock_sessions::Column::PaymentId.eq(request.payment_id))
-            .one(&self.db)
-            .await?
-        {
-            return Ok(ProviderCheckout {
-                state: Self::to_status(&made).into(),
-                reference: Some(made.id),
-                checkout_url,
-            });
         }
-        let at = self.clock.now();
-        let session = mock_sessions::ActiveModel {
-            id: Set(shared::ids::new_id(shared::ids::MOCK_SESSION)),
-            payment_id: Set(request.payment_id.to_owned()),
-            status: Set(session_status.to_owned()),
-            amount: Set(request.amount),
-            currency: Set(request.currency.to_owned()),
-            amount_refunded: Set(0),
-            created_at: Set(at),
-            updated_at: Set(at),
-        }
-        .insert(&self.db)
-        .await?;
-        Ok(ProviderCheckout {
-            reference: Some(session.id),
-            checkout_url,
-            state: state.into(),
-        })
     }
 
     async fn fetch_status(&self, payment: PaymentRef<'_>) -> Result<ProviderState, ProviderError> {

@@ -1,0 +1,288 @@
+//! Charging many orders' saved payment methods at once (a bill run's charges). The plain ones
+//! (an open order with no checkout pending and nothing to hold, a payment id not used yet) are
+//! started at the provider together and recorded in one transaction of a few statements: the
+//! payments inserted, the orders moved to `awaiting_payment`, the payments settled, their events
+//! recorded together (so the reactions pay the orders and what they bill, together too). Each is
+//! what a checkout of its own would record; anything else is left to one.
+
+use std::collections::{HashMap, HashSet};
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use shared::api::PaymentOut;
+
+use super::entities::payments;
+use super::model::{PaymentError, PaymentStatus, changes_nothing};
+use super::service::Payments;
+use crate::events::Event;
+use crate::events::outbox::CHUNK;
+use crate::orders;
+use crate::orders::entities::{order_items, orders as order_rows};
+use crate::orders::model::{OrderError, OrderStatus};
+use crate::platform::db::after;
+use crate::platform::validate;
+use crate::providers::{
+    CheckoutLine, CheckoutRequest, CloseReason, Payable, ProviderCheckout, ProviderError,
+    ProviderStatus,
+};
+
+/// A charge of an order's saved payment method, for its owner.
+#[derive(Debug, Clone)]
+pub struct SavedCharge {
+    pub user_id: String,
+    pub order_id: String,
+    /// The payment's id, chosen (and kept) by the caller: the provider's idempotency key.
+    pub payment_id: String,
+    pub payment_method: String,
+    /// Where a buyer would come back to, had the charge needed them.
+    pub return_url: String,
+    pub metadata: serde_json::Value,
+}
+
+/// What became of a charge.
+pub enum Charged {
+    /// Recorded: the payment as it now is (succeeded, failed, or waiting on the customer).
+    Recorded(Box<PaymentOut>),
+    /// The provider refused it (a missing payment method, as a declined card): nothing recorded.
+    Refused(ProviderError),
+    /// The order can no longer be paid (its checkout was closed at the provider again).
+    NotPayable(OrderError),
+    /// Not made here: to be made by a checkout of its own, with the same payment id.
+    Alone,
+}
+
+impl Payments {
+    /// Charges `charges` with the default provider, together where they are plain. Answers
+    /// each one's outcome, in their order.
+    pub async fn charge_saved_all(
+        &self,
+        charges: &[SavedCharge],
+    ) -> Result<Vec<Charged>, PaymentError> {
+        let core = &self.core;
+        let Some(provider) = self.providers.get(self.providers.default_name()) else {
+            return Ok(charges.iter().map(|_| Charged::Alone).collect());
+        };
+        let at = core.now();
+        let order_ids: Vec<&str> = charges.iter().map(|c| c.order_id.as_str()).collect();
+        let ids: HashSet<&str> = charges.iter().map(|c| c.payment_id.as_str()).collect();
+        let mut found: HashMap<String, order_rows::Model> = HashMap::new();
+        let mut lines: HashMap<String, Vec<CheckoutLine>> = HashMap::new();
+        let mut busy: HashSet<String> = HashSet::new();
+        for chunk in order_ids.chunks(CHUNK) {
+            let rows = order_rows::Entity::find()
+                .filter(order_rows::Column::Id.is_in(chunk.iter().copied()))
+                .all(&core.db)
+                .await?;
+            found.extend(rows.into_iter().map(|o| (o.id.clone(), o)));
+            let items = order_items::Entity::find()
+                .filter(order_items::Column::OrderId.is_in(chunk.iter().copied()))
+                .all(&core.db)
+                .await?;
+            for item in items {
+                lines
+                    .entry(item.order_id.clone())
+                    .or_default()
+                    .push(CheckoutLine {
+                        sku: item.sku,
+                        name: item.name,
+                        quantity: item.quantity,
+                        unit_price: item.unit_price,
+                        line_total: item.line_total,
+                    });
+            }
+            // An order with a payment already (a checkout pending, or this very payment made by
+            // an earlier run) goes through a checkout of its own, which closes or answers it.
+            let made = payments::Entity::find()
+                .filter(payments::Column::OrderId.is_in(chunk.iter().copied()))
+                .all(&core.db)
+                .await?;
+            busy.extend(
+                made.into_iter()
+                    .filter(|p| p.status == PaymentStatus::Pending || ids.contains(p.id.as_str()))
+                    .map(|p| p.order_id),
+            );
+        }
+        let no_lines = Vec::new();
+        let mut plain = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, charge) in charges.iter().enumerate() {
+            let Some(order) = found.get(&charge.order_id) else {
+                continue;
+            };
+            let order_lines = lines.get(&order.id).unwrap_or(&no_lines);
+            let mut errors = Vec::new();
+            validate::payment_method(&mut errors, &charge.payment_method);
+            let is_plain = errors.is_empty()
+                && ids.len() == charges.len()
+                && seen.insert(order.id.as_str())
+                && order.user_id == charge.user_id
+                && !busy.contains(&order.id)
+                && orders::service::ensure_payable(order, at).is_ok()
+                && order_lines
+                    .iter()
+                    .all(|l| l.sku == orders::service::INVOICE_SKU);
+            if is_plain {
+                plain.push((i, order, order_lines));
+            }
+        }
+        let mut outcomes: Vec<Charged> = charges.iter().map(|_| Charged::Alone).collect();
+        if plain.is_empty() {
+            return Ok(outcomes);
+        }
+        let requests: Vec<CheckoutRequest<'_>> = plain
+            .iter()
+            .map(|(i, order, order_lines)| {
+                let charge = &charges[*i];
+                CheckoutRequest {
+                    payment_id: &charge.payment_id,
+                    payable: Payable::Order(&order.id),
+                    amount: order.total_amount,
+                    currency: &order.currency,
+                    lines: order_lines,
+                    success_url: &charge.return_url,
+                    cancel_url: &charge.return_url,
+                    expires_at: after(at, self.payment_ttl).min(order.expires_at),
+                    payment_method: Some(&charge.payment_method),
+                }
+            })
+            .collect();
+        let started = provider.start_checkouts(&requests).await;
+
+        let mut made: Vec<(usize, payments::Model, ProviderCheckout)> = Vec::new();
+        for ((i, order, _), (request, started)) in plain.iter().zip(requests.iter().zip(started)) {
+            match started {
+                Ok(started) => {
+                    let charge = &charges[*i];
+                    let payment = payments::Model {
+                        id: charge.payment_id.clone(),
+                        order_id: order.id.clone(),
+                        user_id: order.user_id.clone(),
+                        provider: provider.name().to_owned(),
+                        provider_reference: started.reference.clone(),
+                        checkout_url: started.checkout_url.clone(),
+                        status: PaymentStatus::Pending,
+                        amount: order.total_amount,
+                        amount_refunded: 0,
+                        currency: order.currency.clone(),
+                        success_url: charge.return_url.clone(),
+                        cancel_url: charge.return_url.clone(),
+                        metadata: charge.metadata.clone(),
+                        failure_reason: None,
+                        created_at: at,
+                        updated_at: at,
+                        expires_at: request.expires_at,
+                        provider_payment_reference: None,
+                        next_action: None,
+                        succeeded_at: None,
+                    };
+                    made.push((*i, payment, started));
+                }
+                Err(ProviderError::Rejected { code, message }) => {
+                    outcomes[*i] = Charged::Refused(ProviderError::Rejected { code, message });
+                }
+                // Unreachable, or worse: tried again alone (the same payment id, so nothing
+                // is charged twice).
+                Err(_) => {}
+            }
+        }
+        drop(requests);
+
+        let txn = core.begin().await?;
+        let wanted: Vec<&str> = made.iter().map(|(_, p, _)| p.order_id.as_str()).collect();
+        let locked = orders::store::lock_all(&txn, &wanted).await?;
+        let locked: HashMap<&str, &order_rows::Model> =
+            locked.iter().map(|o| (o.id.as_str(), o)).collect();
+        let mut payable = Vec::new();
+        let mut refused = Vec::new();
+        for (i, payment, started) in made {
+            let before = found.get(&payment.order_id);
+            let now = locked.get(payment.order_id.as_str()).copied();
+            let check = match (before, now) {
+                (Some(before), Some(now)) => {
+                    orders::service::ensure_payable(now, at).and_then(|()| {
+                        if now.revision == before.revision {
+                            Ok(())
+                        } else {
+                            Err(OrderError::NotPayable(
+                                "The order changed while its charge was starting".to_owned(),
+                            ))
+                        }
+                    })
+                }
+                _ => Err(OrderError::NotPayable("The order is gone".to_owned())),
+            };
+            match check {
+                Ok(()) => payable.push((i, payment, started)),
+                Err(e) => {
+                    outcomes[i] = Charged::NotPayable(e);
+                    refused.push(payment);
+                }
+            }
+        }
+        for chunk in payable.chunks(CHUNK) {
+            payments::Entity::insert_many(
+                chunk
+                    .iter()
+                    .map(|(_, p, _)| payments::ActiveModel::from(p.clone())),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        // Their orders now wait for these payments, as a checkout's does.
+        let awaiting = orders::store::Transition::system(OrderStatus::AwaitingPayment);
+        let to_move: Vec<order_rows::Model> = payable
+            .iter()
+            .filter_map(|(_, p, _)| locked.get(p.order_id.as_str()).map(|o| (*o).clone()))
+            .collect();
+        orders::store::move_locked_all(&txn, &core.outbox, to_move, &awaiting, at).await?;
+        let created: Vec<PaymentOut> = payable
+            .iter()
+            .map(|(_, p, _)| PaymentOut::from(p.clone()))
+            .collect();
+        let events: Vec<Event<'_>> = created.iter().map(Event::PaymentCreated).collect();
+        core.outbox.record_all(&txn, &events, at).await?;
+
+        // Settled at once: the successes without a reference of their own together, the rest
+        // (declines, references, actions) as a checkout records them.
+        let (together, apart): (Vec<_>, Vec<_>) = payable.into_iter().partition(|(_, _, s)| {
+            s.state.status == ProviderStatus::Succeeded && s.state.payment_reference.is_none()
+        });
+        let mut succeeded = Vec::with_capacity(together.len());
+        for chunk in together.chunks(CHUNK) {
+            payments::Entity::update_many()
+                .col_expr(payments::Column::Status, PaymentStatus::Succeeded.into())
+                .col_expr(payments::Column::SucceededAt, Some(at).into())
+                .col_expr(payments::Column::UpdatedAt, at.into())
+                .filter(payments::Column::Id.is_in(chunk.iter().map(|(_, p, _)| p.id.as_str())))
+                .exec(&txn)
+                .await?;
+        }
+        for (i, mut payment, _) in together {
+            payment.status = PaymentStatus::Succeeded;
+            payment.succeeded_at = Some(at);
+            let out = PaymentOut::from(payment);
+            outcomes[i] = Charged::Recorded(Box::new(out.clone()));
+            succeeded.push(out);
+        }
+        let events: Vec<Event<'_>> = succeeded.iter().map(Event::PaymentSucceeded).collect();
+        core.outbox.record_all(&txn, &events, at).await?;
+        for (i, payment, started) in apart {
+            let out = if changes_nothing(&payment, &started.state) {
+                PaymentOut::from(payment)
+            } else {
+                let applied = self.apply_in(&txn, &payment, &started.state, at).await?;
+                PaymentOut::from(applied.payment)
+            };
+            outcomes[i] = Charged::Recorded(Box::new(out));
+        }
+        core.commit(txn).await?;
+        for payment in &refused {
+            if let Err(e) = provider
+                .close(payment.provider_ref(), CloseReason::Canceled)
+                .await
+            {
+                tracing::warn!(error = %e, payment_id = %payment.id, "could not close an unused charge");
+            }
+        }
+        Ok(outcomes)
+    }
+}
