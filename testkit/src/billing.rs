@@ -129,3 +129,31 @@ pub async fn due_now_with(
     }
     Ok(due)
 }
+
+/// Waits (two minutes at most) until no billing job is due and `settled` says what it waits
+/// for is there (read with `settled`'s own query); panics with what is still due otherwise.
+pub async fn run_until_settled<F, Fut>(db: &DatabaseConnection, settled: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (bool, String)>,
+{
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let pending = billing_jobs::Entity::find()
+            .filter(billing_jobs::Column::Status.eq("pending"))
+            .filter(billing_jobs::Column::DueAt.lte(Utc::now()))
+            .count(db)
+            .await
+            .expect("count the due jobs");
+        let (done, what) = settled().await;
+        if pending == 0 && done {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{pending} jobs still due, {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -14,10 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Value,
-};
+use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Value};
 use shared::billing::{InvoiceOut, SubscriptionOut};
 
 use super::entities::{billing_jobs, invoice_lines, invoices, plans, subscriptions};
@@ -174,15 +171,9 @@ pub async fn renew_all(
             ]
         })
         .collect();
-    core.outbox.record_all(&txn, &events, at).await?;
     let done: Vec<&str> = renewed.iter().map(|r| r.0.id.as_str()).collect();
-    store::jobs_done(&txn, &done, at).await?;
-    core.commit(txn).await?;
-    tracing::debug!(
-        renewed = done.len(),
-        alone = left.len(),
-        "bill-run batch of renewals"
-    );
+    finish(billing, txn, &events, &done, at).await?;
+    tracing::debug!(renewed = done.len(), alone = left.len(), "bill-run batch");
     Ok(left)
 }
 
@@ -197,20 +188,7 @@ pub async fn finalize_all(
     let core = &billing.core;
     let txn = core.begin().await?;
     // As a finalization alone: the invoice locked first, then its subscription.
-    let drafts: HashMap<String, invoices::Model> = invoices::Entity::find()
-        .filter(invoices::Column::Id.is_in(jobs.iter().map(|j| j.subject_id.as_str())))
-        .order_by_asc(invoices::Column::Id)
-        .lock_exclusive()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|i| (i.id.clone(), i))
-        .collect();
-    let subs = store::lock_subscriptions(
-        &txn,
-        drafts.values().filter_map(|i| i.subscription_id.as_deref()),
-    )
-    .await?;
+    let (drafts, subs) = invoices_and_subscriptions(&txn, jobs, true).await?;
     let mut left = Vec::new();
     let mut taken = Vec::new();
     for job in jobs {
@@ -278,17 +256,50 @@ pub async fn finalize_all(
         .iter()
         .map(|i| Event::Invoice(InvoiceChange::Finalized, i))
         .collect();
-    core.outbox.record_all(&txn, &events, at).await?;
     let done: Vec<&str> = taken.iter().map(|t| t.0.id.as_str()).collect();
-    store::jobs_done(&txn, &done, at).await?;
-    core.commit(txn).await?;
-    tracing::debug!(
-        finalized = done.len(),
-        alone = left.len(),
-        "bill-run batch of finalizations"
-    );
+    finish(billing, txn, &events, &done, at).await?;
+    tracing::debug!(finalized = done.len(), alone = left.len(), "bill-run batch");
     Ok(left)
 }
+
+/// A batch's end: its events recorded, its jobs marked done, in its transaction, committed.
+async fn finish(
+    billing: &Billing,
+    txn: DatabaseTransaction,
+    events: &[Event<'_>],
+    done: &[&str],
+    at: DateTime<Utc>,
+) -> Result<(), BillingError> {
+    let core = &billing.core;
+    core.outbox.record_all(&txn, events, at).await?;
+    store::jobs_done(&txn, done, at).await?;
+    core.commit(txn).await?;
+    Ok(())
+}
+
+/// The invoices `jobs` are about and their subscriptions, by id; with `lock`, locked (the
+/// invoices first, as a job alone locks them).
+async fn invoices_and_subscriptions<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    jobs: &[billing_jobs::Model],
+    lock: bool,
+) -> Result<InvoicesAndSubscriptions, DbErr> {
+    let ids = jobs.iter().map(|j| j.subject_id.as_str());
+    let invoices =
+        store::by_ids::<invoices::Entity, _>(db, invoices::Column::Id, ids, lock).await?;
+    let sub_ids = invoices
+        .values()
+        .filter_map(|i| i.subscription_id.as_deref());
+    let subs =
+        store::by_ids::<subscriptions::Entity, _>(db, subscriptions::Column::Id, sub_ids, lock)
+            .await?;
+    Ok((invoices, subs))
+}
+
+type InvoicesAndSubscriptions = (
+    HashMap<String, invoices::Model>,
+    HashMap<String, subscriptions::Model>,
+);
 
 /// Writes the finalized invoices' new state: each one's number, order and next attempt.
 async fn save_finalized(
@@ -328,24 +339,7 @@ pub async fn charge_all(
     at: DateTime<Utc>,
 ) -> Result<Vec<billing_jobs::Model>, BillingError> {
     let core = &billing.core;
-    let found: HashMap<String, invoices::Model> = invoices::Entity::find()
-        .filter(invoices::Column::Id.is_in(jobs.iter().map(|j| j.subject_id.as_str())))
-        .all(&core.db)
-        .await?
-        .into_iter()
-        .map(|i| (i.id.clone(), i))
-        .collect();
-    let sub_ids: HashSet<&str> = found
-        .values()
-        .filter_map(|i| i.subscription_id.as_deref())
-        .collect();
-    let subs: HashMap<String, subscriptions::Model> = subscriptions::Entity::find()
-        .filter(subscriptions::Column::Id.is_in(sub_ids))
-        .all(&core.db)
-        .await?
-        .into_iter()
-        .map(|s| (s.id.clone(), s))
-        .collect();
+    let (found, subs) = invoices_and_subscriptions(&core.db, jobs, false).await?;
     let mut left = Vec::new();
     let mut taken = Vec::new();
     for job in jobs {
@@ -425,10 +419,6 @@ pub async fn charge_all(
         done.push(job.id.as_str());
     }
     store::jobs_done(&core.db, &done, at).await?;
-    tracing::debug!(
-        charged = done.len(),
-        alone = left.len(),
-        "bill-run batch of charges"
-    );
+    tracing::debug!(charged = done.len(), alone = left.len(), "bill-run batch");
     Ok(left)
 }

@@ -37,18 +37,52 @@ pub async fn lock_subscriptions<'a, C: ConnectionTrait>(
     txn: &C,
     ids: impl Iterator<Item = &'a str>,
 ) -> Result<HashMap<String, subscriptions::Model>, DbErr> {
+    by_ids::<subscriptions::Entity, _>(txn, subscriptions::Column::Id, ids, true).await
+}
+
+/// The rows of `E` whose `id` column is one of `ids`, by id; with `lock`, locked in the ids'
+/// order. A statement per few hundred.
+pub async fn by_ids<'a, E, C>(
+    db: &C,
+    id: E::Column,
+    ids: impl Iterator<Item = &'a str>,
+    lock: bool,
+) -> Result<HashMap<String, E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Keyed,
+    C: ConnectionTrait,
+{
     let ids: Vec<&str> = ids.collect::<HashSet<_>>().into_iter().collect();
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(crate::events::outbox::CHUNK) {
-        let rows = subscriptions::Entity::find()
-            .filter(subscriptions::Column::Id.is_in(chunk.iter().copied()))
-            .order_by_asc(subscriptions::Column::Id)
-            .lock_exclusive()
-            .all(txn)
-            .await?;
-        found.extend(rows.into_iter().map(|s| (s.id.clone(), s)));
+        let mut select = E::find()
+            .filter(id.is_in(chunk.iter().copied()))
+            .order_by_asc(id);
+        if lock {
+            select = select.lock_exclusive();
+        }
+        let rows = select.all(db).await?;
+        found.extend(rows.into_iter().map(|row| (row.key().to_owned(), row)));
     }
     Ok(found)
+}
+
+/// A row's id.
+pub trait Keyed {
+    fn key(&self) -> &str;
+}
+
+impl Keyed for subscriptions::Model {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Keyed for invoices::Model {
+    fn key(&self) -> &str {
+        &self.id
+    }
 }
 
 pub async fn lock_invoice<C: ConnectionTrait>(

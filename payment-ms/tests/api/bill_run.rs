@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -79,29 +78,15 @@ async fn a_bill_run_makes_in_batches_what_each_job_would(backend: Backend) {
     .expect("subscriptions");
 
     let billed = SUBSCRIPTIONS - 2;
-    let paid = || {
-        invoices::Entity::find()
+    testkit::billing::run_until_settled(&app.db, || async {
+        let paid = invoices::Entity::find()
             .filter(invoices::Column::Status.eq(InvoiceStatus::Paid))
             .count(&app.db)
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let pending = billing_jobs::Entity::find()
-            .filter(billing_jobs::Column::Status.eq("pending"))
-            .filter(billing_jobs::Column::DueAt.lte(Utc::now()))
-            .count(&app.db)
             .await
-            .expect("count");
-        let paid = paid().await.expect("count") as usize;
-        if pending == 0 && paid >= billed - 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{pending} jobs still due, {paid} invoices paid"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .expect("count") as usize;
+        (paid >= billed - 1, format!("{paid} invoices paid"))
+    })
+    .await;
 
     // One invoice per billed subscription, numbered 1…598 without a gap; all paid but the
     // declined one, open with its attempt counted and its retry scheduled.

@@ -5,12 +5,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use payment_ms::billing::entities::{billed_periods, billing_jobs, invoices};
+use payment_ms::billing::entities::{billed_periods, invoices};
 use testkit::helpers::{Backend, TestApp, TestDb};
 
 const SUBSCRIPTIONS: usize = 1_000;
@@ -58,28 +57,18 @@ async fn two_replicas_bill_each_period_once_with_gapless_numbers() {
         .expect("subscriptions");
 
     // Both replicas work until nothing due is left (renewals, then finalizations).
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let pending = billing_jobs::Entity::find()
-            .filter(billing_jobs::Column::Status.eq("pending"))
-            .filter(billing_jobs::Column::DueAt.lte(Utc::now()))
-            .count(&app.db)
-            .await
-            .expect("count");
+    testkit::billing::run_until_settled(&app.db, || async {
         let finalized = invoices::Entity::find()
             .filter(invoices::Column::Number.is_not_null())
             .count(&app.db)
             .await
             .expect("count");
-        if pending == 0 && finalized as usize >= SUBSCRIPTIONS {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{pending} jobs still due, {finalized} finalized"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (
+            finalized as usize >= SUBSCRIPTIONS,
+            format!("{finalized} finalized"),
+        )
+    })
+    .await;
 
     let all = invoices::Entity::find()
         .all(&app.db)
