@@ -197,26 +197,33 @@ pub async fn revenue(
     };
     let (from, to) = window(&query, core.now(), if monthly { 3660 } else { 1100 })?;
     let backend = core.db.get_database_backend();
-    let bucket = |column: &str| match (backend, monthly) {
-        (sea_orm::DatabaseBackend::Postgres, false) => {
-            format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
-        }
-        (sea_orm::DatabaseBackend::Postgres, true) => {
-            format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM')")
-        }
-        (_, false) => format!("strftime('%Y-%m-%d', {column})"),
-        (_, true) => format!("strftime('%Y-%m', {column})"),
+    // PostgreSQL truncates each row's time (cheap) and formats each group's once.
+    let (unit, format) = if monthly {
+        ("month", "YYYY-MM")
+    } else {
+        ("day", "YYYY-MM-DD")
+    };
+    let postgres = backend == sea_orm::DatabaseBackend::Postgres;
+    let bucket = |column: &str| match (postgres, monthly) {
+        (true, _) => format!("date_trunc('{unit}', {column} AT TIME ZONE 'UTC')"),
+        (false, false) => format!("strftime('%Y-%m-%d', {column})"),
+        (false, true) => format!("strftime('%Y-%m', {column})"),
+    };
+    let period = if postgres {
+        format!("to_char(bucket, '{format}')")
+    } else {
+        "bucket".to_owned()
     };
     let sql = format!(
-        "SELECT period, currency, CAST(SUM(gross) AS BIGINT) AS gross, \
+        "SELECT {period} AS period, currency, CAST(SUM(gross) AS BIGINT) AS gross, \
              CAST(SUM(refunded) AS BIGINT) AS refunded, \
              CAST(SUM(gross) - SUM(refunded) AS BIGINT) AS net, CAST(SUM(n) AS BIGINT) AS payments \
-         FROM (SELECT {} AS period, currency, amount AS gross, 0 AS refunded, 1 AS n FROM payments \
+         FROM (SELECT {} AS bucket, currency, amount AS gross, 0 AS refunded, 1 AS n FROM payments \
                  WHERE succeeded_at >= $1 AND succeeded_at < $2 \
                UNION ALL \
-               SELECT {} AS period, currency, 0 AS gross, amount AS refunded, 0 AS n FROM refunds \
+               SELECT {} AS bucket, currency, 0 AS gross, amount AS refunded, 0 AS n FROM refunds \
                  WHERE status = 'succeeded' AND updated_at >= $1 AND updated_at < $2) AS moves \
-         GROUP BY period, currency ORDER BY period, currency",
+         GROUP BY bucket, currency ORDER BY bucket, currency",
         bucket("succeeded_at"),
         bucket("updated_at"),
     );
@@ -300,50 +307,16 @@ async fn now_in(
 
 /// MRR at `at`: the sum of every change up to it (each row's `delta`), and the subscriptions
 /// paying then (starts less ends). One range scan, however long the history.
-async fn mrr_at<C: ConnectionTrait>(
-    db: &C,
-    at: DateTime<Utc>,
-    clock: &Option<String>,
-) -> Result<Vec<MrrRow>, DbErr> {
-    let rows: Vec<MrrRow> = in_world(
-        db,
-        "SELECT currency, CAST(SUM(delta) AS BIGINT) AS mrr, \
-             CAST(SUM(CASE kind WHEN 'new' THEN 1 WHEN 'reactivation' THEN 1 \
-                 WHEN 'churn' THEN -1 ELSE 0 END) AS BIGINT) AS subscriptions \
-         FROM subscription_mrr WHERE at <= $1 AND {world} GROUP BY currency ORDER BY currency",
-        vec![at.into()],
-        clock,
-    )
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|r| r.mrr != 0 || r.subscriptions != 0)
-        .collect())
-}
-
-/// MRR's movements over `[from, to)` by currency and kind (`churn` alone when asked).
-async fn movements<C: ConnectionTrait>(
-    db: &C,
-    (from, to): (DateTime<Utc>, DateTime<Utc>),
-    clock: &Option<String>,
-    churn_only: bool,
-) -> Result<Vec<MovementRow>, DbErr> {
-    let only = if churn_only {
-        "kind = 'churn' AND "
-    } else {
-        ""
-    };
-    in_world(
-        db,
-        &format!(
-            "SELECT currency, kind, CAST(SUM(delta) AS BIGINT) AS amount, COUNT(*) AS subscriptions \
-             FROM subscription_mrr WHERE {only}at >= $1 AND at < $2 AND {{world}} \
-             GROUP BY currency, kind ORDER BY currency, kind"
-        ),
-        vec![from.into(), to.into()],
-        clock,
-    )
-    .await
+/// One pass over the MRR changes up to `to`, per currency and kind: what they add up to, and
+/// what of it moved in `[from, to)`.
+#[derive(Debug, FromQueryResult)]
+struct KindRow {
+    currency: String,
+    kind: String,
+    total: i64,
+    count: i64,
+    amount: i64,
+    moved: i64,
 }
 
 pub async fn mrr_figures(
@@ -354,12 +327,54 @@ pub async fn mrr_figures(
     admit(actor)?;
     let clock = clock_of(&query)?;
     let (from, to) = window(&query, now_in(core, &clock).await?, 3660)?;
+    let rows: Vec<KindRow> = in_world(
+        &core.db,
+        "SELECT currency, kind, CAST(SUM(delta) AS BIGINT) AS total, \
+             CAST(COUNT(*) AS BIGINT) AS count, \
+             CAST(SUM(CASE WHEN at >= $1 AND at < $2 THEN delta ELSE 0 END) AS BIGINT) AS amount, \
+             CAST(SUM(CASE WHEN at >= $1 AND at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS moved \
+         FROM subscription_mrr WHERE at <= $2 AND {world} \
+         GROUP BY currency, kind ORDER BY currency, kind",
+        vec![from.into(), to.into()],
+        &clock,
+    )
+    .await?;
+    let mut mrr: Vec<MrrRow> = Vec::new();
+    for row in &rows {
+        let paying = match row.kind.as_str() {
+            "new" | "reactivation" => row.count,
+            "churn" => -row.count,
+            _ => 0,
+        };
+        match mrr.last_mut() {
+            Some(last) if last.currency == row.currency => {
+                last.mrr += row.total;
+                last.subscriptions += paying;
+            }
+            _ => mrr.push(MrrRow {
+                currency: row.currency.clone(),
+                mrr: row.total,
+                subscriptions: paying,
+            }),
+        }
+    }
+    mrr.retain(|r| r.mrr != 0 || r.subscriptions != 0);
+    let movements = rows
+        .into_iter()
+        .filter(|r| r.moved > 0)
+        .map(|r| MovementRow {
+            currency: r.currency,
+            kind: r.kind,
+            amount: r.amount,
+            subscriptions: r.moved,
+        })
+        .collect();
     Ok(Mrr {
         at: to,
-        mrr: mrr_at(&core.db, to, &clock).await?,
+        mrr,
         from,
         to,
-        movements: movements(&core.db, (from, to), &clock, false).await?,
+        movements,
     })
 }
 
@@ -373,6 +388,19 @@ pub struct StatusCount {
 pub struct PlanCount {
     pub plan_id: String,
     pub count: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct StatusPlanCount {
+    status: String,
+    plan_id: String,
+    count: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct ChurnRow {
+    paying_at_start: i64,
+    churned: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -403,33 +431,46 @@ pub async fn subscription_figures(
     let clock = clock_of(&query)?;
     let (from, to) = window(&query, now_in(core, &clock).await?, 3660)?;
     let db = &core.db;
-    let by_status: Vec<StatusCount> = in_world(
+    // One pass over the subscriptions for both counts, one over the MRR changes for the churn.
+    let counts: Vec<StatusPlanCount> = in_world(
         db,
-        "SELECT status, COUNT(*) AS count FROM subscriptions WHERE {world} \
-         GROUP BY status ORDER BY status",
+        "SELECT status, plan_id, COUNT(*) AS count FROM subscriptions WHERE {world} \
+         GROUP BY status, plan_id",
         Vec::new(),
         &clock,
     )
     .await?;
-    let by_plan: Vec<PlanCount> = in_world(
+    let mut statuses: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut plans: std::collections::BTreeMap<String, i64> = Default::default();
+    for row in counts {
+        *statuses.entry(row.status.clone()).or_default() += row.count;
+        if ["trialing", "active", "past_due", "paused"].contains(&row.status.as_str()) {
+            *plans.entry(row.plan_id).or_default() += row.count;
+        }
+    }
+    let by_status: Vec<StatusCount> = statuses
+        .into_iter()
+        .map(|(status, count)| StatusCount { status, count })
+        .collect();
+    let by_plan: Vec<PlanCount> = plans
+        .into_iter()
+        .map(|(plan_id, count)| PlanCount { plan_id, count })
+        .collect();
+    let churn: Vec<ChurnRow> = in_world(
         db,
-        "SELECT plan_id, COUNT(*) AS count FROM subscriptions \
-         WHERE status IN ('trialing', 'active', 'past_due', 'paused') AND {world} \
-         GROUP BY plan_id ORDER BY plan_id",
-        Vec::new(),
+        "SELECT CAST(COALESCE(SUM(CASE WHEN at <= $1 THEN (CASE kind WHEN 'new' THEN 1 \
+                 WHEN 'reactivation' THEN 1 WHEN 'churn' THEN -1 ELSE 0 END) ELSE 0 END), 0) AS BIGINT) \
+                 AS paying_at_start, \
+             CAST(COALESCE(SUM(CASE WHEN kind = 'churn' AND at >= $1 AND at < $2 THEN 1 ELSE 0 END), 0) \
+                 AS BIGINT) AS churned \
+         FROM subscription_mrr WHERE at < $2 AND {world}",
+        vec![from.into(), to.into()],
         &clock,
     )
     .await?;
-    let paying_at_start: i64 = mrr_at(db, from, &clock)
-        .await?
-        .iter()
-        .map(|r| r.subscriptions)
-        .sum();
-    let churned: i64 = movements(db, (from, to), &clock, true)
-        .await?
-        .iter()
-        .map(|r| r.subscriptions)
-        .sum();
+    let (paying_at_start, churned) = churn
+        .first()
+        .map_or((0, 0), |c| (c.paying_at_start, c.churned));
     let rate = if paying_at_start > 0 {
         (churned as f64 / paying_at_start as f64 * 10_000.0).round() / 10_000.0
     } else {

@@ -28,8 +28,10 @@ pub const TRIAL_ENDING: &str = "trial_ending";
 /// How long a claimed job is held before another runner may take it (a charge waits on a
 /// provider).
 pub const LEASE: Duration = Duration::from_secs(300);
-/// Jobs claimed by a round.
-const BATCH: u64 = 1000;
+/// Jobs claimed by a round: a batch for each of the replica's `BILLING_CONCURRENCY` slots.
+fn round_size(billing: &Billing) -> u64 {
+    (BILL_RUN_CHUNK * billing.config.concurrency.max(1)) as u64
+}
 /// Renewals or finalizations in one set-based batch (one transaction).
 const BILL_RUN_CHUNK: usize = 250;
 
@@ -253,7 +255,8 @@ async fn expire_incomplete(
 pub async fn round(billing: &Billing) -> Result<usize, BillingError> {
     let now = billing.core.now();
     let db = &billing.core.db;
-    let jobs = store::claim_jobs(db, None, now, now, after(now, LEASE), BATCH).await?;
+    let jobs =
+        store::claim_jobs(db, None, now, now, after(now, LEASE), round_size(billing)).await?;
     let claimed = jobs.len();
     let mut work = Vec::new();
     let (renewals, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.kind == RENEW);
@@ -376,7 +379,7 @@ pub async fn run_loop(billing: Billing, shutdown: CancellationToken) {
         // Drain what is due before waiting again.
         loop {
             match round(&billing).await {
-                Ok(n) if n as u64 == BATCH && !shutdown.is_cancelled() => continue,
+                Ok(n) if n as u64 == round_size(&billing) && !shutdown.is_cancelled() => continue,
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "billing jobs round failed");

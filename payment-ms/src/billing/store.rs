@@ -1,7 +1,7 @@
 //! Billing's persistence: subscriptions and invoices, the number counters, the billed-period
 //! guard and the job rows.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
@@ -14,7 +14,7 @@ use shared::ids;
 
 use super::entities::{billed_periods, billing_jobs, invoice_lines, invoices, subscriptions};
 use super::model::{InvoiceStatus, invoice_out};
-use crate::platform::db::numbered;
+use crate::platform::db::{find_each, numbered};
 
 pub const PENDING: &str = "pending";
 pub const DONE: &str = "done";
@@ -53,19 +53,12 @@ where
     E::Model: Keyed,
     C: ConnectionTrait,
 {
-    let ids: Vec<&str> = ids.collect::<HashSet<_>>().into_iter().collect();
-    let mut found = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(crate::events::outbox::CHUNK) {
-        let mut select = E::find()
-            .filter(id.is_in(chunk.iter().copied()))
-            .order_by_asc(id);
-        if lock {
-            select = select.lock_exclusive();
-        }
-        let rows = select.all(db).await?;
-        found.extend(rows.into_iter().map(|row| (row.key().to_owned(), row)));
-    }
-    Ok(found)
+    let ids: Vec<&str> = ids.collect();
+    let rows = crate::platform::db::find_each::<E, _>(db, id, &ids, lock).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.key().to_owned(), row))
+        .collect())
 }
 
 /// A row's id.
@@ -171,17 +164,12 @@ pub async fn lines_of_all<'a, C: ConnectionTrait>(
     invoice_ids: impl Iterator<Item = &'a str>,
 ) -> Result<HashMap<String, Vec<invoice_lines::Model>>, DbErr> {
     let ids: Vec<&str> = invoice_ids.collect();
+    let column = invoice_lines::Column::InvoiceId;
+    let mut found = find_each::<invoice_lines::Entity, _>(db, column, &ids, false).await?;
+    found.sort_by_key(|l| l.position);
     let mut lines: HashMap<String, Vec<invoice_lines::Model>> = HashMap::new();
-    for chunk in ids.chunks(crate::events::outbox::CHUNK) {
-        let found = invoice_lines::Entity::find()
-            .filter(invoice_lines::Column::InvoiceId.is_in(chunk.iter().copied()))
-            .order_by_asc(invoice_lines::Column::InvoiceId)
-            .order_by_asc(invoice_lines::Column::Position)
-            .all(db)
-            .await?;
-        for line in found {
-            lines.entry(line.invoice_id.clone()).or_default().push(line);
-        }
+    for line in found {
+        lines.entry(line.invoice_id.clone()).or_default().push(line);
     }
     Ok(lines)
 }
@@ -237,16 +225,9 @@ pub async fn lock_invoices_of_orders<'a, C: ConnectionTrait>(
     order_ids: impl Iterator<Item = &'a str>,
 ) -> Result<Vec<invoices::Model>, DbErr> {
     let ids: Vec<&str> = order_ids.collect();
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(crate::events::outbox::CHUNK) {
-        let rows = invoices::Entity::find()
-            .filter(invoices::Column::OrderId.is_in(chunk.iter().copied()))
-            .order_by_asc(invoices::Column::Id)
-            .lock_exclusive()
-            .all(txn)
-            .await?;
-        found.extend(rows);
-    }
+    let column = invoices::Column::OrderId;
+    let mut found = find_each::<invoices::Entity, _>(txn, column, &ids, true).await?;
+    found.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(found)
 }
 

@@ -12,9 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, Set, Statement};
 
 use super::catalogue::{Event, EventType};
 use super::entities::events;
@@ -70,16 +68,7 @@ impl Outbox {
             .collect();
         let mut last: HashMap<String, i64> = HashMap::new();
         for chunk in followed.chunks(CHUNK) {
-            let found: Vec<(String, Option<i64>)> = events::Entity::find()
-                .select_only()
-                .column(events::Column::SubjectId)
-                .column_as(events::Column::Sequence.max(), "last")
-                .filter(events::Column::SubjectId.is_in(chunk.iter().copied()))
-                .group_by(events::Column::SubjectId)
-                .into_tuple()
-                .all(txn)
-                .await?;
-            last.extend(found.into_iter().map(|(s, n)| (s, n.unwrap_or(0))));
+            last.extend(last_sequences(txn, chunk).await?);
         }
         let cause = CAUSE.try_with(Clone::clone).ok();
         let correlation = CORRELATION.try_with(Clone::clone).ok();
@@ -156,6 +145,43 @@ impl Outbox {
             }
         }
     }
+}
+
+/// The last sequence of each of `subjects` that has events: one probe of the (subject,
+/// sequence) index per subject, in one statement. (An `IN` list with `GROUP BY` lets the
+/// planner scan the whole table when its statistics are stale, as they are while a bill run
+/// grows it.)
+async fn last_sequences(
+    txn: &DatabaseTransaction,
+    subjects: &[&str],
+) -> Result<Vec<(String, i64)>, DbErr> {
+    if subjects.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = txn.get_database_backend();
+    let marks: Vec<String> = (1..=subjects.len()).map(|n| format!("(${n})")).collect();
+    let sql = format!(
+        "SELECT v.column1 AS subject_id, \
+         (SELECT MAX(e.sequence) FROM events e WHERE e.subject_id = v.column1) AS last \
+         FROM (VALUES {}) AS v",
+        marks.join(", ")
+    );
+    let values: Vec<sea_orm::Value> = subjects.iter().map(|s| (*s).into()).collect();
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            crate::platform::db::numbered(backend, &sql),
+            values,
+        ))
+        .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let last: Option<i64> = row.try_get("", "last")?;
+        if let Some(last) = last {
+            found.push((row.try_get("", "subject_id")?, last));
+        }
+    }
+    Ok(found)
 }
 
 /// Rows per multi-row statement: well under the bind-parameter limits (PostgreSQL 65,535,

@@ -161,20 +161,16 @@ pub async fn orders_holding<C: ConnectionTrait>(
     txn: &C,
     order_ids: &[&str],
 ) -> Result<std::collections::HashSet<String>, DbErr> {
-    let mut holding = std::collections::HashSet::new();
-    for chunk in order_ids.chunks(crate::events::outbox::CHUNK) {
-        let found: Vec<String> = stock_reservations::Entity::find()
-            .select_only()
-            .column(stock_reservations::Column::OrderId)
-            .filter(stock_reservations::Column::OrderId.is_in(chunk.iter().copied()))
-            .filter(stock_reservations::Column::Status.eq(status::ACTIVE))
-            .distinct()
-            .into_tuple()
-            .all(txn)
-            .await?;
-        holding.extend(found);
-    }
-    Ok(holding)
+    let column = stock_reservations::Column::OrderId;
+    let holds = crate::platform::db::find_each::<stock_reservations::Entity, _>(
+        txn, column, order_ids, false,
+    )
+    .await?;
+    Ok(holds
+        .into_iter()
+        .filter(|h| h.status == status::ACTIVE)
+        .map(|h| h.order_id)
+        .collect())
 }
 
 pub async fn commit_order<C: ConnectionTrait>(

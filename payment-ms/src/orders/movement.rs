@@ -13,6 +13,7 @@ use super::lifecycle::{self, By};
 use super::model::{OrderStatus, order_out};
 use super::store::{history_row, lock};
 use crate::events::{Event, OrderChange, Outbox};
+use crate::platform::db::find_each;
 
 /// The orders of `order_ids`, under the transaction's locks, taken in their ids' order with one
 /// statement per few hundred.
@@ -163,19 +164,7 @@ pub async fn move_locked_all(
             .exec_without_returning(txn)
             .await?;
     }
-    let mut items: std::collections::HashMap<String, Vec<order_items::Model>> =
-        std::collections::HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
-        let found = order_items::Entity::find()
-            .filter(order_items::Column::OrderId.is_in(chunk.iter().copied()))
-            .order_by_asc(order_items::Column::OrderId)
-            .order_by_asc(order_items::Column::Position)
-            .all(txn)
-            .await?;
-        for item in found {
-            items.entry(item.order_id.clone()).or_default().push(item);
-        }
-    }
+    let mut items = items_of(txn, &ids).await?;
     let outs: Vec<OrderOut> = moved
         .iter()
         .map(|o| order_out((*o).clone(), items.remove(&o.id).unwrap_or_default()))
@@ -183,6 +172,22 @@ pub async fn move_locked_all(
     let events: Vec<Event<'_>> = outs.iter().map(|out| event_of(to, out)).collect();
     outbox.record_all(txn, &events, at).await?;
     Ok(answers)
+}
+
+/// The lines of `order_ids`, by order, each order's in their positions' order.
+pub async fn items_of<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    order_ids: &[&str],
+) -> Result<std::collections::HashMap<String, Vec<order_items::Model>>, DbErr> {
+    let column = order_items::Column::OrderId;
+    let mut found = find_each::<order_items::Entity, _>(db, column, order_ids, false).await?;
+    found.sort_by_key(|i| i.position);
+    let mut items: std::collections::HashMap<String, Vec<order_items::Model>> =
+        std::collections::HashMap::new();
+    for item in found {
+        items.entry(item.order_id.clone()).or_default().push(item);
+    }
+    Ok(items)
 }
 
 /// The event of an order's move to `to`.

@@ -16,9 +16,9 @@ use super::service::Payments;
 use crate::events::Event;
 use crate::events::outbox::CHUNK;
 use crate::orders;
-use crate::orders::entities::{order_items, orders as order_rows};
+use crate::orders::entities::orders as order_rows;
 use crate::orders::model::{OrderError, OrderStatus};
-use crate::platform::db::after;
+use crate::platform::db::{after, find_each};
 use crate::platform::validate;
 use crate::providers::{
     CheckoutLine, CheckoutRequest, CloseReason, Payable, ProviderCheckout, ProviderError,
@@ -67,40 +67,34 @@ impl Payments {
         let mut found: HashMap<String, order_rows::Model> = HashMap::new();
         let mut lines: HashMap<String, Vec<CheckoutLine>> = HashMap::new();
         let mut busy: HashSet<String> = HashSet::new();
-        for chunk in order_ids.chunks(CHUNK) {
-            let rows = order_rows::Entity::find()
-                .filter(order_rows::Column::Id.is_in(chunk.iter().copied()))
-                .all(&core.db)
+        let rows =
+            find_each::<order_rows::Entity, _>(&core.db, order_rows::Column::Id, &order_ids, false)
                 .await?;
-            found.extend(rows.into_iter().map(|o| (o.id.clone(), o)));
-            let items = order_items::Entity::find()
-                .filter(order_items::Column::OrderId.is_in(chunk.iter().copied()))
-                .all(&core.db)
-                .await?;
-            for item in items {
-                lines
-                    .entry(item.order_id.clone())
-                    .or_default()
-                    .push(CheckoutLine {
-                        sku: item.sku,
-                        name: item.name,
-                        quantity: item.quantity,
-                        unit_price: item.unit_price,
-                        line_total: item.line_total,
-                    });
-            }
-            // An order with a payment already (a checkout pending, or this very payment made by
-            // an earlier run) goes through a checkout of its own, which closes or answers it.
-            let made = payments::Entity::find()
-                .filter(payments::Column::OrderId.is_in(chunk.iter().copied()))
-                .all(&core.db)
-                .await?;
-            busy.extend(
-                made.into_iter()
-                    .filter(|p| p.status == PaymentStatus::Pending || ids.contains(p.id.as_str()))
-                    .map(|p| p.order_id),
-            );
+        found.extend(rows.into_iter().map(|o| (o.id.clone(), o)));
+        for (order_id, items) in orders::movement::items_of(&core.db, &order_ids).await? {
+            let checkout_lines = items.into_iter().map(|item| CheckoutLine {
+                sku: item.sku,
+                name: item.name,
+                quantity: item.quantity,
+                unit_price: item.unit_price,
+                line_total: item.line_total,
+            });
+            lines.insert(order_id, checkout_lines.collect());
         }
+        // An order with a payment already (a checkout pending, or this very payment made by an
+        // earlier run) goes through a checkout of its own, which closes or answers it.
+        let made = find_each::<payments::Entity, _>(
+            &core.db,
+            payments::Column::OrderId,
+            &order_ids,
+            false,
+        )
+        .await?;
+        busy.extend(
+            made.into_iter()
+                .filter(|p| p.status == PaymentStatus::Pending || ids.contains(p.id.as_str()))
+                .map(|p| p.order_id),
+        );
         let no_lines = Vec::new();
         let mut plain = Vec::new();
         let mut seen = HashSet::new();

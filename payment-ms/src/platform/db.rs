@@ -245,3 +245,53 @@ pub async fn update_each<C: ConnectionTrait>(
     }
     Ok(changed)
 }
+
+/// The rows of `E` whose `column` is one of `keys` (locked, with `lock`), each key looked up
+/// through the column's index whatever the planner's statistics say. On PostgreSQL an `IN` list
+/// of a few hundred keys on a column never analyzed (no autovacuum yet, or none at all) is
+/// planned as a scan of the whole table, so each key is joined laterally instead; SQLite uses
+/// the index for `IN`. Keys are looked up, and rows locked, in the keys' sorted order.
+pub async fn find_each<E, C>(
+    db: &C,
+    column: E::Column,
+    keys: &[&str],
+    lock: bool,
+) -> Result<Vec<E::Model>, DbErr>
+where
+    E: sea_orm::EntityTrait,
+    C: ConnectionTrait,
+{
+    use sea_orm::{ColumnTrait, IdenStatic, QueryFilter, QuerySelect};
+    let mut keys: Vec<&str> = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    let backend = db.get_database_backend();
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        if backend != DatabaseBackend::Postgres {
+            let mut select = E::find().filter(column.is_in(chunk.iter().copied()));
+            if lock {
+                select = select.lock_exclusive();
+            }
+            found.extend(select.all(db).await?);
+            continue;
+        }
+        let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("(${n})")).collect();
+        let sql = format!(
+            "SELECT t.* FROM (VALUES {}) AS v(k) CROSS JOIN LATERAL \
+             (SELECT * FROM \"{}\" WHERE \"{}\" = v.k{}) AS t",
+            marks.join(", "),
+            E::default().table_name(),
+            column.as_str(),
+            if lock { " FOR UPDATE" } else { "" },
+        );
+        let values: Vec<Value> = chunk.iter().map(|k| (*k).into()).collect();
+        found.extend(
+            E::find()
+                .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}

@@ -354,6 +354,8 @@ async fn a_year_of_a_subscription_on_a_test_clock(backend: Backend) {
         .get_json("/api/v1/stats/revenue", &app.admin_token())
         .await;
     let day = &revenue["data"][0];
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(day["period"], json!(today));
     assert_eq!(
         (
             &day["currency"],

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::platform::db::begin_write;
+use crate::platform::db::{begin_write, find_each};
 use crate::{providers::mock::entities::mock_refunds, providers::mock::entities::mock_sessions};
 
 pub const NAME: &str = "mock";
@@ -122,13 +122,10 @@ impl MockProvider {
         // The same payment again (a rerun after a crash): as Stripe with the same idempotency
         // key, the session made the first time, as it stands; nothing is charged twice.
         let mut made: HashMap<String, mock_sessions::Model> = HashMap::new();
-        for chunk in requests.chunks(500) {
-            let found = mock_sessions::Entity::find()
-                .filter(mock_sessions::Column::PaymentId.is_in(chunk.iter().map(|r| r.payment_id)))
-                .all(&self.db)
-                .await?;
-            made.extend(found.into_iter().map(|s| (s.payment_id.clone(), s)));
-        }
+        let ids: Vec<&str> = requests.iter().map(|r| r.payment_id).collect();
+        let column = mock_sessions::Column::PaymentId;
+        let found = find_each::<mock_sessions::Entity, _>(&self.db, column, &ids, false).await?;
+        made.extend(found.into_iter().map(|s| (s.payment_id.clone(), s)));
         let at = self.clock.now();
         let mut answers = Vec::with_capacity(requests.len());
         let mut new = Vec::new();
