@@ -20,6 +20,7 @@ mod m20261129_000014_create_catalogue;
 mod m20261129_000015_add_order_numbers;
 mod m20261130_000016_add_order_lifecycle;
 mod m20261130_000017_create_inventory_sagas;
+mod m20261130_000018_drop_redundant_event_index;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000015_add_order_numbers::Migration),
             Box::new(m20261130_000016_add_order_lifecycle::Migration),
             Box::new(m20261130_000017_create_inventory_sagas::Migration),
+            Box::new(m20261130_000018_drop_redundant_event_index::Migration),
         ]
     }
 }

@@ -166,13 +166,14 @@ async fn last_sequences(
          FROM (VALUES {}) AS v",
         marks.join(", ")
     );
+    // SQLite numbers its parameters `?1`, `?2`… (the outbox imports nothing of the platform).
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql,
+    };
     let values: Vec<sea_orm::Value> = subjects.iter().map(|s| (*s).into()).collect();
     let rows = txn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            crate::platform::db::numbered(backend, &sql),
-            values,
-        ))
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     let mut found = Vec::with_capacity(rows.len());
     for row in rows {
