@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::EntityTrait;
 use shared::api::PaymentOut;
 
 use super::entities::payments;
@@ -212,14 +212,23 @@ impl Payments {
                 }
             }
         }
+        // A success without a reference of its own is written as it ends (one row version,
+        // not a pending one updated in the same transaction); its events still tell both.
+        let settles_at_once = |s: &ProviderCheckout| {
+            s.state.status == ProviderStatus::Succeeded && s.state.payment_reference.is_none()
+        };
         for chunk in payable.chunks(CHUNK) {
-            payments::Entity::insert_many(
-                chunk
-                    .iter()
-                    .map(|(_, p, _)| payments::ActiveModel::from(p.clone())),
-            )
-            .exec_without_returning(&txn)
-            .await?;
+            let rows = chunk.iter().map(|(_, p, started)| {
+                let mut row = p.clone();
+                if settles_at_once(started) {
+                    row.status = PaymentStatus::Succeeded;
+                    row.succeeded_at = Some(at);
+                }
+                payments::ActiveModel::from(row)
+            });
+            payments::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await?;
         }
         // Their orders now wait for these payments, as a checkout's does.
         let awaiting = orders::store::Transition::system(OrderStatus::AwaitingPayment);
@@ -235,21 +244,12 @@ impl Payments {
         let events: Vec<Event<'_>> = created.iter().map(Event::PaymentCreated).collect();
         core.outbox.record_all(&txn, &events, at).await?;
 
-        // Settled at once: the successes without a reference of their own together, the rest
-        // (declines, references, actions) as a checkout records them.
-        let (together, apart): (Vec<_>, Vec<_>) = payable.into_iter().partition(|(_, _, s)| {
-            s.state.status == ProviderStatus::Succeeded && s.state.payment_reference.is_none()
-        });
+        // Settled at once: the successes without a reference of their own together (written
+        // so above), the rest (declines, references, actions) as a checkout records them.
+        let (together, apart): (Vec<_>, Vec<_>) = payable
+            .into_iter()
+            .partition(|(_, _, s)| settles_at_once(s));
         let mut succeeded = Vec::with_capacity(together.len());
-        for chunk in together.chunks(CHUNK) {
-            payments::Entity::update_many()
-                .col_expr(payments::Column::Status, PaymentStatus::Succeeded.into())
-                .col_expr(payments::Column::SucceededAt, Some(at).into())
-                .col_expr(payments::Column::UpdatedAt, at.into())
-                .filter(payments::Column::Id.is_in(chunk.iter().map(|(_, p, _)| p.id.as_str())))
-                .exec(&txn)
-                .await?;
-        }
         for (i, mut payment, _) in together {
             payment.status = PaymentStatus::Succeeded;
             payment.succeeded_at = Some(at);

@@ -234,6 +234,17 @@ async fn a_bill_run_makes_in_batches_what_each_job_would(backend: Backend) {
         types_of(&by_order[order_id].id),
         ["payment.created", "payment.succeeded"]
     );
+    // The payment's creation is told as pending, its success as succeeded.
+    let payment_id = &by_order[order_id].id;
+    let told: Vec<&serde_json::Value> = {
+        let mut of: Vec<&events::Model> = recorded
+            .iter()
+            .filter(|e| &e.subject_id == payment_id)
+            .collect();
+        of.sort_by_key(|e| e.sequence);
+        of.iter().map(|e| &e.data["status"]).collect()
+    };
+    assert_eq!(told, [&json!("pending"), &json!("succeeded")]);
     let finalized = recorded
         .iter()
         .find(|e| e.subject_id == paid_one.id && e.event_type == "invoice.finalized")
