@@ -11,10 +11,10 @@
 //! runs alone through [`jobs::run_one`], and so does every job of a batch that fails: a batch
 //! either commits whole with its jobs marked done, or changes nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Value};
+use sea_orm::{DatabaseTransaction, DbErr, Value};
 use shared::billing::{InvoiceOut, SubscriptionOut};
 
 use super::entities::{billing_jobs, invoice_lines, invoices, plans, subscriptions};
@@ -25,11 +25,10 @@ use super::model::{
 };
 use super::store::{self, Billed, Due};
 use super::{Billing, figures};
-use crate::events::outbox::CHUNK;
 use crate::events::{Event, InvoiceChange, SubscriptionChange};
 use crate::orders;
 use crate::payments::charges::{Charged, SavedCharge};
-use crate::platform::db::{after, update_each};
+use crate::platform::db::{after, find_each, update_each};
 
 /// Renews the plain renewals of `jobs` (all `renew`, due by `at`) together. Answers the jobs
 /// it left to run alone.
@@ -42,14 +41,13 @@ pub async fn renew_all(
     let txn = core.begin().await?;
     let wanted = jobs.iter().map(|j| j.subject_id.as_str());
     let subs = store::lock_subscriptions(&txn, wanted).await?;
-    let plan_ids: HashSet<&str> = subs.values().map(|s| s.plan_id.as_str()).collect();
-    let plans: HashMap<String, plans::Model> = plans::Entity::find()
-        .filter(plans::Column::Id.is_in(plan_ids))
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
+    let plan_ids: Vec<&str> = subs.values().map(|s| s.plan_id.as_str()).collect();
+    let plans: HashMap<String, plans::Model> =
+        find_each::<plans::Entity, _>(&txn, plans::Column::Id, &plan_ids, false)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
 
     let mut left = Vec::new();
     let mut renewed = Vec::new();
@@ -108,25 +106,16 @@ pub async fn renew_all(
         );
         return Ok(jobs.to_vec());
     }
-    // The new periods, one update per distinct period (most of a run's share one).
-    let mut by_period: BTreeMap<(DateTime<Utc>, DateTime<Utc>), Vec<&str>> = BTreeMap::new();
-    for (_, sub, ..) in &renewed {
-        by_period
-            .entry((sub.current_period_start, sub.current_period_end))
-            .or_default()
-            .push(&sub.id);
-    }
-    for ((start, end), ids) in by_period {
-        for chunk in ids.chunks(CHUNK) {
-            subscriptions::Entity::update_many()
-                .col_expr(subscriptions::Column::CurrentPeriodStart, start.into())
-                .col_expr(subscriptions::Column::CurrentPeriodEnd, end.into())
-                .col_expr(subscriptions::Column::UpdatedAt, at.into())
-                .filter(subscriptions::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&txn)
-                .await?;
-        }
-    }
+    // The new periods, each subscription's from a `VALUES` list.
+    let periods: Vec<Vec<Value>> = renewed
+        .iter()
+        .map(|(_, sub, ..)| {
+            let (start, end) = (sub.current_period_start, sub.current_period_end);
+            vec![sub.id.clone().into(), start.into(), end.into()]
+        })
+        .collect();
+    let set = "current_period_start = v.column2, current_period_end = v.column3, updated_at = $1";
+    update_each(&txn, "subscriptions", set, &[at.into()], &periods, "").await?;
     let new_invoices: Vec<invoices::Model> = renewed.iter().map(|r| r.3.clone()).collect();
     let new_lines: Vec<invoice_lines::Model> =
         renewed.iter().flat_map(|r| r.4.iter().cloned()).collect();
@@ -284,15 +273,22 @@ async fn invoices_and_subscriptions<C: sea_orm::ConnectionTrait>(
     jobs: &[billing_jobs::Model],
     lock: bool,
 ) -> Result<InvoicesAndSubscriptions, DbErr> {
-    let ids = jobs.iter().map(|j| j.subject_id.as_str());
-    let invoices =
-        store::by_ids::<invoices::Entity, _>(db, invoices::Column::Id, ids, lock).await?;
-    let sub_ids = invoices
+    let ids: Vec<&str> = jobs.iter().map(|j| j.subject_id.as_str()).collect();
+    let invoices: HashMap<String, invoices::Model> =
+        find_each::<invoices::Entity, _>(db, invoices::Column::Id, &ids, lock)
+            .await?
+            .into_iter()
+            .map(|i| (i.id.clone(), i))
+            .collect();
+    let sub_ids: Vec<&str> = invoices
         .values()
-        .filter_map(|i| i.subscription_id.as_deref());
-    let subs =
-        store::by_ids::<subscriptions::Entity, _>(db, subscriptions::Column::Id, sub_ids, lock)
-            .await?;
+        .filter_map(|i| i.subscription_id.as_deref())
+        .collect();
+    let subs = find_each::<subscriptions::Entity, _>(db, subscriptions::Column::Id, &sub_ids, lock)
+        .await?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
     Ok((invoices, subs))
 }
 
@@ -340,6 +336,7 @@ pub async fn charge_all(
 ) -> Result<Vec<billing_jobs::Model>, BillingError> {
     let core = &billing.core;
     let (found, subs) = invoices_and_subscriptions(&core.db, jobs, false).await?;
+    let return_url = invoicing::dunning::return_url(billing);
     let mut left = Vec::new();
     let mut taken = Vec::new();
     for job in jobs {
@@ -355,7 +352,7 @@ pub async fn charge_all(
                 order_id: invoice.order_id.clone()?,
                 payment_id: shared::ids::new_id(shared::ids::PAYMENT),
                 payment_method: sub.payment_method.clone()?,
-                return_url: invoicing::dunning::return_url(billing),
+                return_url: return_url.clone(),
                 metadata: serde_json::json!({ "invoice_id": invoice.id }),
             };
             plain.then_some(charge)
@@ -385,7 +382,7 @@ pub async fn charge_all(
         // Another run chose some of these ids first: each job alone reads its own.
         return Ok(jobs.to_vec());
     }
-    let charges: Vec<SavedCharge> = taken.iter().map(|(_, c)| c.clone()).collect();
+    let (taken, charges): (Vec<&billing_jobs::Model>, Vec<SavedCharge>) = taken.into_iter().unzip();
     let outcomes = billing
         .payments
         .charge_saved_all(&charges)
@@ -394,7 +391,7 @@ pub async fn charge_all(
             BillingError::Fault(crate::platform::Fault::Internal(anyhow::anyhow!("{e}")))
         })?;
     let mut done = Vec::new();
-    for ((job, _), outcome) in taken.into_iter().zip(outcomes) {
+    for (job, outcome) in taken.into_iter().zip(outcomes) {
         let declined = match outcome {
             Charged::Recorded(payment) => invoicing::dunning::declined_reason(&payment),
             Charged::Refused(e) => match invoicing::dunning::refused_reason(&e) {

@@ -258,27 +258,18 @@ pub async fn round(billing: &Billing) -> Result<usize, BillingError> {
     let jobs =
         store::claim_jobs(db, None, now, now, after(now, LEASE), round_size(billing)).await?;
     let claimed = jobs.len();
+    // Renewals, finalizations and charges in set-based batches of their kind; the rest alone.
     let mut work = Vec::new();
-    let (renewals, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.kind == RENEW);
-    let (finalizations, rest): (Vec<_>, Vec<_>) =
-        rest.into_iter().partition(|j| j.kind == FINALIZE);
-    let (charges, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|j| j.kind == CHARGE);
-    work.extend(
-        renewals
-            .chunks(BILL_RUN_CHUNK)
-            .map(|c| Work::Renewals(c.to_vec())),
-    );
-    work.extend(
-        finalizations
-            .chunks(BILL_RUN_CHUNK)
-            .map(|c| Work::Finalizations(c.to_vec())),
-    );
-    work.extend(
-        charges
-            .chunks(BILL_RUN_CHUNK)
-            .map(|c| Work::Charges(c.to_vec())),
-    );
-    work.extend(rest.into_iter().map(Work::One));
+    let mut batches: Vec<Vec<billing_jobs::Model>> = vec![Vec::new(); BATCHED.len()];
+    for job in jobs {
+        match BATCHED.iter().position(|kind| *kind == job.kind) {
+            Some(k) => batches[k].push(job),
+            None => work.push(Work::One(job)),
+        }
+    }
+    for jobs in batches {
+        work.extend(jobs.chunks(BILL_RUN_CHUNK).map(|c| Work::Batch(c.to_vec())));
+    }
     if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
         for work in work {
             work.run(billing, now).await;
@@ -305,39 +296,34 @@ pub async fn round(billing: &Billing) -> Result<usize, BillingError> {
     Ok(claimed)
 }
 
-/// Jobs of one round to run together.
+/// The kinds of job a round makes in set-based batches.
+const BATCHED: [&str; 3] = [RENEW, FINALIZE, CHARGE];
+
+/// Jobs of one round to run together: a batch of one kind, or a job alone.
 enum Work {
-    Renewals(Vec<billing_jobs::Model>),
-    Finalizations(Vec<billing_jobs::Model>),
-    Charges(Vec<billing_jobs::Model>),
+    Batch(Vec<billing_jobs::Model>),
     One(billing_jobs::Model),
 }
 
 impl Work {
     async fn run(self, billing: &Billing, at: DateTime<Utc>) {
-        let (jobs, batched) = match self {
+        let jobs = match self {
             Work::One(job) => return run_one(billing, &job, at).await,
-            Work::Renewals(jobs) => {
-                let batched =
-                    outbox::in_scope(super::bill_run::renew_all(billing, &jobs, at)).await;
-                (jobs, batched)
-            }
-            Work::Finalizations(jobs) => {
-                let batched =
-                    outbox::in_scope(super::bill_run::finalize_all(billing, &jobs, at)).await;
-                (jobs, batched)
-            }
-            Work::Charges(jobs) => {
-                let batched =
-                    outbox::in_scope(Box::pin(super::bill_run::charge_all(billing, &jobs, at)))
-                        .await;
-                (jobs, batched)
+            Work::Batch(jobs) => jobs,
+        };
+        let batch = async {
+            use super::bill_run::{charge_all, finalize_all, renew_all};
+            match jobs.first().map(|j| j.kind.as_str()) {
+                Some(RENEW) => renew_all(billing, &jobs, at).await,
+                Some(FINALIZE) => finalize_all(billing, &jobs, at).await,
+                Some(CHARGE) => Box::pin(charge_all(billing, &jobs, at)).await,
+                _ => Ok(jobs.clone()),
             }
         };
-        let alone = batched.unwrap_or_else(|e| {
+        let alone = outbox::in_scope(batch).await.unwrap_or_else(|e| {
             // A batch changes nothing or all: its jobs are made one at a time instead.
             tracing::warn!(error = %e, jobs = jobs.len(), "a bill-run batch failed; its jobs run one at a time");
-            jobs
+            jobs.clone()
         });
         for job in &alone {
             run_one(billing, job, at).await;

@@ -37,45 +37,10 @@ pub async fn lock_subscriptions<'a, C: ConnectionTrait>(
     txn: &C,
     ids: impl Iterator<Item = &'a str>,
 ) -> Result<HashMap<String, subscriptions::Model>, DbErr> {
-    by_ids::<subscriptions::Entity, _>(txn, subscriptions::Column::Id, ids, true).await
-}
-
-/// The rows of `E` whose `id` column is one of `ids`, by id; with `lock`, locked in the ids'
-/// order. A statement per few hundred.
-pub async fn by_ids<'a, E, C>(
-    db: &C,
-    id: E::Column,
-    ids: impl Iterator<Item = &'a str>,
-    lock: bool,
-) -> Result<HashMap<String, E::Model>, DbErr>
-where
-    E: EntityTrait,
-    E::Model: Keyed,
-    C: ConnectionTrait,
-{
     let ids: Vec<&str> = ids.collect();
-    let rows = crate::platform::db::find_each::<E, _>(db, id, &ids, lock).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.key().to_owned(), row))
-        .collect())
-}
-
-/// A row's id.
-pub trait Keyed {
-    fn key(&self) -> &str;
-}
-
-impl Keyed for subscriptions::Model {
-    fn key(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Keyed for invoices::Model {
-    fn key(&self) -> &str {
-        &self.id
-    }
+    let column = subscriptions::Column::Id;
+    let rows = find_each::<subscriptions::Entity, _>(txn, column, &ids, true).await?;
+    Ok(rows.into_iter().map(|s| (s.id.clone(), s)).collect())
 }
 
 pub async fn lock_invoice<C: ConnectionTrait>(

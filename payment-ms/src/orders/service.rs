@@ -385,6 +385,22 @@ pub fn ensure_payable(
     Ok(())
 }
 
+/// `now` (the order re-read under its lock) can still be paid by a checkout that priced it as
+/// `before`: payable, and not edited since.
+pub fn still_payable(
+    before: &orders::Model,
+    now: &orders::Model,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), OrderError> {
+    ensure_payable(now, at)?;
+    if now.revision != before.revision {
+        return Err(OrderError::NotPayable(
+            "The order changed while its checkout was starting; start it again".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// The SKU of the one line of an order that pays an invoice: no stock is held for it.
 pub const INVOICE_SKU: &str = "invoice";
 

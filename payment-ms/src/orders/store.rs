@@ -33,10 +33,7 @@ pub async fn find_visible<C: ConnectionTrait>(
     actor: &Actor,
     order_id: &str,
 ) -> Result<Option<orders::Model>, DbErr> {
-    Ok(orders::Entity::find_by_id(order_id)
-        .one(db)
-        .await?
-        .filter(|order| actor.is_trusted() || order.user_id == actor.user_id))
+    visible(db, actor, order_id, false).await
 }
 
 /// The order under the transaction's exclusive lock, if it exists and the actor may see it.
@@ -45,9 +42,21 @@ pub async fn lock_visible<C: ConnectionTrait>(
     actor: &Actor,
     order_id: &str,
 ) -> Result<Option<orders::Model>, DbErr> {
-    Ok(orders::Entity::find_by_id(order_id)
-        .lock_exclusive()
-        .one(txn)
+    visible(txn, actor, order_id, true).await
+}
+
+async fn visible<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    order_id: &str,
+    lock: bool,
+) -> Result<Option<orders::Model>, DbErr> {
+    let mut select = orders::Entity::find_by_id(order_id);
+    if lock {
+        select = select.lock_exclusive();
+    }
+    Ok(select
+        .one(db)
         .await?
         .filter(|order| actor.is_trusted() || order.user_id == actor.user_id))
 }

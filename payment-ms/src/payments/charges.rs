@@ -12,7 +12,7 @@ use shared::api::PaymentOut;
 
 use super::entities::payments;
 use super::model::{PaymentError, PaymentStatus, changes_nothing};
-use super::service::Payments;
+use super::service::{Payments, checkout_line, pending_payment};
 use crate::events::Event;
 use crate::events::outbox::CHUNK;
 use crate::orders;
@@ -26,7 +26,7 @@ use crate::providers::{
 };
 
 /// A charge of an order's saved payment method, for its owner.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SavedCharge {
     pub user_id: String,
     pub order_id: String,
@@ -64,23 +64,18 @@ impl Payments {
         let at = core.now();
         let order_ids: Vec<&str> = charges.iter().map(|c| c.order_id.as_str()).collect();
         let ids: HashSet<&str> = charges.iter().map(|c| c.payment_id.as_str()).collect();
-        let mut found: HashMap<String, order_rows::Model> = HashMap::new();
-        let mut lines: HashMap<String, Vec<CheckoutLine>> = HashMap::new();
-        let mut busy: HashSet<String> = HashSet::new();
-        let rows =
+        let found: HashMap<String, order_rows::Model> =
             find_each::<order_rows::Entity, _>(&core.db, order_rows::Column::Id, &order_ids, false)
-                .await?;
-        found.extend(rows.into_iter().map(|o| (o.id.clone(), o)));
-        for (order_id, items) in orders::movement::items_of(&core.db, &order_ids).await? {
-            let checkout_lines = items.into_iter().map(|item| CheckoutLine {
-                sku: item.sku,
-                name: item.name,
-                quantity: item.quantity,
-                unit_price: item.unit_price,
-                line_total: item.line_total,
-            });
-            lines.insert(order_id, checkout_lines.collect());
-        }
+                .await?
+                .into_iter()
+                .map(|o| (o.id.clone(), o))
+                .collect();
+        let lines: HashMap<String, Vec<CheckoutLine>> =
+            orders::movement::items_of(&core.db, &order_ids)
+                .await?
+                .into_iter()
+                .map(|(order, items)| (order, items.into_iter().map(checkout_line).collect()))
+                .collect();
         // An order with a payment already (a checkout pending, or this very payment made by an
         // earlier run) goes through a checkout of its own, which closes or answers it.
         let made = find_each::<payments::Entity, _>(
@@ -90,11 +85,13 @@ impl Payments {
             false,
         )
         .await?;
-        busy.extend(
-            made.into_iter()
-                .filter(|p| p.status == PaymentStatus::Pending || ids.contains(p.id.as_str()))
-                .map(|p| p.order_id),
-        );
+        let busy: HashSet<String> = made
+            .into_iter()
+            .filter(|p| p.status == PaymentStatus::Pending || ids.contains(p.id.as_str()))
+            .map(|p| p.order_id)
+            .collect();
+        // Two charges with one payment id are not told apart here: none is batched.
+        let ids_unique = ids.len() == charges.len();
         let no_lines = Vec::new();
         let mut plain = Vec::new();
         let mut seen = HashSet::new();
@@ -106,7 +103,7 @@ impl Payments {
             let mut errors = Vec::new();
             validate::payment_method(&mut errors, &charge.payment_method);
             let is_plain = errors.is_empty()
-                && ids.len() == charges.len()
+                && ids_unique
                 && seen.insert(order.id.as_str())
                 && order.user_id == charge.user_id
                 && !busy.contains(&order.id)
@@ -146,28 +143,14 @@ impl Payments {
             match started {
                 Ok(started) => {
                     let charge = &charges[*i];
-                    let payment = payments::Model {
-                        id: charge.payment_id.clone(),
-                        order_id: order.id.clone(),
-                        user_id: order.user_id.clone(),
-                        provider: provider.name().to_owned(),
-                        provider_reference: started.reference.clone(),
-                        checkout_url: started.checkout_url.clone(),
-                        status: PaymentStatus::Pending,
-                        amount: order.total_amount,
-                        amount_refunded: 0,
-                        currency: order.currency.clone(),
-                        success_url: charge.return_url.clone(),
-                        cancel_url: charge.return_url.clone(),
-                        metadata: charge.metadata.clone(),
-                        failure_reason: None,
-                        created_at: at,
-                        updated_at: at,
-                        expires_at: request.expires_at,
-                        provider_payment_reference: None,
-                        next_action: None,
-                        succeeded_at: None,
-                    };
+                    let payment = pending_payment(
+                        charge.payment_id.clone(),
+                        order,
+                        (provider.name(), &started),
+                        (charge.return_url.clone(), charge.return_url.clone()),
+                        charge.metadata.clone(),
+                        (at, request.expires_at),
+                    );
                     made.push((*i, payment, started));
                 }
                 Err(ProviderError::Rejected { code, message }) => {
@@ -178,7 +161,6 @@ impl Payments {
                 Err(_) => {}
             }
         }
-        drop(requests);
 
         let txn = core.begin().await?;
         let wanted: Vec<&str> = made.iter().map(|(_, p, _)| p.order_id.as_str()).collect();
@@ -191,17 +173,7 @@ impl Payments {
             let before = found.get(&payment.order_id);
             let now = locked.get(payment.order_id.as_str()).copied();
             let check = match (before, now) {
-                (Some(before), Some(now)) => {
-                    orders::service::ensure_payable(now, at).and_then(|()| {
-                        if now.revision == before.revision {
-                            Ok(())
-                        } else {
-                            Err(OrderError::NotPayable(
-                                "The order changed while its charge was starting".to_owned(),
-                            ))
-                        }
-                    })
-                }
+                (Some(before), Some(now)) => orders::service::still_payable(before, now, at),
                 _ => Err(OrderError::NotPayable("The order is gone".to_owned())),
             };
             match check {

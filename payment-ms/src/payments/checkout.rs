@@ -5,9 +5,8 @@
 use shared::api::{CheckoutIn, PaymentOut};
 use shared::{FieldError, ids};
 
-use super::entities::payments;
 use super::model::{PaymentError, PaymentStatus, changes_nothing};
-use super::service::Payments;
+use super::service::{Payments, pending_payment};
 use super::store;
 use crate::events::Event;
 use crate::inventory::Hold;
@@ -146,40 +145,18 @@ impl Payments {
             }
         };
 
-        let payment = payments::Model {
-            id: payment_id,
-            order_id: order.id.clone(),
-            user_id: order.user_id.clone(),
-            provider: provider.name().to_owned(),
-            provider_reference: started.reference,
-            checkout_url: started.checkout_url,
-            status: PaymentStatus::Pending,
-            amount: order.total_amount,
-            amount_refunded: 0,
-            currency: order.currency.clone(),
-            success_url: input.success_url,
-            cancel_url: input.cancel_url,
-            metadata: input.metadata.unwrap_or_else(|| serde_json::json!({})),
-            failure_reason: None,
-            created_at: at,
-            updated_at: at,
-            expires_at,
-            provider_payment_reference: None,
-            next_action: None,
-            succeeded_at: None,
-        };
+        let payment = pending_payment(
+            payment_id,
+            &order,
+            (provider.name(), &started),
+            (input.success_url, input.cancel_url),
+            input.metadata.unwrap_or_else(|| serde_json::json!({})),
+            (at, expires_at),
+        );
         let txn = core.begin().await?;
         // Re-read under the transaction's lock: the order may have changed since we looked.
         let locked = orders::store::lock(&txn, &order.id).await?;
-        let refused = orders::service::ensure_payable(&locked, at).and_then(|()| {
-            if locked.revision == order.revision {
-                Ok(())
-            } else {
-                Err(orders::model::OrderError::NotPayable(
-                    "The order changed while its checkout was starting; start it again".to_owned(),
-                ))
-            }
-        });
+        let refused = orders::service::still_payable(&order, &locked, at);
         if let Err(refusal) = refused {
             drop(txn);
             if let Err(e) = provider

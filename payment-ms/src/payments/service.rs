@@ -68,19 +68,58 @@ pub struct ListPaymentsQuery {
     pub user_id: Option<String>,
 }
 
+/// An order's line as a checkout shows it.
+pub(super) fn checkout_line(item: orders::entities::order_items::Model) -> CheckoutLine {
+    CheckoutLine {
+        sku: item.sku,
+        name: item.name,
+        quantity: item.quantity,
+        unit_price: item.unit_price,
+        line_total: item.line_total,
+    }
+}
+
+/// A new checkout's payment row, pending: `order` paid through `provider` as it `started`,
+/// coming back to `urls` (success, cancel), open until `expires_at`.
+pub(super) fn pending_payment(
+    id: String,
+    order: &orders::entities::orders::Model,
+    (provider, started): (&str, &crate::providers::ProviderCheckout),
+    (success_url, cancel_url): (String, String),
+    metadata: serde_json::Value,
+    (at, expires_at): (DateTime<Utc>, DateTime<Utc>),
+) -> payments::Model {
+    payments::Model {
+        id,
+        order_id: order.id.clone(),
+        user_id: order.user_id.clone(),
+        provider: provider.to_owned(),
+        provider_reference: started.reference.clone(),
+        checkout_url: started.checkout_url.clone(),
+        status: PaymentStatus::Pending,
+        amount: order.total_amount,
+        amount_refunded: 0,
+        currency: order.currency.clone(),
+        success_url,
+        cancel_url,
+        metadata,
+        failure_reason: None,
+        created_at: at,
+        updated_at: at,
+        expires_at,
+        provider_payment_reference: None,
+        next_action: None,
+        succeeded_at: None,
+    }
+}
+
 impl Payments {
     /// The lines of the order a payment pays, as a checkout shows them.
     pub(super) async fn lines_of(&self, order_id: &str) -> Result<Vec<CheckoutLine>, DbErr> {
         Ok(orders::store::load_items(&self.core.db, order_id)
             .await?
             .into_iter()
-            .map(|i| CheckoutLine {
-                sku: i.sku,
-                name: i.name,
-                quantity: i.quantity,
-                unit_price: i.unit_price,
-                line_total: i.line_total,
-            })
+            .map(checkout_line)
             .collect())
     }
 
