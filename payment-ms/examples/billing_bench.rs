@@ -15,6 +15,10 @@ use shared::config::Env;
 use shared::internal::Role;
 use tokio_util::sync::CancellationToken;
 
+/// The allocator of the payment-ms binary, so the bill run costs here what it costs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     subscriptions: usize,
     database_url: String,

@@ -3,6 +3,11 @@ use std::process::ExitCode;
 use payment_ms::Config;
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc: a bill run's batches build and drop many small values (rows, events' JSON), and
+/// glibc's allocator took about two fifths of payment-ms's CPU in them (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = match Config::from_env() {

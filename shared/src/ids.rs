@@ -32,6 +32,14 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", Uuid::now_v7().simple())
 }
 
+/// The id of the given type that belongs to `from` (an id of another type): the same unique
+/// part under another prefix, so whatever reruns the work `from` names finds the same id.
+/// `None` when `from` has no `_`.
+pub fn derived(prefix: &str, from: &str) -> Option<String> {
+    let (_, unique) = from.split_once('_')?;
+    Some(format!("{prefix}_{unique}"))
+}
+
 /// Whether `id` has the shape of an id of this type. Lookups of ids that cannot exist answer
 /// 404 without touching the database, and cursors cannot smuggle arbitrary strings into SQL
 /// comparisons.
@@ -49,6 +57,20 @@ pub fn is_valid(prefix: &str, id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_derived_id_keeps_the_unique_part_of_its_source() {
+        let job = new_id(BILLING_JOB);
+        let payment = derived(PAYMENT, &job).unwrap_or_default();
+        assert!(is_valid(PAYMENT, &payment), "{payment}");
+        assert_eq!(payment[4..], job[4..]);
+        assert_eq!(derived(PAYMENT, &job), Some(payment));
+        assert_ne!(
+            derived(PAYMENT, &new_id(BILLING_JOB)),
+            derived(PAYMENT, &job)
+        );
+        assert_eq!(derived(PAYMENT, "nounderscore"), None);
+    }
 
     #[test]
     fn ids_have_their_prefix_and_sort_by_creation() {

@@ -30,13 +30,29 @@ use crate::orders;
 use crate::payments::charges::{Charged, SavedCharge};
 use crate::platform::db::{after, find_each, update_each};
 
-/// Renews the plain renewals of `jobs` (all `renew`, due by `at`) together. Answers the jobs
-/// it left to run alone.
+/// What a batch leaves: the jobs to run alone, and the follow-up jobs it scheduled due at once
+/// and claimed for its runner (a renewal's finalizations, a finalization's charges).
+#[derive(Default)]
+pub struct Batched {
+    pub alone: Vec<billing_jobs::Model>,
+    pub next: Vec<billing_jobs::Model>,
+}
+
+impl Batched {
+    fn alone(alone: Vec<billing_jobs::Model>) -> Batched {
+        Batched {
+            alone,
+            next: Vec::new(),
+        }
+    }
+}
+
+/// Renews the plain renewals of `jobs` (all `renew`, due by `at`) together.
 pub async fn renew_all(
     billing: &Billing,
     jobs: &[billing_jobs::Model],
     at: DateTime<Utc>,
-) -> Result<Vec<billing_jobs::Model>, BillingError> {
+) -> Result<Batched, BillingError> {
     let core = &billing.core;
     let txn = core.begin().await?;
     let wanted = jobs.iter().map(|j| j.subject_id.as_str());
@@ -85,7 +101,7 @@ pub async fn renew_all(
         renewed.push((job, sub, plan, invoice, lines));
     }
     if renewed.is_empty() {
-        return Ok(left);
+        return Ok(Batched::alone(left));
     }
 
     let billed: Vec<Billed<'_>> = renewed
@@ -104,7 +120,7 @@ pub async fn renew_all(
             jobs = jobs.len(),
             "a renewal batch met a period billed already; its jobs run one at a time"
         );
-        return Ok(jobs.to_vec());
+        return Ok(Batched::alone(jobs.to_vec()));
     }
     // The new periods, each subscription's from a `VALUES` list.
     let periods: Vec<Vec<Value>> = renewed
@@ -139,7 +155,7 @@ pub async fn renew_all(
             ]
         })
         .collect();
-    store::schedule_all(&txn, &due, at).await?;
+    let next = store::schedule_claimed(&txn, &due, at, after(at, jobs::LEASE)).await?;
 
     // Each subscription's events in the order its job alone records them.
     let outs: Vec<(InvoiceOut, SubscriptionOut)> = renewed
@@ -163,17 +179,17 @@ pub async fn renew_all(
     let done: Vec<&str> = renewed.iter().map(|r| r.0.id.as_str()).collect();
     finish(billing, txn, &events, &done, at).await?;
     tracing::debug!(renewed = done.len(), alone = left.len(), "bill-run batch");
-    Ok(left)
+    Ok(Batched { alone: left, next })
 }
 
 /// Finalizes the drafts of `jobs` (all `finalize`) that have something to pay together: their
 /// orders made and numbered, their invoice numbers taken with one update, the charges of those
-/// with a saved payment method scheduled. Answers the jobs it left to run alone.
+/// with a saved payment method scheduled.
 pub async fn finalize_all(
     billing: &Billing,
     jobs: &[billing_jobs::Model],
     at: DateTime<Utc>,
-) -> Result<Vec<billing_jobs::Model>, BillingError> {
+) -> Result<Batched, BillingError> {
     let core = &billing.core;
     let txn = core.begin().await?;
     // As a finalization alone: the invoice locked first, then its subscription.
@@ -195,7 +211,7 @@ pub async fn finalize_all(
         }
     }
     if taken.is_empty() {
-        return Ok(left);
+        return Ok(Batched::alone(left));
     }
     let lines = store::lines_of_all(&txn, taken.iter().map(|t| t.1.id.as_str())).await?;
     let no_lines = Vec::new();
@@ -209,24 +225,14 @@ pub async fn finalize_all(
         .zip(&names)
         .map(|((_, invoice, _), name)| invoicing::billed_order(invoice, name, at))
         .collect();
-    let orders = orders::service::create_all_billed(&txn, &core.outbox, billed, at).await?;
-    // The numbers last: the counter row stays locked from here to the commit.
-    let numbers = invoicing::invoice_numbers(billing, &txn, at, taken.len()).await?;
-    let mut finalized = Vec::with_capacity(taken.len());
-    let mut charges = Vec::new();
-    for (((_, mut invoice, sub), order), number) in taken.iter().cloned().zip(orders).zip(numbers) {
-        invoice.status = InvoiceStatus::Open;
-        invoice.finalized_at = Some(at);
-        invoice.updated_at = at;
-        invoice.order_id = Some(order.id);
-        invoice.number = Some(number);
-        if sub.payment_method.is_some() {
-            invoice.next_attempt_at = Some(at);
-            charges.push(invoice.id.clone());
-        }
-        finalized.push(invoice);
-    }
-    save_finalized(&txn, &finalized, at).await?;
+    // What needs no number first: the charges scheduled, the jobs marked done. The numbers
+    // come next, and their counter rows stay locked from there to the commit, so a batch holds
+    // them only while it writes what carries a number.
+    let charges: Vec<&str> = taken
+        .iter()
+        .filter(|(_, _, sub)| sub.payment_method.is_some())
+        .map(|(_, invoice, _)| invoice.id.as_str())
+        .collect();
     let due: Vec<Due<'_>> = charges
         .iter()
         .map(|id| Due {
@@ -236,7 +242,25 @@ pub async fn finalize_all(
             test_clock_id: None,
         })
         .collect();
-    store::schedule_all(&txn, &due, at).await?;
+    let next = store::schedule_claimed(&txn, &due, at, after(at, jobs::LEASE)).await?;
+    let done: Vec<&str> = taken.iter().map(|t| t.0.id.as_str()).collect();
+    store::jobs_done(&txn, &done, at).await?;
+
+    let orders = orders::service::create_all_billed(&txn, &core.outbox, billed, at).await?;
+    let numbers = invoicing::invoice_numbers(billing, &txn, at, taken.len()).await?;
+    let mut finalized = Vec::with_capacity(taken.len());
+    for (((_, mut invoice, sub), order), number) in taken.iter().cloned().zip(orders).zip(numbers) {
+        invoice.status = InvoiceStatus::Open;
+        invoice.finalized_at = Some(at);
+        invoice.updated_at = at;
+        invoice.order_id = Some(order.id);
+        invoice.number = Some(number);
+        if sub.payment_method.is_some() {
+            invoice.next_attempt_at = Some(at);
+        }
+        finalized.push(invoice);
+    }
+    save_finalized(&txn, &finalized, at).await?;
     let outs: Vec<InvoiceOut> = finalized
         .iter()
         .map(|i| invoice_out(i.clone(), lines_of(&i.id).clone()))
@@ -245,10 +269,9 @@ pub async fn finalize_all(
         .iter()
         .map(|i| Event::Invoice(InvoiceChange::Finalized, i))
         .collect();
-    let done: Vec<&str> = taken.iter().map(|t| t.0.id.as_str()).collect();
-    finish(billing, txn, &events, &done, at).await?;
+    finish(billing, txn, &events, &[], at).await?;
     tracing::debug!(finalized = done.len(), alone = left.len(), "bill-run batch");
-    Ok(left)
+    Ok(Batched { alone: left, next })
 }
 
 /// A batch's end: its events recorded, its jobs marked done, in its transaction, committed.
@@ -326,14 +349,13 @@ async fn save_finalized(
 
 /// Charges the invoices of `jobs` (all `charge`) that are plain (open and waiting for this
 /// attempt, a saved payment method, a first run of the job) together, through
-/// [`Payments::charge_saved_all`](crate::payments::service::Payments): the payments' ids kept
-/// on the jobs first, in a statement of their own, so a rerun meets the same charges. A
-/// decline counts its attempt as alone. Answers the jobs it left to run alone.
+/// [`Payments::charge_saved_all`](crate::payments::service::Payments), each with its job's
+/// payment id, so a rerun meets the same charges. A decline counts its attempt as alone.
 pub async fn charge_all(
     billing: &Billing,
     jobs: &[billing_jobs::Model],
     at: DateTime<Utc>,
-) -> Result<Vec<billing_jobs::Model>, BillingError> {
+) -> Result<Batched, BillingError> {
     let core = &billing.core;
     let (found, subs) = invoices_and_subscriptions(&core.db, jobs, false).await?;
     let return_url = invoicing::dunning::return_url(billing);
@@ -342,15 +364,14 @@ pub async fn charge_all(
     for job in jobs {
         let found = found.get(&job.subject_id).and_then(|invoice| {
             let sub = subs.get(invoice.subscription_id.as_deref()?)?;
-            let plain = job.payment_id.is_none()
-                && job.test_clock_id.is_none()
+            let plain = job.test_clock_id.is_none()
                 && sub.test_clock_id.is_none()
                 && invoice.status == InvoiceStatus::Open
                 && invoice.next_attempt_at == Some(job.due_at);
             let charge = SavedCharge {
                 user_id: invoice.user_id.clone(),
                 order_id: invoice.order_id.clone()?,
-                payment_id: shared::ids::new_id(shared::ids::PAYMENT),
+                payment_id: store::job_payment_id(job),
                 payment_method: sub.payment_method.clone()?,
                 return_url: return_url.clone(),
                 metadata: serde_json::json!({ "invoice_id": invoice.id }),
@@ -363,24 +384,7 @@ pub async fn charge_all(
         }
     }
     if taken.is_empty() {
-        return Ok(left);
-    }
-    let rows: Vec<Vec<Value>> = taken
-        .iter()
-        .map(|(job, charge)| vec![job.id.clone().into(), charge.payment_id.clone().into()])
-        .collect();
-    let kept = update_each(
-        &core.db,
-        "billing_jobs",
-        "payment_id = v.column2",
-        &[],
-        &rows,
-        "AND billing_jobs.payment_id IS NULL",
-    )
-    .await?;
-    if kept != taken.len() as u64 {
-        // Another run chose some of these ids first: each job alone reads its own.
-        return Ok(jobs.to_vec());
+        return Ok(Batched::alone(left));
     }
     let (taken, charges): (Vec<&billing_jobs::Model>, Vec<SavedCharge>) = taken.into_iter().unzip();
     let outcomes = billing
@@ -417,5 +421,5 @@ pub async fn charge_all(
     }
     store::jobs_done(&core.db, &done, at).await?;
     tracing::debug!(charged = done.len(), alone = left.len(), "bill-run batch");
-    Ok(left)
+    Ok(Batched::alone(left))
 }

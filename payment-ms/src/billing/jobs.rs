@@ -28,12 +28,6 @@ pub const TRIAL_ENDING: &str = "trial_ending";
 /// How long a claimed job is held before another runner may take it (a charge waits on a
 /// provider).
 pub const LEASE: Duration = Duration::from_secs(300);
-/// Jobs claimed by a round: a batch for each of the replica's `BILLING_CONCURRENCY` slots.
-fn round_size(billing: &Billing) -> u64 {
-    (BILL_RUN_CHUNK * billing.config.concurrency.max(1)) as u64
-}
-/// Renewals or finalizations in one set-based batch (one transaction).
-const BILL_RUN_CHUNK: usize = 250;
 
 /// Runs one claimed job at `at` and records how it went.
 pub async fn run_one(billing: &Billing, job: &billing_jobs::Model, at: DateTime<Utc>) {
@@ -71,9 +65,7 @@ async fn run(
             core.commit(txn).await?;
             Ok(())
         }
-        CHARGE => invoicing::charge(billing, &job.id, &job.subject_id, job.due_at, at)
-            .await
-            .map(drop),
+        CHARGE => invoicing::charge(billing, job, at).await.map(drop),
         EXPIRE_INCOMPLETE => expire_incomplete(billing, &job.subject_id, at).await,
         TRIAL_ENDING => {
             let txn = core.begin().await?;
@@ -247,87 +239,101 @@ async fn expire_incomplete(
     Ok(())
 }
 
-/// Runs the real clock's due jobs once: claims a batch; its renewals and finalizations are made
-/// set-based, a chunk at a time ([`bill_run`](super::bill_run)), the rest one by one. On
-/// PostgreSQL `BILLING_CONCURRENCY` chunks and jobs run at once, each on a task of its own so
-/// they use every core; on SQLite, which writes one transaction at a time, one after another.
-/// Answers how many jobs were claimed.
-pub async fn round(billing: &Billing) -> Result<usize, BillingError> {
-    let now = billing.core.now();
-    let db = &billing.core.db;
-    let jobs =
-        store::claim_jobs(db, None, now, now, after(now, LEASE), round_size(billing)).await?;
-    let claimed = jobs.len();
-    // Renewals, finalizations and charges in set-based batches of their kind; the rest alone.
-    let mut work = Vec::new();
+/// Runs the real clock's due jobs until none is left. Each claim takes up to a batch's worth
+/// of jobs, whose renewals, finalizations and charges are made set-based
+/// ([`bill_run`](super::bill_run)) and the rest one by one. On PostgreSQL up to
+/// `BILLING_CONCURRENCY` claims are at work at once, each on a task of its own so they use
+/// every core, and a slot that frees claims again at once: no claim waits for a slower one, and
+/// the work one claim schedules (a renewal's finalization) is found by the next. On SQLite,
+/// which writes one transaction at a time, one claim after another. Stops claiming once
+/// `shutdown` is cancelled. Answers how many jobs were claimed.
+pub async fn drain(billing: &Billing, shutdown: &CancellationToken) -> usize {
+    let postgres = billing.core.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+    let slots = if postgres {
+        billing.config.concurrency.max(1)
+    } else {
+        1
+    };
+    let mut running = tokio::task::JoinSet::new();
+    let mut claimed = 0;
+    loop {
+        while running.len() < slots && !shutdown.is_cancelled() {
+            let now = billing.core.now();
+            let limit = BILL_RUN_CHUNK as u64;
+            let jobs =
+                match store::claim_jobs(&billing.core.db, None, now, now, after(now, LEASE), limit)
+                    .await
+                {
+                    Ok(jobs) => jobs,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not claim billing jobs");
+                        break;
+                    }
+                };
+            if jobs.is_empty() {
+                break;
+            }
+            claimed += jobs.len();
+            let billing = billing.clone();
+            running.spawn(async move { run_claimed(&billing, jobs, now).await });
+        }
+        match running.join_next().await {
+            None => return claimed,
+            Some(Err(e)) => tracing::warn!(error = %e, "a billing job's task ended abnormally"),
+            Some(Ok(())) => {}
+        }
+    }
+}
+
+/// Jobs claimed by one slot at a time: a set-based batch of each kind.
+const BILL_RUN_CHUNK: usize = 250;
+
+/// The kinds of job made in set-based batches.
+const BATCHED: [&str; 3] = [RENEW, FINALIZE, CHARGE];
+
+/// Runs the jobs of one claim: those of a batched kind together, by kind; the others alone.
+async fn run_claimed(billing: &Billing, jobs: Vec<billing_jobs::Model>, at: DateTime<Utc>) {
     let mut batches: Vec<Vec<billing_jobs::Model>> = vec![Vec::new(); BATCHED.len()];
     for job in jobs {
         match BATCHED.iter().position(|kind| *kind == job.kind) {
             Some(k) => batches[k].push(job),
-            None => work.push(Work::One(job)),
+            None => run_one(billing, &job, at).await,
         }
     }
-    for jobs in batches {
-        work.extend(jobs.chunks(BILL_RUN_CHUNK).map(|c| Work::Batch(c.to_vec())));
+    for jobs in batches.into_iter().filter(|b| !b.is_empty()) {
+        run_batch(billing, jobs, at).await;
     }
-    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-        for work in work {
-            work.run(billing, now).await;
-        }
-        return Ok(claimed);
-    }
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(billing.config.concurrency));
-    let mut running = tokio::task::JoinSet::new();
-    for work in work {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        let billing = billing.clone();
-        running.spawn(async move {
-            work.run(&billing, now).await;
-            drop(slot);
-        });
-    }
-    while let Some(done) = running.join_next().await {
-        if let Err(e) = done {
-            tracing::warn!(error = %e, "a billing job's task ended abnormally");
-        }
-    }
-    Ok(claimed)
 }
 
-/// The kinds of job a round makes in set-based batches.
-const BATCHED: [&str; 3] = [RENEW, FINALIZE, CHARGE];
-
-/// Jobs of one round to run together: a batch of one kind, or a job alone.
-enum Work {
-    Batch(Vec<billing_jobs::Model>),
-    One(billing_jobs::Model),
-}
-
-impl Work {
-    async fn run(self, billing: &Billing, at: DateTime<Utc>) {
-        let jobs = match self {
-            Work::One(job) => return run_one(billing, &job, at).await,
-            Work::Batch(jobs) => jobs,
-        };
+/// Runs jobs of one kind as a set-based batch; those it leaves, and all of them if it fails (a
+/// batch changes nothing or all), one at a time. The follow-up jobs a batch claimed for itself
+/// (a renewal's finalizations, then their charges) run next, as a batch of their own.
+async fn run_batch(billing: &Billing, jobs: Vec<billing_jobs::Model>, at: DateTime<Utc>) {
+    let mut jobs = jobs;
+    while !jobs.is_empty() {
         let batch = async {
-            use super::bill_run::{charge_all, finalize_all, renew_all};
+            use super::bill_run::{Batched, charge_all, finalize_all, renew_all};
             match jobs.first().map(|j| j.kind.as_str()) {
                 Some(RENEW) => renew_all(billing, &jobs, at).await,
                 Some(FINALIZE) => finalize_all(billing, &jobs, at).await,
                 Some(CHARGE) => Box::pin(charge_all(billing, &jobs, at)).await,
-                _ => Ok(jobs.clone()),
+                _ => Ok(Batched {
+                    alone: jobs.clone(),
+                    next: Vec::new(),
+                }),
             }
         };
-        let alone = outbox::in_scope(batch).await.unwrap_or_else(|e| {
-            // A batch changes nothing or all: its jobs are made one at a time instead.
+        let batched = outbox::in_scope(batch).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, jobs = jobs.len(), "a bill-run batch failed; its jobs run one at a time");
-            jobs.clone()
+            super::bill_run::Batched {
+                alone: jobs.clone(),
+                next: Vec::new(),
+            }
         });
-        for job in &alone {
+        for job in &batched.alone {
             run_one(billing, job, at).await;
         }
+        jobs = batched.next;
     }
 }
 
@@ -352,7 +358,8 @@ pub async fn run_now(billing: &Billing, clock: Option<&str>) {
     }
 }
 
-/// The job runner of this replica: woken when work is due now, else every poll interval.
+/// The job runner of this replica: woken when work is due now, else every poll interval; each
+/// time it drains what is due.
 pub async fn run_loop(billing: Billing, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(billing.config.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -362,16 +369,6 @@ pub async fn run_loop(billing: Billing, shutdown: CancellationToken) {
             _ = tick.tick() => {}
             _ = billing.due.notified() => {}
         }
-        // Drain what is due before waiting again.
-        loop {
-            match round(&billing).await {
-                Ok(n) if n as u64 == round_size(&billing) && !shutdown.is_cancelled() => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "billing jobs round failed");
-                    break;
-                }
-            }
-        }
+        drain(&billing, &shutdown).await;
     }
 }

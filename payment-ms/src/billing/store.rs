@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use shared::billing::InvoiceOut;
 use shared::ids;
@@ -288,25 +288,75 @@ pub async fn schedule_all<C: ConnectionTrait>(
     jobs: &[Due<'_>],
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    for chunk in jobs.chunks(crate::events::outbox::CHUNK) {
-        let rows = chunk.iter().map(|job| {
-            billing_jobs::Model {
-                id: ids::new_id(ids::BILLING_JOB),
-                kind: job.kind.to_owned(),
-                subject_id: job.subject_id.to_owned(),
-                due_at: job.due,
-                test_clock_id: job.test_clock_id.map(str::to_owned),
-                status: PENDING.to_owned(),
-                attempts: 0,
-                lease_until: None,
-                last_error: None,
-                created_at: at,
-                done_at: None,
-                payment_id: None,
-            }
-            .into_active_model()
-        });
-        billing_jobs::Entity::insert_many(rows)
+    let rows: Vec<billing_jobs::Model> = jobs.iter().map(|job| job_row(job, at)).collect();
+    insert_jobs(txn, rows).await?;
+    Ok(())
+}
+
+/// [`schedule_all`], except that the jobs due by `at` are claimed for the caller until
+/// `lease_until`, as [`claim_jobs`] would claim them, and answered: a batch's follow-up work
+/// (a renewal's finalization, a finalization's charge) runs as soon as the batch commits,
+/// without waiting for a claim. They are new by construction (the subjects were made or
+/// changed by this transaction); should one exist already, an error, so the transaction
+/// changes nothing.
+pub async fn schedule_claimed<C: ConnectionTrait>(
+    txn: &C,
+    jobs: &[Due<'_>],
+    at: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Vec<billing_jobs::Model>, DbErr> {
+    let (due, later): (Vec<_>, Vec<_>) = jobs
+        .iter()
+        .map(|job| job_row(job, at))
+        .partition(|row| row.due_at <= at);
+    insert_jobs(txn, later).await?;
+    let claimed: Vec<billing_jobs::Model> = due
+        .into_iter()
+        .map(|mut row| {
+            row.lease_until = Some(lease_until);
+            row.attempts = 1;
+            row
+        })
+        .collect();
+    if insert_jobs(txn, claimed.clone()).await? != claimed.len() as u64 {
+        return Err(DbErr::Custom(
+            "a follow-up billing job was scheduled already".to_owned(),
+        ));
+    }
+    Ok(claimed)
+}
+
+fn job_row(job: &Due<'_>, at: DateTime<Utc>) -> billing_jobs::Model {
+    billing_jobs::Model {
+        id: ids::new_id(ids::BILLING_JOB),
+        kind: job.kind.to_owned(),
+        subject_id: job.subject_id.to_owned(),
+        due_at: job.due,
+        test_clock_id: job.test_clock_id.map(str::to_owned),
+        status: PENDING.to_owned(),
+        attempts: 0,
+        lease_until: None,
+        last_error: None,
+        created_at: at,
+        done_at: None,
+        payment_id: None,
+    }
+}
+
+/// Inserts job rows, those that exist already (by kind, subject and due time) left as they
+/// are. Answers how many were inserted.
+async fn insert_jobs<C: ConnectionTrait>(
+    txn: &C,
+    rows: Vec<billing_jobs::Model>,
+) -> Result<u64, DbErr> {
+    let mut inserted = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk = rows
+            .by_ref()
+            .take(crate::events::outbox::CHUNK)
+            .map(IntoActiveModel::into_active_model);
+        inserted += billing_jobs::Entity::insert_many(chunk)
             .on_conflict(
                 OnConflict::columns([
                     billing_jobs::Column::Kind,
@@ -319,14 +369,19 @@ pub async fn schedule_all<C: ConnectionTrait>(
             .exec_without_returning(txn)
             .await?;
     }
-    Ok(())
+    Ok(inserted)
 }
 
 /// Claims up to `limit` pending jobs due at `at` for `lease_until` (on the real clock when
 /// `clock` is `None`, else on that test clock), earliest first. On PostgreSQL `FOR UPDATE SKIP
 /// LOCKED` lets replicas share the work; on SQLite the single writer serializes claims.
-pub async fn claim_jobs<C: ConnectionTrait>(
-    db: &C,
+///
+/// On PostgreSQL the claim walks the pending jobs' index in due order and stops at `limit`: its
+/// transaction turns bitmap and sequential scans off, which a planner without statistics (a bill
+/// run grows the table faster than autovacuum analyzes it) would otherwise choose, reading and
+/// sorting every due job for each claim.
+pub async fn claim_jobs(
+    db: &sea_orm::DatabaseConnection,
     clock: Option<&str>,
     due_by: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -340,18 +395,20 @@ pub async fn claim_jobs<C: ConnectionTrait>(
     } else {
         "test_clock_id IS NULL"
     };
+    // On PostgreSQL the claimed ids are an array, each then found through the primary key (an
+    // `IN (SELECT …)` may be planned as a scan of the whole table while it is not analyzed).
+    let (open, lock, close) = if postgres {
+        ("= ANY(ARRAY(", " FOR UPDATE SKIP LOCKED", "))")
+    } else {
+        ("IN (", "", ")")
+    };
     let sql = format!(
         "UPDATE billing_jobs SET lease_until = $1, attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM billing_jobs \
+         WHERE id {open}SELECT id FROM billing_jobs \
              WHERE status = '{PENDING}' AND due_at <= $2 AND {clock_filter} \
              AND (lease_until IS NULL OR lease_until <= $3) \
-             ORDER BY due_at, id LIMIT $4{}) \
-         RETURNING *",
-        if postgres {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        }
+             ORDER BY due_at, id LIMIT $4{lock}{close} \
+         RETURNING *"
     );
     let mut values: Vec<sea_orm::Value> = vec![
         lease_until.into(),
@@ -362,38 +419,32 @@ pub async fn claim_jobs<C: ConnectionTrait>(
     if let Some(clock) = clock {
         values.push(clock.into());
     }
+    let txn = db.begin().await?;
+    if postgres {
+        txn.execute_unprepared("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
+            .await?;
+    }
     let mut jobs = billing_jobs::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(
             backend,
             numbered(backend, &sql),
             values,
         ))
-        .all(db)
+        .all(&txn)
         .await?;
+    txn.commit().await?;
     // RETURNING gives no order.
     jobs.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
     Ok(jobs)
 }
 
-/// The payment id a charge job uses: the one an earlier run of it chose, else `fresh`, kept
-/// for its later runs before any provider is called.
-pub async fn job_payment_id<C: ConnectionTrait>(
-    db: &C,
-    job_id: &str,
-    fresh: String,
-) -> Result<String, DbErr> {
-    let backend = db.get_database_backend();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        numbered(
-            backend,
-            "UPDATE billing_jobs SET payment_id = $1 WHERE id = $2 AND payment_id IS NULL",
-        ),
-        [fresh.clone().into(), job_id.into()],
-    ))
-    .await?;
-    let job = billing_jobs::Entity::find_by_id(job_id).one(db).await?;
-    Ok(job.and_then(|j| j.payment_id).unwrap_or(fresh))
+/// The payment id a charge job uses, the same on every run of it, so a rerun after a crash
+/// meets this attempt's charge at the provider rather than charging again: derived from the
+/// job's id (jobs scheduled by earlier versions kept one in `payment_id`, and use it).
+pub fn job_payment_id(job: &billing_jobs::Model) -> String {
+    job.payment_id.clone().unwrap_or_else(|| {
+        ids::derived(ids::PAYMENT, &job.id).unwrap_or_else(|| ids::new_id(ids::PAYMENT))
+    })
 }
 
 /// The job ran: it never runs again.

@@ -230,26 +230,27 @@ impl Event<'_> {
         }
     }
 
-    /// The data partners receive.
-    pub fn data(&self) -> Result<serde_json::Value, serde_json::Error> {
+    /// The data partners receive, as JSON text (written as it is: no tree of values built,
+    /// copied and dropped on the way to the database).
+    pub fn data(&self) -> Result<String, serde_json::Error> {
         match self {
             Event::OrderCreated(o)
             | Event::OrderPaid(o)
             | Event::OrderCanceled(o)
             | Event::OrderExpired(o)
             | Event::OrderRefunded(o)
-            | Event::Order(_, o) => serde_json::to_value(o),
+            | Event::Order(_, o) => serde_json::to_string(o),
             Event::PaymentCreated(p)
             | Event::PaymentSucceeded(p)
             | Event::PaymentFailed(p)
             | Event::PaymentCanceled(p)
-            | Event::PaymentExpired(p) => serde_json::to_value(p),
+            | Event::PaymentExpired(p) => serde_json::to_string(p),
             Event::PaymentRefunded(payment, refund) => {
-                serde_json::to_value(PaymentRefunded { payment, refund })
+                serde_json::to_string(&PaymentRefunded { payment, refund })
             }
-            Event::PartnerDisabled(p) => serde_json::to_value(p),
-            Event::Subscription(_, s) => serde_json::to_value(s),
-            Event::Invoice(_, i) => serde_json::to_value(i),
+            Event::PartnerDisabled(p) => serde_json::to_string(p),
+            Event::Subscription(_, s) => serde_json::to_string(s),
+            Event::Invoice(_, i) => serde_json::to_string(i),
         }
     }
 }

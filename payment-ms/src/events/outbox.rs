@@ -12,10 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, Set, Statement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement, Value};
 
 use super::catalogue::{Event, EventType};
-use super::entities::events;
 use super::relay::{Output, Reaction, Recorded};
 
 /// Where events are recorded, with the outputs and reactions they feed.
@@ -85,21 +84,20 @@ impl Outbox {
                 last.get(subject).copied().unwrap_or(0) + 1
             };
             last.insert(subject.to_owned(), sequence);
-            rows.push(events::ActiveModel {
-                id: Set(id.clone()),
-                event_type: Set(event.event_type().as_str().to_owned()),
-                subject_id: Set(subject.to_owned()),
-                data: Set(event.data().map_err(|e| DbErr::Json(e.to_string()))?),
-                created_at: Set(at),
-                sequence: Set(sequence),
-                causation_id: Set(cause.clone()),
-                correlation_id: Set(correlation.clone()),
-            });
+            rows.push([
+                id.clone().into(),
+                event.event_type().as_str().into(),
+                subject.into(),
+                event.data().map_err(|e| DbErr::Json(e.to_string()))?.into(),
+                at.into(),
+                sequence.into(),
+                cause.clone().into(),
+                correlation.clone().into(),
+            ]);
         }
-        for chunk in rows.chunks(CHUNK) {
-            events::Entity::insert_many(chunk.iter().cloned())
-                .exec_without_returning(txn)
-                .await?;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            insert_events(txn, rows.by_ref().take(CHUNK).collect()).await?;
         }
         let recorded: Vec<Recorded<'_>> = ids
             .iter()
@@ -145,6 +143,47 @@ impl Outbox {
             }
         }
     }
+}
+
+/// Inserts events' rows (id, type, subject, data as JSON text, time, sequence, cause,
+/// correlation) with one statement.
+async fn insert_events(txn: &DatabaseTransaction, rows: Vec<[Value; 8]>) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    // The data is text: PostgreSQL casts it to `jsonb`, SQLite keeps it as it is.
+    let data = match backend {
+        sea_orm::DatabaseBackend::Postgres => "CAST($4 AS jsonb)",
+        _ => "$4",
+    };
+    let marks: Vec<String> = (0..rows.len())
+        .map(|r| {
+            let n = |k: usize| format!("${}", r * 8 + k);
+            format!(
+                "({}, {}, {}, {}, {}, {}, {}, {})",
+                n(1),
+                n(2),
+                n(3),
+                data.replace("$4", &n(4)),
+                n(5),
+                n(6),
+                n(7),
+                n(8)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO events (id, event_type, subject_id, data, created_at, sequence, \
+         causation_id, correlation_id) VALUES {}",
+        marks.join(", ")
+    );
+    // SQLite numbers its parameters `?1`, `?2`… (the outbox imports nothing of the platform).
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql,
+    };
+    let values: Vec<Value> = rows.into_iter().flatten().collect();
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(())
 }
 
 /// The last sequence of each of `subjects` that has events: one probe of the (subject,

@@ -279,7 +279,7 @@ where
         let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("(${n})")).collect();
         let sql = format!(
             "SELECT t.* FROM (VALUES {}) AS v(k) CROSS JOIN LATERAL \
-             (SELECT * FROM \"{}\" WHERE \"{}\" = v.k{}) AS t",
+             (SELECT * FROM \"{}\" WHERE \"{}\" = v.k OFFSET 0{}) AS t",
             marks.join(", "),
             E::default().table_name(),
             column.as_str(),

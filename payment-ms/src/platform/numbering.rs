@@ -28,26 +28,16 @@ pub async fn next_numbers(
     let count = i64::try_from(count.max(1))
         .map_err(|_| DbErr::Custom(format!("{count} numbers of {scope} at once")))?;
     let backend = txn.get_database_backend();
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        numbered(
-            backend,
-            &format!(
-                "INSERT INTO {table} (scope, last_value) VALUES ($1, 0) \
-                 ON CONFLICT (scope) DO NOTHING"
-            ),
-        ),
-        [scope.into()],
-    ))
-    .await?;
+    // One statement: the counter made at its first use, or moved on (one wait for its lock).
     let row = txn
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             numbered(
                 backend,
                 &format!(
-                    "UPDATE {table} SET last_value = last_value + $2 WHERE scope = $1 \
-                     RETURNING last_value"
+                    "INSERT INTO {table} (scope, last_value) VALUES ($1, $2) \
+                     ON CONFLICT (scope) DO UPDATE SET last_value = {table}.last_value + \
+                     excluded.last_value RETURNING last_value"
                 ),
             ),
             [scope.into(), count.into()],

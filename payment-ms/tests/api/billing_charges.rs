@@ -47,8 +47,8 @@ async fn a_charge_run_again_after_a_crash_charges_once(backend: Backend) {
     let order_id = invoice["order_id"].as_str().expect("order");
 
     // The retry's first run reached the provider, which charged the card, and the process
-    // died before recording it: the job kept its payment id, the provider has the charge, and
-    // we have no payment row.
+    // died before recording it: the provider has the charge under the job's payment id (its
+    // own, derived from the job's id), and we have no payment row.
     let job = billing_jobs::Entity::find()
         .filter(billing_jobs::Column::Kind.eq("charge"))
         .filter(billing_jobs::Column::SubjectId.eq(invoice_id))
@@ -57,10 +57,7 @@ async fn a_charge_run_again_after_a_crash_charges_once(backend: Backend) {
         .await
         .unwrap()
         .expect("the retry's job");
-    let payment_id = shared::ids::new_id(shared::ids::PAYMENT);
-    let mut pending: billing_jobs::ActiveModel = job.into();
-    pending.payment_id = Set(Some(payment_id.clone()));
-    pending.update(&app.db).await.unwrap();
+    let payment_id = shared::ids::derived(shared::ids::PAYMENT, &job.id).expect("a job id");
     mock_sessions::ActiveModel {
         id: Set(shared::ids::new_id(shared::ids::MOCK_SESSION)),
         payment_id: Set(payment_id.clone()),

@@ -92,11 +92,10 @@ pub fn return_url(billing: &Billing) -> String {
 /// keeps the attempt's payment id for its reruns.
 pub async fn charge(
     billing: &Billing,
-    job_id: &str,
-    invoice_id: &str,
-    due: DateTime<Utc>,
+    job: &crate::billing::entities::billing_jobs::Model,
     at: DateTime<Utc>,
 ) -> Result<Charge, BillingError> {
+    let (invoice_id, due) = (job.subject_id.as_str(), job.due_at);
     let core = &billing.core;
     let Some(invoice) = invoices::Entity::find_by_id(invoice_id)
         .one(&core.db)
@@ -140,10 +139,8 @@ pub async fn charge(
         payment_method: Some(method),
         metadata: Some(serde_json::json!({ "invoice_id": invoice.id })),
     };
-    // The attempt's payment id, kept on the job: a rerun after a crash meets this attempt's
-    // charge at the provider rather than charging again.
-    let payment_id =
-        store::job_payment_id(&core.db, job_id, shared::ids::new_id(shared::ids::PAYMENT)).await?;
+    // The attempt's payment id, the same on every run of the job.
+    let payment_id = store::job_payment_id(job);
     let declined = match billing
         .payments
         .checkout_as(&owner, &order_id, input, &Nothing, Some(payment_id))
