@@ -132,30 +132,31 @@ pub async fn renew_all(
         .collect();
     let set = "current_period_start = v.column2, current_period_end = v.column3, updated_at = $1";
     update_each(&txn, "subscriptions", set, &[at.into()], &periods, "").await?;
-    let new_invoices: Vec<invoices::Model> = renewed.iter().map(|r| r.3.clone()).collect();
+    // Drafts due for finalization now (no grace period) are finalized here, in this
+    // transaction, as their finalization job would: no job, no second writing of the invoice.
+    let (now, later): (Vec<&Renewed<'_>>, Vec<&Renewed<'_>>) = renewed
+        .iter()
+        .partition(|(_, _, _, invoice, _)| invoice.finalize_at <= at && invoice.total > 0);
+    let drafts: Vec<invoices::Model> = later.iter().map(|r| r.3.clone()).collect();
     let new_lines: Vec<invoice_lines::Model> =
         renewed.iter().flat_map(|r| r.4.iter().cloned()).collect();
-    store::insert_invoices(&txn, &new_invoices, &new_lines).await?;
-    let due: Vec<Due<'_>> = renewed
+    store::insert_invoices(&txn, &drafts, &new_lines).await?;
+    let mut due: Vec<Due<'_>> = later
         .iter()
-        .flat_map(|(_, sub, _, invoice, _)| {
-            [
-                Due {
-                    kind: FINALIZE,
-                    subject_id: &invoice.id,
-                    due: invoice.finalize_at,
-                    test_clock_id: None,
-                },
-                Due {
-                    kind: RENEW,
-                    subject_id: &sub.id,
-                    due: sub.current_period_end,
-                    test_clock_id: None,
-                },
-            ]
+        .map(|(_, _, _, invoice, _)| Due {
+            kind: FINALIZE,
+            subject_id: &invoice.id,
+            due: invoice.finalize_at,
+            test_clock_id: None,
         })
         .collect();
-    let next = store::schedule_claimed(&txn, &due, at, after(at, jobs::LEASE)).await?;
+    due.extend(renewed.iter().map(|(_, sub, ..)| Due {
+        kind: RENEW,
+        subject_id: &sub.id,
+        due: sub.current_period_end,
+        test_clock_id: None,
+    }));
+    let mut next = store::schedule_claimed(&txn, &due, at, after(at, jobs::LEASE)).await?;
 
     // Each subscription's events in the order its job alone records them.
     let outs: Vec<(InvoiceOut, SubscriptionOut)> = renewed
@@ -176,10 +177,122 @@ pub async fn renew_all(
             ]
         })
         .collect();
+    core.outbox.record_all(&txn, &events, at).await?;
     let done: Vec<&str> = renewed.iter().map(|r| r.0.id.as_str()).collect();
-    finish(billing, txn, &events, &done, at).await?;
-    tracing::debug!(renewed = done.len(), alone = left.len(), "bill-run batch");
+    store::jobs_done(&txn, &done, at).await?;
+
+    let drafts: Vec<Draft<'_>> = now
+        .iter()
+        .map(|(_, sub, _, invoice, lines)| (invoice, sub, lines.as_slice()))
+        .collect();
+    let (finalized, charges) = finalize_drafts(billing, &txn, &drafts, at).await?;
+    store::insert_invoices(&txn, &finalized, &[]).await?;
+    next.extend(charges);
+    let events = finalized_events(&finalized, &new_lines);
+    let events: Vec<Event<'_>> = events
+        .iter()
+        .map(|i| Event::Invoice(InvoiceChange::Finalized, i))
+        .collect();
+    finish(billing, txn, &events, &[], at).await?;
+    tracing::debug!(
+        renewed = done.len(),
+        finalized = finalized.len(),
+        alone = left.len(),
+        "bill-run batch"
+    );
     Ok(Batched { alone: left, next })
+}
+
+/// A renewal of a batch: its job, the subscription in its new period, its plan, the draft and
+/// its lines.
+type Renewed<'a> = (
+    &'a billing_jobs::Model,
+    subscriptions::Model,
+    &'a plans::Model,
+    invoices::Model,
+    Vec<invoice_lines::Model>,
+);
+
+/// A draft to finalize, its subscription and its lines.
+type Draft<'a> = (
+    &'a invoices::Model,
+    &'a subscriptions::Model,
+    &'a [invoice_lines::Model],
+);
+
+/// Finalizes `drafts` in a batch's transaction: the charges of those with a saved payment
+/// method scheduled and claimed first, then their orders made and numbered and their invoice
+/// numbers taken (the counter rows stay locked from there to the commit, so the caller writes
+/// only what carries a number after this). Answers the invoices as finalized, not written (a
+/// finalization updates its drafts, a renewal inserts them so), and the charges claimed.
+async fn finalize_drafts(
+    billing: &Billing,
+    txn: &DatabaseTransaction,
+    drafts: &[Draft<'_>],
+    at: DateTime<Utc>,
+) -> Result<(Vec<invoices::Model>, Vec<billing_jobs::Model>), BillingError> {
+    if drafts.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let due: Vec<Due<'_>> = drafts
+        .iter()
+        .filter(|(_, sub, _)| sub.payment_method.is_some())
+        .map(|(invoice, ..)| Due {
+            kind: CHARGE,
+            subject_id: &invoice.id,
+            due: at,
+            test_clock_id: None,
+        })
+        .collect();
+    let charges = store::schedule_claimed(txn, &due, at, after(at, jobs::LEASE)).await?;
+    let names: Vec<String> = drafts
+        .iter()
+        .map(|(invoice, _, lines)| invoicing::order_name(invoice, lines))
+        .collect();
+    let billed = drafts
+        .iter()
+        .zip(&names)
+        .map(|((invoice, ..), name)| invoicing::billed_order(invoice, name, at))
+        .collect();
+    let core = &billing.core;
+    let orders = orders::service::create_all_billed(txn, &core.outbox, billed, at).await?;
+    let numbers = invoicing::invoice_numbers(billing, txn, at, drafts.len()).await?;
+    let finalized = drafts
+        .iter()
+        .zip(orders)
+        .zip(numbers)
+        .map(|(((invoice, sub, _), order), number)| {
+            let mut invoice = (*invoice).clone();
+            invoice.status = InvoiceStatus::Open;
+            invoice.finalized_at = Some(at);
+            invoice.updated_at = at;
+            invoice.order_id = Some(order.id);
+            invoice.number = Some(number);
+            if sub.payment_method.is_some() {
+                invoice.next_attempt_at = Some(at);
+            }
+            invoice
+        })
+        .collect();
+    Ok((finalized, charges))
+}
+
+/// The finalized invoices as their `invoice.finalized` events tell them, with their lines
+/// (from `lines`).
+fn finalized_events(
+    finalized: &[invoices::Model],
+    lines: &[invoice_lines::Model],
+) -> Vec<InvoiceOut> {
+    let mut of: HashMap<&str, Vec<invoice_lines::Model>> = HashMap::new();
+    for line in lines {
+        of.entry(line.invoice_id.as_str())
+            .or_default()
+            .push(line.clone());
+    }
+    finalized
+        .iter()
+        .map(|i| invoice_out(i.clone(), of.remove(i.id.as_str()).unwrap_or_default()))
+        .collect()
 }
 
 /// Finalizes the drafts of `jobs` (all `finalize`) that have something to pay together: their
@@ -216,55 +329,18 @@ pub async fn finalize_all(
     let lines = store::lines_of_all(&txn, taken.iter().map(|t| t.1.id.as_str())).await?;
     let no_lines = Vec::new();
     let lines_of = |id: &str| lines.get(id).unwrap_or(&no_lines);
-    let names: Vec<String> = taken
-        .iter()
-        .map(|(_, invoice, _)| invoicing::order_name(invoice, lines_of(&invoice.id)))
-        .collect();
-    let billed = taken
-        .iter()
-        .zip(&names)
-        .map(|((_, invoice, _), name)| invoicing::billed_order(invoice, name, at))
-        .collect();
-    // What needs no number first: the charges scheduled, the jobs marked done. The numbers
-    // come next, and their counter rows stay locked from there to the commit, so a batch holds
-    // them only while it writes what carries a number.
-    let charges: Vec<&str> = taken
-        .iter()
-        .filter(|(_, _, sub)| sub.payment_method.is_some())
-        .map(|(_, invoice, _)| invoice.id.as_str())
-        .collect();
-    let due: Vec<Due<'_>> = charges
-        .iter()
-        .map(|id| Due {
-            kind: CHARGE,
-            subject_id: id,
-            due: at,
-            test_clock_id: None,
-        })
-        .collect();
-    let next = store::schedule_claimed(&txn, &due, at, after(at, jobs::LEASE)).await?;
+    // The jobs marked done before the numbers are taken: from there to the commit the batch
+    // writes only what carries a number.
     let done: Vec<&str> = taken.iter().map(|t| t.0.id.as_str()).collect();
     store::jobs_done(&txn, &done, at).await?;
-
-    let orders = orders::service::create_all_billed(&txn, &core.outbox, billed, at).await?;
-    let numbers = invoicing::invoice_numbers(billing, &txn, at, taken.len()).await?;
-    let mut finalized = Vec::with_capacity(taken.len());
-    for (((_, mut invoice, sub), order), number) in taken.iter().cloned().zip(orders).zip(numbers) {
-        invoice.status = InvoiceStatus::Open;
-        invoice.finalized_at = Some(at);
-        invoice.updated_at = at;
-        invoice.order_id = Some(order.id);
-        invoice.number = Some(number);
-        if sub.payment_method.is_some() {
-            invoice.next_attempt_at = Some(at);
-        }
-        finalized.push(invoice);
-    }
-    save_finalized(&txn, &finalized, at).await?;
-    let outs: Vec<InvoiceOut> = finalized
+    let drafts: Vec<Draft<'_>> = taken
         .iter()
-        .map(|i| invoice_out(i.clone(), lines_of(&i.id).clone()))
+        .map(|(_, invoice, sub)| (invoice, *sub, lines_of(&invoice.id).as_slice()))
         .collect();
+    let (finalized, next) = finalize_drafts(billing, &txn, &drafts, at).await?;
+    save_finalized(&txn, &finalized, at).await?;
+    let all_lines: Vec<invoice_lines::Model> = lines.values().flatten().cloned().collect();
+    let outs = finalized_events(&finalized, &all_lines);
     let events: Vec<Event<'_>> = outs
         .iter()
         .map(|i| Event::Invoice(InvoiceChange::Finalized, i))

@@ -307,10 +307,11 @@ async fn run_claimed(billing: &Billing, jobs: Vec<billing_jobs::Model>, at: Date
 
 /// Runs jobs of one kind as a set-based batch; those it leaves, and all of them if it fails (a
 /// batch changes nothing or all), one at a time. The follow-up jobs a batch claimed for itself
-/// (a renewal's finalizations, then their charges) run next, as a batch of their own.
+/// (a renewal's finalizations or charges, a finalization's charges) run next, a batch of each
+/// kind, in the order of [`BATCHED`].
 async fn run_batch(billing: &Billing, jobs: Vec<billing_jobs::Model>, at: DateTime<Utc>) {
-    let mut jobs = jobs;
-    while !jobs.is_empty() {
+    let mut queue = std::collections::VecDeque::from([jobs]);
+    while let Some(jobs) = queue.pop_front() {
         let batch = async {
             use super::bill_run::{Batched, charge_all, finalize_all, renew_all};
             match jobs.first().map(|j| j.kind.as_str()) {
@@ -333,7 +334,25 @@ async fn run_batch(billing: &Billing, jobs: Vec<billing_jobs::Model>, at: DateTi
         for job in &batched.alone {
             run_one(billing, job, at).await;
         }
-        jobs = batched.next;
+        for kind in BATCHED {
+            let of_kind: Vec<billing_jobs::Model> = batched
+                .next
+                .iter()
+                .filter(|j| j.kind == kind)
+                .cloned()
+                .collect();
+            if !of_kind.is_empty() {
+                queue.push_back(of_kind);
+            }
+        }
+        // Claimed follow-ups of a kind no batch makes: alone.
+        for job in batched
+            .next
+            .iter()
+            .filter(|j| !BATCHED.contains(&j.kind.as_str()))
+        {
+            run_one(billing, job, at).await;
+        }
     }
 }
 

@@ -25,6 +25,7 @@ pub mod entities;
 pub mod figures;
 pub mod inbound;
 pub mod invoices;
+pub mod job_rows;
 pub mod jobs;
 pub mod model;
 pub mod periods;
