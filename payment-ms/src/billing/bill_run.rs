@@ -39,7 +39,8 @@ pub struct Batched {
 }
 
 impl Batched {
-    fn alone(alone: Vec<billing_jobs::Model>) -> Batched {
+    /// Only jobs to run alone (all of a batch that failed or did nothing).
+    pub fn alone(alone: Vec<billing_jobs::Model>) -> Batched {
         Batched {
             alone,
             next: Vec::new(),
@@ -131,7 +132,7 @@ pub async fn renew_all(
         })
         .collect();
     let set = "current_period_start = v.column2, current_period_end = v.column3, updated_at = $1";
-    update_each(&txn, "subscriptions", set, &[at.into()], &periods, "").await?;
+    update_each(&txn, "subscriptions", set, &[at.into()], &periods).await?;
     // Drafts due for finalization now (no grace period) are finalized here, in this
     // transaction, as their finalization job would: no job, no second writing of the invoice.
     let (now, later): (Vec<&Renewed<'_>>, Vec<&Renewed<'_>>) = renewed
@@ -188,12 +189,7 @@ pub async fn renew_all(
     let (finalized, charges) = finalize_drafts(billing, &txn, &drafts, at).await?;
     store::insert_invoices(&txn, &finalized, &[]).await?;
     next.extend(charges);
-    let events = finalized_events(&finalized, &new_lines);
-    let events: Vec<Event<'_>> = events
-        .iter()
-        .map(|i| Event::Invoice(InvoiceChange::Finalized, i))
-        .collect();
-    finish(billing, txn, &events, &[], at).await?;
+    finish(billing, txn, &finalized, &drafts, at).await?;
     tracing::debug!(
         renewed = done.len(),
         finalized = finalized.len(),
@@ -277,24 +273,6 @@ async fn finalize_drafts(
     Ok((finalized, charges))
 }
 
-/// The finalized invoices as their `invoice.finalized` events tell them, with their lines
-/// (from `lines`).
-fn finalized_events(
-    finalized: &[invoices::Model],
-    lines: &[invoice_lines::Model],
-) -> Vec<InvoiceOut> {
-    let mut of: HashMap<&str, Vec<invoice_lines::Model>> = HashMap::new();
-    for line in lines {
-        of.entry(line.invoice_id.as_str())
-            .or_default()
-            .push(line.clone());
-    }
-    finalized
-        .iter()
-        .map(|i| invoice_out(i.clone(), of.remove(i.id.as_str()).unwrap_or_default()))
-        .collect()
-}
-
 /// Finalizes the drafts of `jobs` (all `finalize`) that have something to pay together: their
 /// orders made and numbered, their invoice numbers taken with one update, the charges of those
 /// with a saved payment method scheduled.
@@ -339,28 +317,31 @@ pub async fn finalize_all(
         .collect();
     let (finalized, next) = finalize_drafts(billing, &txn, &drafts, at).await?;
     save_finalized(&txn, &finalized, at).await?;
-    let all_lines: Vec<invoice_lines::Model> = lines.values().flatten().cloned().collect();
-    let outs = finalized_events(&finalized, &all_lines);
-    let events: Vec<Event<'_>> = outs
-        .iter()
-        .map(|i| Event::Invoice(InvoiceChange::Finalized, i))
-        .collect();
-    finish(billing, txn, &events, &[], at).await?;
+    finish(billing, txn, &finalized, &drafts, at).await?;
     tracing::debug!(finalized = done.len(), alone = left.len(), "bill-run batch");
     Ok(Batched { alone: left, next })
 }
 
-/// A batch's end: its events recorded, its jobs marked done, in its transaction, committed.
+/// A finalizing batch's end: `invoice.finalized` for each of `finalized` (with the lines of its
+/// draft, in `drafts`' order) recorded in its transaction, committed.
 async fn finish(
     billing: &Billing,
     txn: DatabaseTransaction,
-    events: &[Event<'_>],
-    done: &[&str],
+    finalized: &[invoices::Model],
+    drafts: &[Draft<'_>],
     at: DateTime<Utc>,
 ) -> Result<(), BillingError> {
+    let outs: Vec<InvoiceOut> = finalized
+        .iter()
+        .zip(drafts)
+        .map(|(invoice, (_, _, lines))| invoice_out(invoice.clone(), lines.to_vec()))
+        .collect();
+    let events: Vec<Event<'_>> = outs
+        .iter()
+        .map(|i| Event::Invoice(InvoiceChange::Finalized, i))
+        .collect();
     let core = &billing.core;
-    core.outbox.record_all(&txn, events, at).await?;
-    store::jobs_done(&txn, done, at).await?;
+    core.outbox.record_all(&txn, &events, at).await?;
     core.commit(txn).await?;
     Ok(())
 }
@@ -419,12 +400,12 @@ async fn save_finalized(
         .collect();
     let set = "status = $1, finalized_at = $2, updated_at = $2, number = v.column2, \
                order_id = v.column3, next_attempt_at = v.column4";
-    update_each(txn, "invoices", set, &shared, &rows, "").await?;
+    update_each(txn, "invoices", set, &shared, &rows).await?;
     Ok(())
 }
 
 /// Charges the invoices of `jobs` (all `charge`) that are plain (open and waiting for this
-/// attempt, a saved payment method, a first run of the job) together, through
+/// attempt, a saved payment method, off any test clock) together, through
 /// [`Payments::charge_saved_all`](crate::payments::service::Payments), each with its job's
 /// payment id, so a rerun meets the same charges. A decline counts its attempt as alone.
 pub async fn charge_all(

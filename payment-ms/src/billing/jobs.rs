@@ -288,71 +288,48 @@ pub async fn drain(billing: &Billing, shutdown: &CancellationToken) -> usize {
 /// Jobs claimed by one slot at a time: a set-based batch of each kind.
 const BILL_RUN_CHUNK: usize = 250;
 
-/// The kinds of job made in set-based batches.
+/// The kinds of job made in set-based batches, in the order their batches run.
 const BATCHED: [&str; 3] = [RENEW, FINALIZE, CHARGE];
 
-/// Runs the jobs of one claim: those of a batched kind together, by kind; the others alone.
+/// Runs the jobs of one claim: those of a batched kind as a set-based batch of each kind, the
+/// others alone. A batch's jobs it leaves, and all of them if it fails (a batch changes nothing
+/// or all), run alone; the follow-up jobs it claimed for itself (a renewal's finalizations or
+/// charges, a finalization's charges) run next, in the same way.
 async fn run_claimed(billing: &Billing, jobs: Vec<billing_jobs::Model>, at: DateTime<Utc>) {
-    let mut batches: Vec<Vec<billing_jobs::Model>> = vec![Vec::new(); BATCHED.len()];
-    for job in jobs {
-        match BATCHED.iter().position(|kind| *kind == job.kind) {
-            Some(k) => batches[k].push(job),
-            None => run_one(billing, &job, at).await,
+    let mut queue = std::collections::VecDeque::new();
+    let mut pending = jobs;
+    loop {
+        for kind in BATCHED {
+            let (of_kind, rest): (Vec<_>, Vec<_>) =
+                pending.into_iter().partition(|j| j.kind == kind);
+            pending = rest;
+            if !of_kind.is_empty() {
+                queue.push_back(of_kind);
+            }
         }
-    }
-    for jobs in batches.into_iter().filter(|b| !b.is_empty()) {
-        run_batch(billing, jobs, at).await;
-    }
-}
-
-/// Runs jobs of one kind as a set-based batch; those it leaves, and all of them if it fails (a
-/// batch changes nothing or all), one at a time. The follow-up jobs a batch claimed for itself
-/// (a renewal's finalizations or charges, a finalization's charges) run next, a batch of each
-/// kind, in the order of [`BATCHED`].
-async fn run_batch(billing: &Billing, jobs: Vec<billing_jobs::Model>, at: DateTime<Utc>) {
-    let mut queue = std::collections::VecDeque::from([jobs]);
-    while let Some(jobs) = queue.pop_front() {
+        for job in &pending {
+            run_one(billing, job, at).await;
+        }
+        let Some(jobs) = queue.pop_front() else {
+            return;
+        };
         let batch = async {
             use super::bill_run::{Batched, charge_all, finalize_all, renew_all};
             match jobs.first().map(|j| j.kind.as_str()) {
                 Some(RENEW) => renew_all(billing, &jobs, at).await,
                 Some(FINALIZE) => finalize_all(billing, &jobs, at).await,
                 Some(CHARGE) => Box::pin(charge_all(billing, &jobs, at)).await,
-                _ => Ok(Batched {
-                    alone: jobs.clone(),
-                    next: Vec::new(),
-                }),
+                _ => Ok(Batched::alone(jobs.clone())),
             }
         };
         let batched = outbox::in_scope(batch).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, jobs = jobs.len(), "a bill-run batch failed; its jobs run one at a time");
-            super::bill_run::Batched {
-                alone: jobs.clone(),
-                next: Vec::new(),
-            }
+            super::bill_run::Batched::alone(jobs.clone())
         });
         for job in &batched.alone {
             run_one(billing, job, at).await;
         }
-        for kind in BATCHED {
-            let of_kind: Vec<billing_jobs::Model> = batched
-                .next
-                .iter()
-                .filter(|j| j.kind == kind)
-                .cloned()
-                .collect();
-            if !of_kind.is_empty() {
-                queue.push_back(of_kind);
-            }
-        }
-        // Claimed follow-ups of a kind no batch makes: alone.
-        for job in batched
-            .next
-            .iter()
-            .filter(|j| !BATCHED.contains(&j.kind.as_str()))
-        {
-            run_one(billing, job, at).await;
-        }
+        pending = batched.next;
     }
 }
 

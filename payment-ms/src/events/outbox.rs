@@ -150,23 +150,24 @@ impl Outbox {
 async fn insert_events(txn: &DatabaseTransaction, rows: Vec<[Value; 8]>) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
     // The data is text: PostgreSQL casts it to `jsonb`, SQLite keeps it as it is.
-    let data = match backend {
-        sea_orm::DatabaseBackend::Postgres => "CAST($4 AS jsonb)",
-        _ => "$4",
-    };
+    let cast = backend == sea_orm::DatabaseBackend::Postgres;
     let marks: Vec<String> = (0..rows.len())
         .map(|r| {
-            let n = |k: usize| format!("${}", r * 8 + k);
+            let n = r * 8;
+            let data = if cast {
+                format!("CAST(${} AS jsonb)", n + 4)
+            } else {
+                format!("${}", n + 4)
+            };
             format!(
-                "({}, {}, {}, {}, {}, {}, {}, {})",
-                n(1),
-                n(2),
-                n(3),
-                data.replace("$4", &n(4)),
-                n(5),
-                n(6),
-                n(7),
-                n(8)
+                "(${}, ${}, ${}, {data}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 5,
+                n + 6,
+                n + 7,
+                n + 8
             )
         })
         .collect();
@@ -175,15 +176,19 @@ async fn insert_events(txn: &DatabaseTransaction, rows: Vec<[Value; 8]>) -> Resu
          causation_id, correlation_id) VALUES {}",
         marks.join(", ")
     );
-    // SQLite numbers its parameters `?1`, `?2`… (the outbox imports nothing of the platform).
+    let values: Vec<Value> = rows.into_iter().flatten().collect();
+    txn.execute_raw(statement(backend, &sql, values)).await?;
+    Ok(())
+}
+
+/// A statement written with `$1`, `$2`… parameters, as the backend numbers them (SQLite: `?1`,
+/// `?2`…; the outbox imports nothing of the platform, whose `numbered` does the same).
+fn statement(backend: sea_orm::DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = match backend {
         sea_orm::DatabaseBackend::Sqlite => sql.replace('$', "?"),
-        _ => sql,
+        _ => sql.to_owned(),
     };
-    let values: Vec<Value> = rows.into_iter().flatten().collect();
-    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    Ok(())
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// The last sequence of each of `subjects` that has events: one probe of the (subject,
@@ -205,15 +210,8 @@ async fn last_sequences(
          FROM (VALUES {}) AS v",
         marks.join(", ")
     );
-    // SQLite numbers its parameters `?1`, `?2`… (the outbox imports nothing of the platform).
-    let sql = match backend {
-        sea_orm::DatabaseBackend::Sqlite => sql.replace('$', "?"),
-        _ => sql,
-    };
-    let values: Vec<sea_orm::Value> = subjects.iter().map(|s| (*s).into()).collect();
-    let rows = txn
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
+    let values: Vec<Value> = subjects.iter().map(|s| (*s).into()).collect();
+    let rows = txn.query_all_raw(statement(backend, &sql, values)).await?;
     let mut found = Vec::with_capacity(rows.len());
     for row in rows {
         let last: Option<i64> = row.try_get("", "last")?;

@@ -205,7 +205,7 @@ pub fn numbered(backend: DatabaseBackend, sql: &str) -> String {
 }
 
 /// Updates many rows of `table`, each with values of its own, with a statement per few hundred:
-/// `UPDATE table SET <set> FROM (VALUES (…), …) AS v WHERE table.id = v.column1 <and>`. `set`
+/// `UPDATE table SET <set> FROM (VALUES (…), …) AS v WHERE table.id = v.column1`. `set`
 /// reads each row's values as `v.column2`, `v.column3`… and the values all rows share as `$1`,
 /// `$2`… (`shared`); PostgreSQL and SQLite both name a `VALUES` list's columns `column1`….
 /// Answers how many rows changed.
@@ -215,7 +215,6 @@ pub async fn update_each<C: ConnectionTrait>(
     set: &str,
     shared: &[Value],
     rows: &[Vec<Value>],
-    and: &str,
 ) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let mut changed = 0;
@@ -231,7 +230,7 @@ pub async fn update_each<C: ConnectionTrait>(
             values.extend(row.iter().cloned());
         }
         let sql = format!(
-            "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {table}.id = v.column1 {and}",
+            "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {table}.id = v.column1",
             tuples.join(", ")
         );
         changed += db
@@ -249,8 +248,9 @@ pub async fn update_each<C: ConnectionTrait>(
 /// The rows of `E` whose `column` is one of `keys` (locked, with `lock`), each key looked up
 /// through the column's index whatever the planner's statistics say. On PostgreSQL an `IN` list
 /// of a few hundred keys on a column never analyzed (no autovacuum yet, or none at all) is
-/// planned as a scan of the whole table, so each key is joined laterally instead; SQLite uses
-/// the index for `IN`. Keys are looked up, and rows locked, in the keys' sorted order.
+/// planned as a scan of the whole table, so each key is joined laterally instead, its subquery
+/// fenced with `OFFSET 0` so that no plan (a generic one cached while the table was small, say)
+/// flattens it back into a hash join over the whole table; SQLite uses the index for `IN`. Keys are looked up, and rows locked, in the keys' sorted order.
 pub async fn find_each<E, C>(
     db: &C,
     column: E::Column,

@@ -88,8 +88,8 @@ pub fn return_url(billing: &Billing) -> String {
 /// is an error: the job is tried again, and no attempt is counted.
 ///
 /// `due` is the attempt's time: an attempt the invoice no longer waits for (another was made
-/// since, e.g. at once after a wallet's top-up) is skipped. `job_id`: the charge job, which
-/// keeps the attempt's payment id for its reruns.
+/// since, e.g. at once after a wallet's top-up) is skipped. `job`: the charge job, whose id
+/// gives the attempt's payment id, the same on its reruns.
 pub async fn charge(
     billing: &Billing,
     job: &crate::billing::entities::billing_jobs::Model,
