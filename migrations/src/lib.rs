@@ -21,6 +21,7 @@ mod m20261129_000015_add_order_numbers;
 mod m20261130_000016_add_order_lifecycle;
 mod m20261130_000017_create_inventory_sagas;
 mod m20261130_000018_drop_redundant_event_index;
+mod m20261130_000019_create_figure_totals;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000016_add_order_lifecycle::Migration),
             Box::new(m20261130_000017_create_inventory_sagas::Migration),
             Box::new(m20261130_000018_drop_redundant_event_index::Migration),
+            Box::new(m20261130_000019_create_figure_totals::Migration),
         ]
     }
 }

@@ -5,14 +5,15 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use payment_ms::billing::entities::{billing_jobs, plans, subscriptions};
 use payment_ms::billing::model::SubscriptionStatus;
+use payment_ms::billing::totals::{self, MrrChange};
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    Statement,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    IntoActiveModel, Statement,
 };
 
 /// `n` active subscriptions to a daily `plan_id` whose period ends now, each with its renewal
-/// job due now, and `payment_method` saved; each one's MRR as its creation records it. Answers
-/// the moment they are due.
+/// job due now, and `payment_method` saved; each one's MRR and count as its creation records
+/// them. Answers the moment they are due.
 pub async fn due_now(
     db: &DatabaseConnection,
     plan_id: &str,
@@ -118,6 +119,18 @@ pub async fn due_now_with(
         };
         db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
+        let changes: Vec<MrrChange<'_>> = subs
+            .iter()
+            .map(|_| MrrChange {
+                world: "",
+                at: anchor,
+                currency: &plan.currency,
+                kind: "new",
+                delta: mrr,
+            })
+            .collect();
+        totals::add_mrr_changes(db, &changes).await?;
+        totals::count_new(db, &subs).await?;
         subscriptions::Entity::insert_many(
             subs.into_iter().map(IntoActiveModel::into_active_model),
         )
@@ -156,4 +169,78 @@ where
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+#[derive(Debug, PartialEq, FromQueryResult)]
+struct Total {
+    key: String,
+    total: i64,
+    n: i64,
+}
+
+async fn totals_of(db: &DatabaseConnection, sql: &str) -> Vec<Total> {
+    Total::find_by_statement(Statement::from_string(db.get_database_backend(), sql))
+        .all(db)
+        .await
+        .expect("totals")
+}
+
+/// Asserts that the running totals the figures read (`mrr_days`, `subscription_counts`) hold
+/// what the rows they count add up to: the MRR changes per world, day, currency and kind, and
+/// the subscriptions per world, status and plan.
+pub async fn assert_totals_match(db: &DatabaseConnection) {
+    let day = match db.get_database_backend() {
+        DatabaseBackend::Postgres => "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        _ => "strftime('%Y-%m-%d', at)",
+    };
+    let kept = totals_of(
+        db,
+        "SELECT world || '/' || day || '/' || currency || '/' || kind AS key, \
+             CAST(SUM(delta) AS BIGINT) AS total, CAST(SUM(changes) AS BIGINT) AS n \
+         FROM mrr_days GROUP BY world, day, currency, kind ORDER BY key",
+    )
+    .await;
+    let counted = totals_of(
+        db,
+        &format!(
+            "SELECT COALESCE(test_clock_id, '') || '/' || {day} || '/' || currency || '/' || kind \
+                 AS key, CAST(SUM(delta) AS BIGINT) AS total, CAST(COUNT(*) AS BIGINT) AS n \
+             FROM subscription_mrr GROUP BY 1 ORDER BY key"
+        ),
+    )
+    .await;
+    assert_eq!(kept, counted, "mrr_days against subscription_mrr");
+    let kept = totals_of(
+        db,
+        "SELECT world || '/' || status || '/' || plan_id AS key, \
+             CAST(SUM(subscriptions) AS BIGINT) AS total, CAST(0 AS BIGINT) AS n \
+         FROM subscription_counts GROUP BY world, status, plan_id \
+         HAVING SUM(subscriptions) <> 0 ORDER BY key",
+    )
+    .await;
+    let counted = totals_of(
+        db,
+        "SELECT COALESCE(test_clock_id, '') || '/' || status || '/' || plan_id AS key, \
+             CAST(COUNT(*) AS BIGINT) AS total, CAST(0 AS BIGINT) AS n \
+         FROM subscriptions GROUP BY 1 ORDER BY key",
+    )
+    .await;
+    assert_eq!(kept, counted, "subscription_counts against subscriptions");
+}
+
+/// Rolls back the migration that made the figures' running totals (and any after it) and
+/// applies it again: the totals are then what it makes of the rows already there.
+pub async fn rebuild_totals(db: &DatabaseConnection) {
+    use migrations::{Migrator, MigratorTrait};
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let at = names
+        .iter()
+        .position(|n| n == "m20261130_000019_create_figure_totals")
+        .expect("the totals' migration");
+    let steps = u32::try_from(names.len() - at).expect("steps");
+    Migrator::down(db, Some(steps)).await.expect("down");
+    Migrator::up(db, None).await.expect("up");
 }

@@ -225,13 +225,13 @@ pub async fn get_clock() {}
 pub async fn advance_clock() {}
 
 /// Revenue by day or month and currency: succeeded payments (invoices and one-off orders)
-/// net of settled refunds, UTC buckets (admin)
+/// net of settled refunds, over whole UTC days (admin)
 #[utoipa::path(get, path = "/api/v1/stats/revenue", tag = "billing",
-    params(("from" = Option<String>, Query, format = DateTime, description = "30 days before `to` by default"),
-        ("to" = Option<String>, Query, format = DateTime, description = "now by default"),
+    params(("from" = Option<String>, Query, format = DateTime, description = "30 days before `to` by default; counted from the start of its UTC day"),
+        ("to" = Option<String>, Query, format = DateTime, description = "now by default; exclusive, counted to the end of the UTC day before it (of its own day unless it is midnight)"),
         ("interval" = Option<String>, Query, description = "day (default) or month")),
     responses(
-        (status = 200, description = "`{from, to, interval, data: [{period, currency, gross, refunded, net, payments}]}`", body = Object),
+        (status = 200, description = "`{from, to, interval, data: [{period, currency, gross, refunded, net, payments}]}`: `from` and `to` are the whole days counted", body = Object),
         (status = 403, description = "Needs the admin role", body = ProblemDetails, content_type = PROBLEM),
         (status = 422, description = "A bad parameter, or a window too long", body = ProblemDetails, content_type = PROBLEM)))]
 pub async fn revenue() {}

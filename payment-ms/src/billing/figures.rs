@@ -1,5 +1,6 @@
 //! Billing's figures (admin): revenue by day or month and currency (every succeeded payment,
-//! invoices' and one-off orders' alike, net of settled refunds), MRR at any time and its
+//! invoices' and one-off orders' alike, net of settled refunds; from the daily totals the
+//! payments keep, `payments::revenue`), MRR at any time and its
 //! movements, subscriptions by status and plan, and churn. Computed in the database.
 //!
 //! MRR: an `active` or `past_due` subscription counts its plan's amount per month (a yearly
@@ -9,7 +10,7 @@
 //! that changed it: `new` (0 → x, the first time), `reactivation` (0 → x again), `expansion`,
 //! `contraction`, `churn` (x → 0).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, Statement,
@@ -20,6 +21,7 @@ use shared::FieldError;
 use super::entities::{plans, subscriptions};
 use super::model::{BillingError, SubscriptionStatus, TestClockId};
 use super::periods::Interval;
+use super::totals::{MrrChange, add_mrr_changes, day_of, world_of};
 use crate::platform::db::numbered;
 use crate::platform::{Actor, validate};
 
@@ -100,6 +102,14 @@ pub async fn record_mrr(
         ],
     ))
     .await?;
+    let change = MrrChange {
+        world: world_of(sub.test_clock_id.as_deref()),
+        at,
+        currency: &plan.currency,
+        kind,
+        delta: now - before,
+    };
+    add_mrr_changes(txn, &[change]).await?;
     subscriptions::Entity::update_many()
         .col_expr(subscriptions::Column::Mrr, now.into())
         .filter(subscriptions::Column::Id.eq(sub.id.as_str()))
@@ -118,12 +128,17 @@ pub struct FiguresQuery {
     pub test_clock: Option<String>,
 }
 
-/// The window asked for: `[from, to)`, 30 days to now by default, at most `max_days` long.
-fn window(
-    query: &FiguresQuery,
-    now: DateTime<Utc>,
-    max_days: i64,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), BillingError> {
+/// The window asked for, `[from, to)`, 30 days to now by default, at most `max_days` long,
+/// as the whole UTC days the totals hold: the first (the one `from` falls in) and the last
+/// (the one just before `to`), and the window they make.
+struct Days {
+    first: String,
+    last: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+fn window(query: &FiguresQuery, now: DateTime<Utc>, max_days: i64) -> Result<Days, BillingError> {
     let to = query.to.unwrap_or(now);
     let from = query.from.unwrap_or(to - Duration::days(30));
     let mut errors = Vec::new();
@@ -136,7 +151,15 @@ fn window(
         ));
     }
     validate::finish(errors).map_err(BillingError::Invalid)?;
-    Ok((from, to))
+    let first = from.date_naive();
+    let last = (to - Duration::nanoseconds(1)).date_naive();
+    let midnight = |d: chrono::NaiveDate| d.and_time(NaiveTime::MIN).and_utc();
+    Ok(Days {
+        first: day_of(midnight(first)),
+        last: day_of(midnight(last)),
+        from: midnight(first),
+        to: midnight(last + Duration::days(1)),
+    })
 }
 
 fn admit(actor: &Actor) -> Result<(), BillingError> {
@@ -173,6 +196,7 @@ pub struct RevenueRow {
 
 #[derive(Debug, Serialize)]
 pub struct Revenue {
+    /// The whole UTC days counted, `[from, to)`: the window asked for, widened to its days.
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub interval: String,
@@ -195,48 +219,27 @@ pub async fn revenue(
             ));
         }
     };
-    let (from, to) = window(&query, core.now(), if monthly { 3660 } else { 1100 })?;
+    let days = window(&query, core.now(), if monthly { 3660 } else { 1100 })?;
     let backend = core.db.get_database_backend();
-    // PostgreSQL truncates each row's time (cheap) and formats each group's once.
-    let (unit, format) = if monthly {
-        ("month", "YYYY-MM")
-    } else {
-        ("day", "YYYY-MM-DD")
-    };
-    let postgres = backend == sea_orm::DatabaseBackend::Postgres;
-    let bucket = |column: &str| match (postgres, monthly) {
-        (true, _) => format!("date_trunc('{unit}', {column} AT TIME ZONE 'UTC')"),
-        (false, false) => format!("strftime('%Y-%m-%d', {column})"),
-        (false, true) => format!("strftime('%Y-%m', {column})"),
-    };
-    let period = if postgres {
-        format!("to_char(bucket, '{format}')")
-    } else {
-        "bucket".to_owned()
-    };
     let sql = format!(
-        "SELECT {period} AS period, currency, CAST(SUM(gross) AS BIGINT) AS gross, \
+        "SELECT substr(day, 1, {}) AS period, currency, CAST(SUM(gross) AS BIGINT) AS gross, \
              CAST(SUM(refunded) AS BIGINT) AS refunded, \
-             CAST(SUM(gross) - SUM(refunded) AS BIGINT) AS net, CAST(SUM(n) AS BIGINT) AS payments \
-         FROM (SELECT {} AS bucket, currency, amount AS gross, 0 AS refunded, 1 AS n FROM payments \
-                 WHERE succeeded_at >= $1 AND succeeded_at < $2 \
-               UNION ALL \
-               SELECT {} AS bucket, currency, 0 AS gross, amount AS refunded, 0 AS n FROM refunds \
-                 WHERE status = 'succeeded' AND updated_at >= $1 AND updated_at < $2) AS moves \
-         GROUP BY bucket, currency ORDER BY bucket, currency",
-        bucket("succeeded_at"),
-        bucket("updated_at"),
+             CAST(SUM(gross) - SUM(refunded) AS BIGINT) AS net, \
+             CAST(SUM(payments) AS BIGINT) AS payments \
+         FROM revenue_days WHERE day >= $1 AND day <= $2 \
+         GROUP BY substr(day, 1, {0}), currency ORDER BY period, currency",
+        if monthly { 7 } else { 10 },
     );
     let data = RevenueRow::find_by_statement(Statement::from_sql_and_values(
         backend,
         numbered(backend, &sql),
-        [from.into(), to.into()],
+        [days.first.into(), days.last.into()],
     ))
     .all(&core.db)
     .await?;
     Ok(Revenue {
-        from,
-        to,
+        from: days.from,
+        to: days.to,
         interval: if monthly { "month" } else { "day" }.to_owned(),
         data,
     })
@@ -270,21 +273,16 @@ pub struct Mrr {
     pub movements: Vec<MovementRow>,
 }
 
-/// Runs `sql` over the world asked for: `{world}` in it becomes the test-clock condition (the
-/// clock's id as the parameter after `values`, or the real world's `IS NULL`).
+/// Runs `sql` over the world asked for: `{world}` in it becomes the totals' world condition
+/// (the clock's id, or `''` for the real world, as the parameter after `values`).
 async fn in_world<T: FromQueryResult, C: ConnectionTrait>(
     db: &C,
     sql: &str,
     mut values: Vec<sea_orm::Value>,
     clock: &Option<String>,
 ) -> Result<Vec<T>, DbErr> {
-    let world = match clock {
-        Some(clock) => {
-            values.push(clock.as_str().into());
-            format!("test_clock_id = ${}", values.len())
-        }
-        None => "test_clock_id IS NULL".to_owned(),
-    };
+    values.push(world_of(clock.as_deref()).into());
+    let world = format!("world = ${}", values.len());
     let backend = db.get_database_backend();
     let sql = numbered(backend, &sql.replace("{world}", &world));
     T::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
@@ -305,10 +303,9 @@ async fn now_in(
     })
 }
 
-/// MRR at `at`: the sum of every change up to it (each row's `delta`), and the subscriptions
-/// paying then (starts less ends). One range scan, however long the history.
-/// One pass over the MRR changes up to `to`, per currency and kind: what they add up to, and
-/// what of it moved in `[from, to)`.
+/// MRR at `to`: the sum of every change before it, and the subscriptions paying then (starts
+/// less ends); and what moved in `[from, to)`. One pass over the changes' daily totals up to
+/// `to`, per currency and kind: its cost grows with the days, not with the changes.
 #[derive(Debug, FromQueryResult)]
 struct KindRow {
     currency: String,
@@ -326,16 +323,17 @@ pub async fn mrr_figures(
 ) -> Result<Mrr, BillingError> {
     admit(actor)?;
     let clock = clock_of(&query)?;
-    let (from, to) = window(&query, now_in(core, &clock).await?, 3660)?;
+    let days = window(&query, now_in(core, &clock).await?, 3660)?;
+    let (from, to) = (days.from, days.to);
     let rows: Vec<KindRow> = in_world(
         &core.db,
         "SELECT currency, kind, CAST(SUM(delta) AS BIGINT) AS total, \
-             CAST(COUNT(*) AS BIGINT) AS count, \
-             CAST(SUM(CASE WHEN at >= $1 AND at < $2 THEN delta ELSE 0 END) AS BIGINT) AS amount, \
-             CAST(SUM(CASE WHEN at >= $1 AND at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS moved \
-         FROM subscription_mrr WHERE at <= $2 AND {world} \
+             CAST(SUM(changes) AS BIGINT) AS count, \
+             CAST(SUM(CASE WHEN day >= $1 THEN delta ELSE 0 END) AS BIGINT) AS amount, \
+             CAST(SUM(CASE WHEN day >= $1 THEN changes ELSE 0 END) AS BIGINT) AS moved \
+         FROM mrr_days WHERE {world} AND day <= $2 \
          GROUP BY currency, kind ORDER BY currency, kind",
-        vec![from.into(), to.into()],
+        vec![days.first.into(), days.last.into()],
         &clock,
     )
     .await?;
@@ -429,13 +427,15 @@ pub async fn subscription_figures(
 ) -> Result<SubscriptionFigures, BillingError> {
     admit(actor)?;
     let clock = clock_of(&query)?;
-    let (from, to) = window(&query, now_in(core, &clock).await?, 3660)?;
+    let days = window(&query, now_in(core, &clock).await?, 3660)?;
+    let (from, to) = (days.from, days.to);
     let db = &core.db;
-    // One pass over the subscriptions for both counts, one over the MRR changes for the churn.
+    // One pass over the counts for both, one over the MRR changes' daily totals for the churn.
     let counts: Vec<StatusPlanCount> = in_world(
         db,
-        "SELECT status, plan_id, COUNT(*) AS count FROM subscriptions WHERE {world} \
-         GROUP BY status, plan_id",
+        "SELECT status, plan_id, CAST(SUM(subscriptions) AS BIGINT) AS count \
+         FROM subscription_counts WHERE {world} GROUP BY status, plan_id \
+         HAVING SUM(subscriptions) <> 0",
         Vec::new(),
         &clock,
     )
@@ -458,13 +458,13 @@ pub async fn subscription_figures(
         .collect();
     let churn: Vec<ChurnRow> = in_world(
         db,
-        "SELECT CAST(COALESCE(SUM(CASE WHEN at <= $1 THEN (CASE kind WHEN 'new' THEN 1 \
-                 WHEN 'reactivation' THEN 1 WHEN 'churn' THEN -1 ELSE 0 END) ELSE 0 END), 0) AS BIGINT) \
-                 AS paying_at_start, \
-             CAST(COALESCE(SUM(CASE WHEN kind = 'churn' AND at >= $1 AND at < $2 THEN 1 ELSE 0 END), 0) \
+        "SELECT CAST(COALESCE(SUM(CASE WHEN day < $1 THEN (CASE kind WHEN 'new' THEN changes \
+                 WHEN 'reactivation' THEN changes WHEN 'churn' THEN -changes ELSE 0 END) ELSE 0 END), 0) \
+                 AS BIGINT) AS paying_at_start, \
+             CAST(COALESCE(SUM(CASE WHEN kind = 'churn' AND day >= $1 THEN changes ELSE 0 END), 0) \
                  AS BIGINT) AS churned \
-         FROM subscription_mrr WHERE at < $2 AND {world}",
-        vec![from.into(), to.into()],
+         FROM mrr_days WHERE {world} AND day <= $2",
+        vec![days.first.into(), days.last.into()],
         &clock,
     )
     .await?;

@@ -35,6 +35,7 @@ pub mod refunds;
 pub mod routes;
 pub mod store;
 pub mod subscriptions;
+pub mod totals;
 
 /// What a subscription does when the last retry of an invoice fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

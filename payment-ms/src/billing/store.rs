@@ -54,16 +54,7 @@ pub async fn lock_invoice<C: ConnectionTrait>(
         .await
 }
 
-pub async fn save_subscription<C: ConnectionTrait>(
-    txn: &C,
-    sub: &subscriptions::Model,
-) -> Result<(), DbErr> {
-    let mut row = sub.clone().into_active_model().reset_all();
-    // Kept by the figures alone (see `figures::record_mrr`).
-    row.mrr = sea_orm::ActiveValue::NotSet;
-    subscriptions::Entity::update(row).exec(txn).await?;
-    Ok(())
-}
+pub use super::totals::save_subscription;
 
 pub async fn save_invoice<C: ConnectionTrait>(
     txn: &C,

@@ -12,6 +12,7 @@ use shared::api::PaymentOut;
 
 use super::entities::payments;
 use super::model::{PaymentError, PaymentStatus, changes_nothing};
+use super::revenue::{self, Move};
 use super::service::{Payments, checkout_line, pending_payment};
 use crate::events::Event;
 use crate::events::outbox::CHUNK;
@@ -231,6 +232,11 @@ impl Payments {
         }
         let events: Vec<Event<'_>> = succeeded.iter().map(Event::PaymentSucceeded).collect();
         core.outbox.record_all(&txn, &events, at).await?;
+        let takings: Vec<Move<'_>> = succeeded
+            .iter()
+            .map(|p| Move::paid(at, &p.currency, p.amount))
+            .collect();
+        revenue::count(&txn, &takings).await?;
         for (i, payment, started) in apart {
             let out = if changes_nothing(&payment, &started.state) {
                 PaymentOut::from(payment)

@@ -10,6 +10,7 @@ pub mod checkout;
 pub mod entities;
 pub mod expiry;
 pub mod model;
+pub mod revenue;
 pub mod routes;
 pub mod service;
 pub mod store;

@@ -9,6 +9,7 @@ use sea_orm::{
 
 use super::entities::payments;
 use super::model::PaymentStatus;
+use super::revenue::{self, Move};
 use crate::platform::Actor;
 use crate::platform::pagination::PageRequest;
 use crate::providers::ProviderState;
@@ -165,11 +166,14 @@ pub async fn record_state<C: ConnectionTrait>(
                 failure_reason.clone().into(),
             );
     }
-    let res = update.exec(txn).await?;
+    let moved = update.exec(txn).await?.rows_affected > 0;
     let current = find(txn, payment_id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("payment {payment_id}")))?;
-    Ok((current, res.rows_affected > 0))
+    if moved && current.status == PaymentStatus::Succeeded {
+        revenue::count(txn, &[Move::paid(at, &current.currency, current.amount)]).await?;
+    }
+    Ok((current, moved))
 }
 
 /// Adds a settled refund to the payment: its refunded amount and status.

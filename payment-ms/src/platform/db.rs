@@ -295,3 +295,69 @@ where
     }
     Ok(found)
 }
+
+/// How many rows one key of a table of totals is spread over on PostgreSQL (one on SQLite,
+/// which writes one transaction at a time anyway); see [`add_totals`].
+pub const TOTAL_SHARDS: u32 = 64;
+
+/// Adds amounts to a table of running totals (`revenue_days`, `mrr_days`,
+/// `subscription_counts`), one statement: each row of `rows` is its key's values (the columns
+/// `keys`) then the amounts to add (the columns `sums`). The rows must be distinct by key and
+/// in key order, so two transactions never lock totals in opposite orders.
+///
+/// Each PostgreSQL connection adds to a row of its own per key (the `shard` column: its
+/// backend's pid modulo [`TOTAL_SHARDS`]): transactions adding to the same total never wait
+/// for each other's commit. Readers add a key's rows up.
+pub async fn add_totals<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    keys: &[&str],
+    sums: &[&str],
+    rows: Vec<Vec<Value>>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let backend = db.get_database_backend();
+    let shard = match backend {
+        DatabaseBackend::Postgres => format!("pg_backend_pid() % {TOTAL_SHARDS}"),
+        _ => "0".to_owned(),
+    };
+    let width = keys.len() + sums.len();
+    let mut values = Vec::with_capacity(rows.len() * width);
+    let mut tuples = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.len() != width {
+            return Err(DbErr::Custom(format!(
+                "a row of {table}'s totals has {} values, not {width}",
+                row.len()
+            )));
+        }
+        let at = values.len();
+        let place = |i: usize| format!("${}", at + i + 1);
+        let mut cells: Vec<String> = (0..keys.len()).map(place).collect();
+        cells.push(shard.clone());
+        cells.extend((keys.len()..width).map(place));
+        tuples.push(format!("({})", cells.join(", ")));
+        values.extend(row);
+    }
+    let added: Vec<String> = sums
+        .iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}, shard, {}) VALUES {} ON CONFLICT ({}, shard) DO UPDATE SET {}",
+        keys.join(", "),
+        sums.join(", "),
+        tuples.join(", "),
+        keys.join(", "),
+        added.join(", ")
+    );
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        numbered(backend, &sql),
+        values,
+    ))
+    .await?;
+    Ok(())
+}

@@ -23,6 +23,7 @@ use super::store;
 use crate::events::Event;
 use crate::payments::entities::payments;
 use crate::payments::model::{PaymentId, PaymentStatus};
+use crate::payments::revenue::{self, Move};
 use crate::payments::service::Payments;
 use crate::payments::store as payment_store;
 use crate::platform::pagination::{Page, PageRequest};
@@ -253,6 +254,7 @@ impl Refunds {
             current.status = status;
         }
         payment_store::record_refunded(txn, &current).await?;
+        revenue::count(txn, &[Move::refunded(at, &refund.currency, refund.amount)]).await?;
         let payment_out = PaymentOut::from(current);
         let refund_out = RefundOut::from(refund.clone());
         self.payments

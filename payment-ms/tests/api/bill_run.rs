@@ -87,6 +87,8 @@ async fn a_bill_run_makes_in_batches_what_each_job_would(backend: Backend) {
         (paid >= billed - 1, format!("{paid} invoices paid"))
     })
     .await;
+    // The figures' running totals hold what their rows add up to.
+    testkit::billing::assert_totals_match(&app.db).await;
 
     // One invoice per billed subscription, numbered 1…598 without a gap; all paid but the
     // declined one, open with its attempt counted and its retry scheduled.

@@ -69,6 +69,8 @@ async fn two_replicas_bill_each_period_once_with_gapless_numbers() {
         )
     })
     .await;
+    // The figures' running totals hold what their rows add up to.
+    testkit::billing::assert_totals_match(&app.db).await;
 
     let all = invoices::Entity::find()
         .all(&app.db)

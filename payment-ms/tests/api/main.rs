@@ -29,6 +29,7 @@ mod outage;
 mod partner_isolation;
 mod partner_rules;
 mod queue;
+mod revenue;
 mod saga;
 mod stripe;
 mod webhooks;

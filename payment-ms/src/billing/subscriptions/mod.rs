@@ -155,6 +155,7 @@ pub async fn create_subscription(
     subscriptions::Entity::insert(sea_orm::IntoActiveModel::into_active_model(sub.clone()))
         .exec_without_returning(&txn)
         .await?;
+    super::totals::count_new(&txn, std::slice::from_ref(&sub)).await?;
     record_subscription(&txn, &core.outbox, SubscriptionChange::Created, &sub, at).await?;
     let clock_ref = clock_id.as_deref();
     store::schedule(
