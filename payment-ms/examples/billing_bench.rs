@@ -161,6 +161,37 @@ async fn main() -> anyhow::Result<()> {
             max.as_secs_f64() * 1e3
         );
     }
+    // What the figures say of this data: each subscription active, paying and paid once.
+    let query = || payment_ms::billing::figures::FiguresQuery {
+        from: None,
+        to: None,
+        interval: None,
+        test_clock: None,
+    };
+    let figures = payment_ms::billing::figures::subscription_figures(&state.core, &admin, query())
+        .await
+        .map_err(|e| anyhow::anyhow!("subscriptions: {e}"))?;
+    let active: i64 = figures
+        .by_status
+        .iter()
+        .filter(|s| s.status == "active")
+        .map(|s| s.count)
+        .sum();
+    let revenue = payment_ms::billing::figures::revenue(&state.core, &admin, query())
+        .await
+        .map_err(|e| anyhow::anyhow!("revenue: {e}"))?;
+    let payments: i64 = revenue.data.iter().map(|r| r.payments).sum();
+    let mrr = payment_ms::billing::figures::mrr_figures(&state.core, &admin, query())
+        .await
+        .map_err(|e| anyhow::anyhow!("mrr: {e}"))?;
+    let paying: i64 = mrr.mrr.iter().map(|m| m.subscriptions).sum();
+    let expected = i64::try_from(n)?;
+    anyhow::ensure!(
+        (active, payments, paying) == (expected, expected, expected),
+        "the figures do not count what was billed: {active} active, {payments} payments, \
+         {paying} paying, for {n} subscriptions"
+    );
+    println!("figures: {active} active, {payments} payments, {paying} paying subscriptions");
     stop.cancel();
     service.await??;
     Ok(())
