@@ -56,7 +56,7 @@ pub mod subscriptions {
         pub metadata: Json,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
-        /// Written only by `figures::record_mrr`.
+        /// Written only by `totals::record_mrr`.
         pub mrr: i64,
     }
 

@@ -1,27 +1,24 @@
-//! Billing's figures (admin): revenue by day or month and currency (every succeeded payment,
-//! invoices' and one-off orders' alike, net of settled refunds; from the daily totals the
-//! payments keep, `payments::revenue`), MRR at any time and its
-//! movements, subscriptions by status and plan, and churn. Computed in the database.
+//! Billing's figures (admin), over whole UTC days: revenue by day or month and currency (every
+//! succeeded payment, invoices' and one-off orders' alike, net of settled refunds), MRR and
+//! its movements, subscriptions by status and plan, and churn. Each reads the running totals
+//! kept as what it counts changes (`payments::revenue`, `totals`), not the rows themselves.
 //!
 //! MRR: an `active` or `past_due` subscription counts its plan's amount per month (a yearly
 //! plan's amount / 12, a weekly one's × 52 / 12, a daily one's × 365 / 12, over
 //! `interval_count`, rounded once, half away from zero); any other status counts 0. Every
 //! change of that figure is a `subscription_mrr` row, written with the subscription event
-//! that changed it: `new` (0 → x, the first time), `reactivation` (0 → x again), `expansion`,
-//! `contraction`, `churn` (x → 0).
+//! that changed it (`totals::record_mrr`): `new` (0 → x, the first time), `reactivation`
+//! (0 → x again), `expansion`, `contraction`, `churn` (x → 0).
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, Statement,
-};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 use serde::{Deserialize, Serialize};
 use shared::FieldError;
 
-use super::entities::{plans, subscriptions};
+use super::entities::plans;
 use super::model::{BillingError, SubscriptionStatus, TestClockId};
 use super::periods::Interval;
-use super::totals::{MrrChange, add_mrr_changes, day_of, world_of};
+use super::totals::{day_of, world_of};
 use crate::platform::db::numbered;
 use crate::platform::{Actor, validate};
 
@@ -46,78 +43,6 @@ pub fn mrr(status: SubscriptionStatus, plan: &plans::Model) -> i64 {
     i64::try_from(rounded).unwrap_or(i64::MAX)
 }
 
-/// Records the subscription's MRR as it now is, if it changed: called with every subscription
-/// event, in its transaction.
-pub async fn record_mrr(
-    txn: &DatabaseTransaction,
-    sub: &subscriptions::Model,
-    plan: &plans::Model,
-    at: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let now = mrr(sub.status, plan);
-    // As stored: the caller's copy may predate an earlier change in this transaction.
-    let before = subscriptions::Entity::find_by_id(sub.id.as_str())
-        .one(txn)
-        .await?
-        .map_or(0, |s| s.mrr);
-    if now == before {
-        return Ok(());
-    }
-    let backend = txn.get_database_backend();
-    let seen_before = before > 0
-        || txn
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                numbered(
-                    backend,
-                    "SELECT 1 AS one FROM subscription_mrr WHERE subscription_id = $1 LIMIT 1",
-                ),
-                [sub.id.as_str().into()],
-            ))
-            .await?
-            .is_some();
-    let kind = match (before, now) {
-        (0, _) if seen_before => "reactivation",
-        (0, _) => "new",
-        (_, 0) => "churn",
-        (before, after) if after > before => "expansion",
-        _ => "contraction",
-    };
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        numbered(
-            backend,
-            "INSERT INTO subscription_mrr (id, subscription_id, test_clock_id, currency, at, mrr, delta, kind) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        ),
-        [
-            shared::ids::new_id(shared::ids::MRR_CHANGE).into(),
-            sub.id.as_str().into(),
-            sub.test_clock_id.clone().into(),
-            plan.currency.as_str().into(),
-            at.into(),
-            now.into(),
-            (now - before).into(),
-            kind.into(),
-        ],
-    ))
-    .await?;
-    let change = MrrChange {
-        world: world_of(sub.test_clock_id.as_deref()),
-        at,
-        currency: &plan.currency,
-        kind,
-        delta: now - before,
-    };
-    add_mrr_changes(txn, &[change]).await?;
-    subscriptions::Entity::update_many()
-        .col_expr(subscriptions::Column::Mrr, now.into())
-        .filter(subscriptions::Column::Id.eq(sub.id.as_str()))
-        .exec(txn)
-        .await?;
-    Ok(())
-}
-
 #[derive(Debug, Deserialize)]
 pub struct FiguresQuery {
     pub from: Option<DateTime<Utc>>,
@@ -139,8 +64,14 @@ struct Days {
 }
 
 fn window(query: &FiguresQuery, now: DateTime<Utc>, max_days: i64) -> Result<Days, BillingError> {
+    let out_of_range = || BillingError::invalid("to", "is out of range");
     let to = query.to.unwrap_or(now);
-    let from = query.from.unwrap_or(to - Duration::days(30));
+    let from = match query.from {
+        Some(from) => from,
+        None => to
+            .checked_sub_signed(Duration::days(30))
+            .ok_or_else(out_of_range)?,
+    };
     let mut errors = Vec::new();
     if from >= to {
         errors.push(FieldError::new("from", "must be before `to`"));
@@ -153,12 +84,13 @@ fn window(query: &FiguresQuery, now: DateTime<Utc>, max_days: i64) -> Result<Day
     validate::finish(errors).map_err(BillingError::Invalid)?;
     let first = from.date_naive();
     let last = (to - Duration::nanoseconds(1)).date_naive();
+    let after_last = last.succ_opt().ok_or_else(out_of_range)?;
     let midnight = |d: chrono::NaiveDate| d.and_time(NaiveTime::MIN).and_utc();
     Ok(Days {
         first: day_of(midnight(first)),
         last: day_of(midnight(last)),
         from: midnight(first),
-        to: midnight(last + Duration::days(1)),
+        to: midnight(after_last),
     })
 }
 
@@ -487,4 +419,76 @@ pub async fn subscription_figures(
             rate,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(from: Option<&str>, to: Option<&str>) -> FiguresQuery {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).ok();
+        FiguresQuery {
+            from: from.and_then(at),
+            to: to.and_then(at),
+            interval: None,
+            test_clock: None,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2027-03-10T15:30:00Z")
+            .map(|t| t.to_utc())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_window_is_widened_to_whole_utc_days() {
+        let days = window(&query(None, None), now(), 1100).ok();
+        let days = days.map(|d| (d.first, d.last, d.from.to_rfc3339(), d.to.to_rfc3339()));
+        assert_eq!(
+            days,
+            Some((
+                "2027-02-08".to_owned(),
+                "2027-03-10".to_owned(),
+                "2027-02-08T00:00:00+00:00".to_owned(),
+                "2027-03-11T00:00:00+00:00".to_owned()
+            ))
+        );
+        // `to` at midnight ends with the day before.
+        let days = window(
+            &query(Some("2027-01-31T23:00:00Z"), Some("2027-02-02T00:00:00Z")),
+            now(),
+            1100,
+        )
+        .ok()
+        .map(|d| (d.first, d.last));
+        assert_eq!(
+            days,
+            Some(("2027-01-31".to_owned(), "2027-02-01".to_owned()))
+        );
+    }
+
+    #[test]
+    fn windows_at_the_calendar_s_ends_are_refused_not_panicked_on() {
+        for (from, to) in [
+            (None, DateTime::<Utc>::MIN_UTC),
+            (None, DateTime::<Utc>::MAX_UTC),
+        ] {
+            let q = FiguresQuery {
+                from,
+                to: Some(to),
+                interval: None,
+                test_clock: None,
+            };
+            assert!(window(&q, now(), 1100).is_err(), "{to}");
+        }
+        assert!(
+            window(
+                &query(Some("2027-03-10T00:00:00Z"), Some("2027-03-10T00:00:00Z")),
+                now(),
+                1100
+            )
+            .is_err()
+        );
+    }
 }

@@ -1,17 +1,20 @@
 //! The running totals the billing figures read (`mrr_days`, `subscription_counts`), kept in
 //! the transactions that change what they count, so that each figure reads a few rows per day
-//! (or per status and plan) rather than every change or subscription. The payments keep
-//! revenue's (`payments::revenue`). A world is a test clock's id, or `''` for the real one.
+//! (or per status and plan) rather than every change or subscription, and the MRR changes
+//! themselves (`subscription_mrr`, see `figures` for the kinds). The payments keep revenue's
+//! (`payments::revenue`). A world is a test clock's id, or `''` for the real one.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QuerySelect, Statement,
 };
 
-use super::entities::subscriptions;
-use crate::platform::db::add_totals;
+use super::entities::{plans, subscriptions};
+use super::figures::mrr;
+use crate::platform::db::{add_totals, numbered};
 
 /// The world a subscription lives in, as the totals name it.
 pub fn world_of(test_clock_id: Option<&str>) -> &str {
@@ -104,7 +107,7 @@ pub async fn count_subscriptions<C: ConnectionTrait>(
     .await
 }
 
-/// Saves a subscription's row (all but its MRR, which `figures::record_mrr` keeps), and moves
+/// Saves a subscription's row (all but its MRR, which [`record_mrr`] keeps), and moves
 /// it in the counts when its status or plan changed. The row is read locked first: what it
 /// was is what the counts hold, whatever another transaction did before this one.
 pub async fn save_subscription<C: ConnectionTrait>(
@@ -158,4 +161,76 @@ pub async fn count_new<C: ConnectionTrait>(
         })
         .collect();
     count_subscriptions(db, &moves).await
+}
+
+/// Records the subscription's MRR as it now is, if it changed: called with every subscription
+/// event, in its transaction.
+pub async fn record_mrr(
+    txn: &DatabaseTransaction,
+    sub: &subscriptions::Model,
+    plan: &plans::Model,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let now = mrr(sub.status, plan);
+    // As stored: the caller's copy may predate an earlier change in this transaction.
+    let before = subscriptions::Entity::find_by_id(sub.id.as_str())
+        .one(txn)
+        .await?
+        .map_or(0, |s| s.mrr);
+    if now == before {
+        return Ok(());
+    }
+    let backend = txn.get_database_backend();
+    let seen_before = before > 0
+        || txn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                numbered(
+                    backend,
+                    "SELECT 1 AS one FROM subscription_mrr WHERE subscription_id = $1 LIMIT 1",
+                ),
+                [sub.id.as_str().into()],
+            ))
+            .await?
+            .is_some();
+    let kind = match (before, now) {
+        (0, _) if seen_before => "reactivation",
+        (0, _) => "new",
+        (_, 0) => "churn",
+        (before, after) if after > before => "expansion",
+        _ => "contraction",
+    };
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        numbered(
+            backend,
+            "INSERT INTO subscription_mrr (id, subscription_id, test_clock_id, currency, at, mrr, delta, kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        ),
+        [
+            shared::ids::new_id(shared::ids::MRR_CHANGE).into(),
+            sub.id.as_str().into(),
+            sub.test_clock_id.clone().into(),
+            plan.currency.as_str().into(),
+            at.into(),
+            now.into(),
+            (now - before).into(),
+            kind.into(),
+        ],
+    ))
+    .await?;
+    let change = MrrChange {
+        world: world_of(sub.test_clock_id.as_deref()),
+        at,
+        currency: &plan.currency,
+        kind,
+        delta: now - before,
+    };
+    add_mrr_changes(txn, &[change]).await?;
+    subscriptions::Entity::update_many()
+        .col_expr(subscriptions::Column::Mrr, now.into())
+        .filter(subscriptions::Column::Id.eq(sub.id.as_str()))
+        .exec(txn)
+        .await?;
+    Ok(())
 }

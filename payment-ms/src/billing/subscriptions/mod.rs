@@ -37,7 +37,7 @@ pub async fn record_subscription(
         .one(txn)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("plan {}", sub.plan_id)))?;
-    super::figures::record_mrr(txn, sub, &plan, at).await?;
+    super::totals::record_mrr(txn, sub, &plan, at).await?;
     let latest = store::latest_open_invoice(txn, &sub.id)
         .await?
         .map(|i| i.id);
