@@ -12,7 +12,7 @@ use sea_orm_migration::sea_orm::DatabaseBackend;
 ///   transaction that saves a subscription's new status or plan.
 ///
 /// Each connection adds to a row of its own per key (`shard`), so concurrent transactions
-/// never wait for one another on a total; the figures add the shards up. Each starts from
+/// rarely wait for one another on a total; the figures add the shards up. Each starts from
 /// the rows already there (revenue by the days the revenue figure counted them until now: a
 /// payment's `succeeded_at`, a settled refund's `updated_at`).
 #[derive(DeriveMigrationName)]

@@ -3,8 +3,8 @@
 //! every payment.
 //!
 //! Each PostgreSQL connection adds to a row of its own (`platform::db::add_totals`): two
-//! transactions settling payments on the same day never wait for each other's commit on one
-//! total. The figures add a day's rows up.
+//! transactions settling payments on the same day wait for each other's commit on one total
+//! only when their connections share a shard. The figures add a day's rows up.
 
 use std::collections::BTreeMap;
 

@@ -306,8 +306,9 @@ pub const TOTAL_SHARDS: u32 = 64;
 /// in key order, so two transactions never lock totals in opposite orders.
 ///
 /// Each PostgreSQL connection adds to a row of its own per key (the `shard` column: its
-/// backend's pid modulo [`TOTAL_SHARDS`]): transactions adding to the same total never wait
-/// for each other's commit. Readers add a key's rows up.
+/// backend's pid modulo [`TOTAL_SHARDS`]): transactions adding to the same total wait for
+/// each other's commit only when their connections share that remainder. Readers add a key's
+/// rows up.
 pub async fn add_totals<C: ConnectionTrait>(
     db: &C,
     table: &str,
