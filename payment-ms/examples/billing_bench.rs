@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use payment_ms::billing::entities::invoices;
+use payment_ms::billing::figures::FiguresQuery;
 use payment_ms::billing::model::InvoiceStatus;
 use payment_ms::platform::Actor;
 use payment_ms::{Application, Config};
@@ -124,12 +125,7 @@ async fn main() -> anyhow::Result<()> {
         async move {
             let mut times = Vec::new();
             for _ in 0..21 {
-                let query = payment_ms::billing::figures::FiguresQuery {
-                    from: None,
-                    to: None,
-                    interval: None,
-                    test_clock: None,
-                };
+                let query = FiguresQuery::default();
                 let started = Instant::now();
                 let ok = match name {
                     "revenue" => payment_ms::billing::figures::revenue(&state.core, &admin, query)
@@ -162,12 +158,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     // What the figures say of this data: each subscription active, paying and paid once.
-    let query = || payment_ms::billing::figures::FiguresQuery {
-        from: None,
-        to: None,
-        interval: None,
-        test_clock: None,
-    };
+    let query = FiguresQuery::default;
     let figures = payment_ms::billing::figures::subscription_figures(&state.core, &admin, query())
         .await
         .map_err(|e| anyhow::anyhow!("subscriptions: {e}"))?;

@@ -18,8 +18,8 @@ use shared::FieldError;
 use super::entities::plans;
 use super::model::{BillingError, SubscriptionStatus, TestClockId};
 use super::periods::Interval;
-use super::totals::{day_of, world_of};
-use crate::platform::db::numbered;
+use super::totals::world_of;
+use crate::platform::db::{numbered, utc_day};
 use crate::platform::{Actor, validate};
 
 /// A subscription's monthly recurring revenue under `plan` in `status`.
@@ -43,7 +43,7 @@ pub fn mrr(status: SubscriptionStatus, plan: &plans::Model) -> i64 {
     i64::try_from(rounded).unwrap_or(i64::MAX)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct FiguresQuery {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
@@ -54,13 +54,23 @@ pub struct FiguresQuery {
 }
 
 /// The window asked for, `[from, to)`, 30 days to now by default, at most `max_days` long,
-/// as the whole UTC days the totals hold: the first (the one `from` falls in) and the last
-/// (the one just before `to`), and the window they make.
+/// widened to the whole UTC days the totals hold: from the start of the day `from` falls in
+/// to the end of the day just before `to`.
 struct Days {
-    first: String,
-    last: String,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+}
+
+impl Days {
+    /// The first day counted, as the totals' `day` column holds it.
+    fn first(&self) -> String {
+        utc_day(self.from)
+    }
+
+    /// The last day counted.
+    fn last(&self) -> String {
+        utc_day(self.to - Duration::days(1))
+    }
 }
 
 fn window(query: &FiguresQuery, now: DateTime<Utc>, max_days: i64) -> Result<Days, BillingError> {
@@ -87,8 +97,6 @@ fn window(query: &FiguresQuery, now: DateTime<Utc>, max_days: i64) -> Result<Day
     let after_last = last.succ_opt().ok_or_else(out_of_range)?;
     let midnight = |d: chrono::NaiveDate| d.and_time(NaiveTime::MIN).and_utc();
     Ok(Days {
-        first: day_of(midnight(first)),
-        last: day_of(midnight(last)),
         from: midnight(first),
         to: midnight(after_last),
     })
@@ -165,7 +173,7 @@ pub async fn revenue(
     let data = RevenueRow::find_by_statement(Statement::from_sql_and_values(
         backend,
         numbered(backend, &sql),
-        [days.first.into(), days.last.into()],
+        [days.first().into(), days.last().into()],
     ))
     .all(&core.db)
     .await?;
@@ -265,7 +273,7 @@ pub async fn mrr_figures(
              CAST(SUM(CASE WHEN day >= $1 THEN changes ELSE 0 END) AS BIGINT) AS moved \
          FROM mrr_days WHERE {world} AND day <= $2 \
          GROUP BY currency, kind ORDER BY currency, kind",
-        vec![days.first.into(), days.last.into()],
+        vec![days.first().into(), days.last().into()],
         &clock,
     )
     .await?;
@@ -396,7 +404,7 @@ pub async fn subscription_figures(
              CAST(COALESCE(SUM(CASE WHEN kind = 'churn' AND day >= $1 THEN changes ELSE 0 END), 0) \
                  AS BIGINT) AS churned \
          FROM mrr_days WHERE {world} AND day <= $2",
-        vec![days.first.into(), days.last.into()],
+        vec![days.first().into(), days.last().into()],
         &clock,
     )
     .await?;
@@ -430,8 +438,7 @@ mod tests {
         FiguresQuery {
             from: from.and_then(at),
             to: to.and_then(at),
-            interval: None,
-            test_clock: None,
+            ..FiguresQuery::default()
         }
     }
 
@@ -444,7 +451,7 @@ mod tests {
     #[test]
     fn a_window_is_widened_to_whole_utc_days() {
         let days = window(&query(None, None), now(), 1100).ok();
-        let days = days.map(|d| (d.first, d.last, d.from.to_rfc3339(), d.to.to_rfc3339()));
+        let days = days.map(|d| (d.first(), d.last(), d.from.to_rfc3339(), d.to.to_rfc3339()));
         assert_eq!(
             days,
             Some((
@@ -461,7 +468,7 @@ mod tests {
             1100,
         )
         .ok()
-        .map(|d| (d.first, d.last));
+        .map(|d| (d.first(), d.last()));
         assert_eq!(
             days,
             Some(("2027-01-31".to_owned(), "2027-02-01".to_owned()))
@@ -477,8 +484,7 @@ mod tests {
             let q = FiguresQuery {
                 from,
                 to: Some(to),
-                interval: None,
-                test_clock: None,
+                ..FiguresQuery::default()
             };
             assert!(window(&q, now(), 1100).is_err(), "{to}");
         }

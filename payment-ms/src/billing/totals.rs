@@ -4,8 +4,6 @@
 //! themselves (`subscription_mrr`, see `figures` for the kinds). The payments keep revenue's
 //! (`payments::revenue`). A world is a test clock's id, or `''` for the real one.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
@@ -14,16 +12,11 @@ use sea_orm::{
 
 use super::entities::{plans, subscriptions};
 use super::figures::mrr;
-use crate::platform::db::{add_totals, numbered};
+use crate::platform::db::{add_totals, numbered, utc_day};
 
 /// The world a subscription lives in, as the totals name it.
 pub fn world_of(test_clock_id: Option<&str>) -> &str {
     test_clock_id.unwrap_or("")
-}
-
-/// The UTC day of `at`, as the totals' `day` column holds it.
-pub fn day_of(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d").to_string()
 }
 
 /// One change of a subscription's MRR (a `subscription_mrr` row).
@@ -41,35 +34,12 @@ pub async fn add_mrr_changes<C: ConnectionTrait>(
     db: &C,
     changes: &[MrrChange<'_>],
 ) -> Result<(), DbErr> {
-    let mut days: BTreeMap<(&str, String, &str, &str), [i64; 2]> = BTreeMap::new();
-    for c in changes {
-        let total = days
-            .entry((c.world, day_of(c.at), c.currency, c.kind))
-            .or_default();
-        total[0] = total[0].saturating_add(c.delta);
-        total[1] += 1;
-    }
-    let rows = days
-        .into_iter()
-        .map(|((world, day, currency, kind), [delta, changes])| {
-            vec![
-                world.into(),
-                day.into(),
-                currency.into(),
-                kind.into(),
-                delta.into(),
-                changes.into(),
-            ]
-        })
-        .collect();
-    add_totals(
-        db,
-        "mrr_days",
-        &["world", "day", "currency", "kind"],
-        &["delta", "changes"],
-        rows,
-    )
-    .await
+    let moves = changes.iter().map(|c| {
+        let key = [c.world, &utc_day(c.at), c.currency, c.kind].map(str::to_owned);
+        (key, [c.delta, 1])
+    });
+    let keys = ["world", "day", "currency", "kind"];
+    add_totals(db, "mrr_days", keys, ["delta", "changes"], moves).await
 }
 
 /// Adds `by` subscriptions of a world, status and plan to the counts (`by` < 0 takes away).
@@ -86,25 +56,11 @@ pub async fn count_subscriptions<C: ConnectionTrait>(
     db: &C,
     moves: &[Counted<'_>],
 ) -> Result<(), DbErr> {
-    let mut counts: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
-    for m in moves {
-        *counts.entry((m.world, m.status, m.plan_id)).or_default() += m.by;
-    }
-    let rows = counts
-        .into_iter()
-        .filter(|(_, by)| *by != 0)
-        .map(|((world, status, plan_id), by)| {
-            vec![world.into(), status.into(), plan_id.into(), by.into()]
-        })
-        .collect();
-    add_totals(
-        db,
-        "subscription_counts",
-        &["world", "status", "plan_id"],
-        &["subscriptions"],
-        rows,
-    )
-    .await
+    let moves = moves
+        .iter()
+        .map(|m| ([m.world, m.status, m.plan_id].map(str::to_owned), [m.by]));
+    let keys = ["world", "status", "plan_id"];
+    add_totals(db, "subscription_counts", keys, ["subscriptions"], moves).await
 }
 
 /// Saves a subscription's row (all but its MRR, which [`record_mrr`] keeps), and moves

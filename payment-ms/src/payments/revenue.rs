@@ -6,12 +6,10 @@
 //! transactions settling payments on the same day wait for each other's commit on one total
 //! only when their connections share a shard. The figures add a day's rows up.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr};
 
-use crate::platform::db::add_totals;
+use crate::platform::db::{add_totals, utc_day};
 
 /// What one payment or refund adds to its day.
 #[derive(Debug, Clone, Copy)]
@@ -49,33 +47,12 @@ impl<'a> Move<'a> {
 
 /// Adds `moves` to their days, one statement.
 pub async fn count<C: ConnectionTrait>(db: &C, moves: &[Move<'_>]) -> Result<(), DbErr> {
-    let mut days: BTreeMap<(String, &str), [i64; 3]> = BTreeMap::new();
-    for m in moves {
-        let day = days
-            .entry((m.at.format("%Y-%m-%d").to_string(), m.currency))
-            .or_default();
-        for (total, add) in day.iter_mut().zip([m.gross, m.refunded, m.payments]) {
-            *total = total.saturating_add(add);
-        }
-    }
-    let rows = days
-        .into_iter()
-        .map(|((day, currency), [gross, refunded, payments])| {
-            vec![
-                day.into(),
-                currency.into(),
-                gross.into(),
-                refunded.into(),
-                payments.into(),
-            ]
-        })
-        .collect();
-    add_totals(
-        db,
-        "revenue_days",
-        &["day", "currency"],
-        &["gross", "refunded", "payments"],
-        rows,
-    )
-    .await
+    let moves = moves.iter().map(|m| {
+        (
+            [utc_day(m.at), m.currency.to_owned()],
+            [m.gross, m.refunded, m.payments],
+        )
+    });
+    let sums = ["gross", "refunded", "payments"];
+    add_totals(db, "revenue_days", ["day", "currency"], sums, moves).await
 }

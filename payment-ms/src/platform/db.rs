@@ -300,23 +300,36 @@ where
 /// which writes one transaction at a time anyway); see [`add_totals`].
 pub const TOTAL_SHARDS: u32 = 64;
 
+/// The UTC day of `at`, as the running totals' `day` columns hold it (`2027-01-31`).
+pub fn utc_day(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
 /// Adds amounts to a table of running totals (`revenue_days`, `mrr_days`,
-/// `subscription_counts`), one statement: each row of `rows` is its key's values (the columns
-/// `keys`) then the amounts to add (the columns `sums`). The rows must be distinct by key and
-/// in key order, so two transactions never lock totals in opposite orders.
+/// `subscription_counts`), one statement: each move is its key's values (the columns `keys`)
+/// and the amounts it adds (the columns `sums`). Moves of one key are added up first, and the
+/// rows are written in key order, so two transactions never lock totals in opposite orders.
 ///
 /// Each PostgreSQL connection adds to a row of its own per key (the `shard` column: its
 /// backend's pid modulo [`TOTAL_SHARDS`]): transactions adding to the same total wait for
 /// each other's commit only when their connections share that remainder. Readers add a key's
 /// rows up.
-pub async fn add_totals<C: ConnectionTrait>(
+pub async fn add_totals<C: ConnectionTrait, const K: usize, const S: usize>(
     db: &C,
     table: &str,
-    keys: &[&str],
-    sums: &[&str],
-    rows: Vec<Vec<Value>>,
+    keys: [&str; K],
+    sums: [&str; S],
+    moves: impl IntoIterator<Item = ([String; K], [i64; S])>,
 ) -> Result<(), DbErr> {
-    if rows.is_empty() {
+    let mut totals: std::collections::BTreeMap<[String; K], [i64; S]> = Default::default();
+    for (key, amounts) in moves {
+        let total = totals.entry(key).or_insert([0; S]);
+        for (total, amount) in total.iter_mut().zip(amounts) {
+            *total = total.saturating_add(amount);
+        }
+    }
+    totals.retain(|_, amounts| amounts.iter().any(|a| *a != 0));
+    if totals.is_empty() {
         return Ok(());
     }
     let backend = db.get_database_backend();
@@ -324,23 +337,17 @@ pub async fn add_totals<C: ConnectionTrait>(
         DatabaseBackend::Postgres => format!("pg_backend_pid() % {TOTAL_SHARDS}"),
         _ => "0".to_owned(),
     };
-    let width = keys.len() + sums.len();
-    let mut values = Vec::with_capacity(rows.len() * width);
-    let mut tuples = Vec::with_capacity(rows.len());
-    for row in rows {
-        if row.len() != width {
-            return Err(DbErr::Custom(format!(
-                "a row of {table}'s totals has {} values, not {width}",
-                row.len()
-            )));
-        }
+    let mut values: Vec<Value> = Vec::with_capacity(totals.len() * (K + S));
+    let mut tuples = Vec::with_capacity(totals.len());
+    for (key, amounts) in totals {
         let at = values.len();
         let place = |i: usize| format!("${}", at + i + 1);
-        let mut cells: Vec<String> = (0..keys.len()).map(place).collect();
+        let mut cells: Vec<String> = (0..K).map(place).collect();
         cells.push(shard.clone());
-        cells.extend((keys.len()..width).map(place));
+        cells.extend((K..K + S).map(place));
         tuples.push(format!("({})", cells.join(", ")));
-        values.extend(row);
+        values.extend(key.into_iter().map(Value::from));
+        values.extend(amounts.into_iter().map(Value::from));
     }
     let added: Vec<String> = sums
         .iter()
