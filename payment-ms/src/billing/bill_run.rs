@@ -55,7 +55,7 @@ pub async fn renew_all(
     at: DateTime<Utc>,
 ) -> Result<Batched, BillingError> {
     let core = &billing.core;
-    let txn = core.begin().await?;
+    let txn = core.begin_batch().await?;
     let wanted = jobs.iter().map(|j| j.subject_id.as_str());
     let subs = store::lock_subscriptions(&txn, wanted).await?;
     let plan_ids: Vec<&str> = subs.values().map(|s| s.plan_id.as_str()).collect();
@@ -282,7 +282,7 @@ pub async fn finalize_all(
     at: DateTime<Utc>,
 ) -> Result<Batched, BillingError> {
     let core = &billing.core;
-    let txn = core.begin().await?;
+    let txn = core.begin_batch().await?;
     // As a finalization alone: the invoice locked first, then its subscription.
     let (drafts, subs) = invoices_and_subscriptions(&txn, jobs, true).await?;
     let mut left = Vec::new();
@@ -476,7 +476,9 @@ pub async fn charge_all(
         }
         done.push(job.id.as_str());
     }
-    store::jobs_done(&core.db, &done, at).await?;
+    let txn = core.begin_batch().await?;
+    store::jobs_done(&txn, &done, at).await?;
+    txn.commit().await?;
     tracing::debug!(charged = done.len(), alone = left.len(), "bill-run batch");
     Ok(Batched::alone(left))
 }

@@ -163,7 +163,7 @@ impl Payments {
             }
         }
 
-        let txn = core.begin().await?;
+        let txn = core.begin_batch().await?;
         let wanted: Vec<&str> = made.iter().map(|(_, p, _)| p.order_id.as_str()).collect();
         let locked = orders::store::lock_all(&txn, &wanted).await?;
         let locked: HashMap<&str, &order_rows::Model> =

@@ -101,6 +101,11 @@ impl Core {
         db::begin_write(&self.db).await
     }
 
+    /// Begins a transaction that writes many rows by their keys (see [`db::begin_batch`]).
+    pub async fn begin_batch(&self) -> Result<DatabaseTransaction, DbErr> {
+        db::begin_batch(&self.db).await
+    }
+
     /// Commits a transaction that may have recorded events (see [`Outbox::commit`]).
     pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
         self.outbox.commit(txn).await

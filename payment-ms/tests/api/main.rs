@@ -4,6 +4,7 @@
 //! idempotency, the providers, partner webhooks and the delivery queue.
 
 mod accounts;
+mod batch_plans;
 mod bill_run;
 mod billing;
 mod billing_charges;
