@@ -182,6 +182,7 @@ async fn totals_of(db: &DatabaseConnection, sql: &str) -> Vec<Total> {
     Total::find_by_statement(Statement::from_string(db.get_database_backend(), sql))
         .all(db)
         .await
+        // A test helper: a query that fails fails the test asserting with it.
         .expect("totals")
 }
 
@@ -230,17 +231,18 @@ pub async fn assert_totals_match(db: &DatabaseConnection) {
 
 /// Rolls back the migration that made the figures' running totals (and any after it) and
 /// applies it again: the totals are then what it makes of the rows already there.
-pub async fn rebuild_totals(db: &DatabaseConnection) {
+pub async fn rebuild_totals(db: &DatabaseConnection) -> Result<(), DbErr> {
     use migrations::{Migrator, MigratorTrait};
+    const TOTALS: &str = "m20261130_000019_create_figure_totals";
     let names: Vec<String> = Migrator::migrations()
         .iter()
         .map(|m| m.name().to_owned())
         .collect();
     let at = names
         .iter()
-        .position(|n| n == "m20261130_000019_create_figure_totals")
-        .expect("the totals' migration");
-    let steps = u32::try_from(names.len() - at).expect("steps");
-    Migrator::down(db, Some(steps)).await.expect("down");
-    Migrator::up(db, None).await.expect("up");
+        .position(|n| n == TOTALS)
+        .ok_or_else(|| DbErr::Custom(format!("no migration {TOTALS}")))?;
+    let steps = u32::try_from(names.len() - at).map_err(|e| DbErr::Custom(e.to_string()))?;
+    Migrator::down(db, Some(steps)).await?;
+    Migrator::up(db, None).await
 }

@@ -12,7 +12,7 @@ use sea_orm::{
 
 use super::entities::{plans, subscriptions};
 use super::figures::mrr;
-use crate::platform::db::{add_totals, numbered, utc_day};
+use crate::platform::db::{add_totals, execute, numbered, utc_day};
 
 /// The world a subscription lives in, as the totals name it.
 pub fn world_of(test_clock_id: Option<&str>) -> &str {
@@ -44,7 +44,7 @@ pub async fn add_mrr_changes<C: ConnectionTrait>(
 
 /// Adds `by` subscriptions of a world, status and plan to the counts (`by` < 0 takes away).
 #[derive(Debug, Clone, Copy)]
-pub struct Counted<'a> {
+struct Counted<'a> {
     pub world: &'a str,
     pub status: &'a str,
     pub plan_id: &'a str,
@@ -52,7 +52,7 @@ pub struct Counted<'a> {
 }
 
 /// Moves subscriptions in the counts, one statement.
-pub async fn count_subscriptions<C: ConnectionTrait>(
+async fn count_subscriptions<C: ConnectionTrait>(
     db: &C,
     moves: &[Counted<'_>],
 ) -> Result<(), DbErr> {
@@ -156,13 +156,10 @@ pub async fn record_mrr(
         (before, after) if after > before => "expansion",
         _ => "contraction",
     };
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        numbered(
-            backend,
-            "INSERT INTO subscription_mrr (id, subscription_id, test_clock_id, currency, at, mrr, delta, kind) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        ),
+    execute(
+        txn,
+        "INSERT INTO subscription_mrr (id, subscription_id, test_clock_id, currency, at, mrr, delta, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         [
             shared::ids::new_id(shared::ids::MRR_CHANGE).into(),
             sub.id.as_str().into(),
@@ -173,7 +170,7 @@ pub async fn record_mrr(
             (now - before).into(),
             kind.into(),
         ],
-    ))
+    )
     .await?;
     let change = MrrChange {
         world: world_of(sub.test_clock_id.as_deref()),

@@ -23,7 +23,7 @@ use super::entities::event_publications;
 use crate::clock::Clock;
 use crate::events::entities::events;
 use crate::events::{Output, Recorded};
-use crate::platform::db::{after, numbered};
+use crate::platform::db::{after, execute, numbered};
 use crate::platform::metrics::Gauges;
 
 pub const PENDING: &str = "pending";
@@ -160,7 +160,6 @@ pub async fn published(
     acked: &[(String, u64)],
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
     for chunk in acked.chunks(100) {
         let mut values: Vec<Value> = vec![at.into()];
         let mut rows = String::new();
@@ -183,12 +182,7 @@ pub async fn published(
              FROM acked WHERE event_publications.event_id = acked.id \
              AND event_publications.event_id IN ({ids})"
         );
-        db.execute_raw(Statement::from_sql_and_values(
-            backend,
-            numbered(backend, &sql),
-            values,
-        ))
-        .await?;
+        execute(db, &sql, values).await?;
     }
     Ok(())
 }

@@ -221,6 +221,18 @@ pub fn numbered(backend: DatabaseBackend, sql: &str) -> String {
     }
 }
 
+/// Runs a statement written with numbered parameters (see [`numbered`]) on `db`'s backend.
+/// Answers how many rows it changed.
+pub async fn execute<C: ConnectionTrait>(
+    db: &C,
+    sql: &str,
+    values: impl IntoIterator<Item = Value>,
+) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let statement = Statement::from_sql_and_values(backend, numbered(backend, sql), values);
+    Ok(db.execute_raw(statement).await?.rows_affected())
+}
+
 /// Updates many rows of `table`, each with values of its own, with a statement per few hundred:
 /// `UPDATE table SET <set> FROM (VALUES (…), …) AS v WHERE table.id = v.column1`. `set`
 /// reads each row's values as `v.column2`, `v.column3`… and the values all rows share as `$1`,
@@ -233,7 +245,6 @@ pub async fn update_each<C: ConnectionTrait>(
     shared: &[Value],
     rows: &[Vec<Value>],
 ) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
     let mut changed = 0;
     for chunk in rows.chunks(500) {
         let mut values: Vec<Value> = shared.to_vec();
@@ -250,14 +261,7 @@ pub async fn update_each<C: ConnectionTrait>(
             "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {table}.id = v.column1",
             tuples.join(", ")
         );
-        changed += db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                numbered(backend, &sql),
-                values,
-            ))
-            .await?
-            .rows_affected();
+        changed += execute(db, &sql, values).await?;
     }
     Ok(changed)
 }
@@ -378,11 +382,6 @@ pub async fn add_totals<C: ConnectionTrait, const K: usize, const S: usize>(
         keys.join(", "),
         added.join(", ")
     );
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        numbered(backend, &sql),
-        values,
-    ))
-    .await?;
+    execute(db, &sql, values).await?;
     Ok(())
 }

@@ -301,7 +301,9 @@ async fn a_year_of_a_subscription_on_a_test_clock(backend: Backend) {
     // The figures' running totals hold what their rows add up to, as kept and as the
     // migration that made them starts them from the rows already there.
     testkit::billing::assert_totals_match(&app.db).await;
-    testkit::billing::rebuild_totals(&app.db).await;
+    testkit::billing::rebuild_totals(&app.db)
+        .await
+        .expect("the totals rebuilt");
     testkit::billing::assert_totals_match(&app.db).await;
     // The figures of this clock's world: MRR and its movements, revenue, statuses.
     let figures = app
