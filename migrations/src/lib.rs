@@ -22,6 +22,7 @@ mod m20261130_000016_add_order_lifecycle;
 mod m20261130_000017_create_inventory_sagas;
 mod m20261130_000018_drop_redundant_event_index;
 mod m20261130_000019_create_figure_totals;
+mod m20261130_000020_events_data_as_json;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000017_create_inventory_sagas::Migration),
             Box::new(m20261130_000018_drop_redundant_event_index::Migration),
             Box::new(m20261130_000019_create_figure_totals::Migration),
+            Box::new(m20261130_000020_events_data_as_json::Migration),
         ]
     }
 }

@@ -149,13 +149,14 @@ impl Outbox {
 /// correlation) with one statement.
 async fn insert_events(txn: &DatabaseTransaction, rows: Vec<[Value; 8]>) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
-    // The data is text: PostgreSQL casts it to `jsonb`, SQLite keeps it as it is.
+    // The data is text: PostgreSQL casts it to `json` (checked, kept as written; migration
+    // 20), SQLite keeps it as it is.
     let cast = backend == sea_orm::DatabaseBackend::Postgres;
     let marks: Vec<String> = (0..rows.len())
         .map(|r| {
             let n = r * 8;
             let data = if cast {
-                format!("CAST(${} AS jsonb)", n + 4)
+                format!("CAST(${} AS json)", n + 4)
             } else {
                 format!("${}", n + 4)
             };
