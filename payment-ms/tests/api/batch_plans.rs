@@ -2,6 +2,7 @@
 //! that grows faster than it is analyzed (autovacuum off, or not yet come round) looked small to
 //! the planner, which then read the whole table for each such statement: each batch cost more
 //! than the one before. In a batch's transaction ([`begin_batch`]) they go through the index.
+//! And what the batch writes most, events, is stored as `json`, not parsed into `jsonb`.
 
 use chrono::Utc;
 use sea_orm::{
@@ -76,4 +77,34 @@ async fn a_batch_finds_its_rows_through_the_index_on_a_table_never_analyzed() {
     assert!(plain.contains("Seq Scan on billing_jobs"), "{plain}");
     assert!(!batch.contains("Seq Scan"), "{batch}");
     assert!(batch.contains("billing_jobs_pkey"), "{batch}");
+}
+
+/// An event's payload is stored as `json` (checked, kept as written), not parsed into `jsonb`:
+/// a bill run writes nine per invoice, and `jsonb`'s parsing was a tenth of the machine's time
+/// (docs/BENCHMARKS.md). What is stored is still the order as the API shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: build and run the tests with TEST_DATABASE_URL set (scripts/test does)"
+)]
+async fn an_events_payload_is_stored_as_json_text() {
+    let app = TestApp::spawn_on(TestDb::create(Backend::Postgres).await, |_| {}, |_| {}).await;
+    let order = app.create_order("user_json").await;
+    let id = order["id"].as_str().expect("an order id");
+    let row = app
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            app.db.get_database_backend(),
+            "SELECT CAST(pg_typeof(data) AS TEXT) AS kind, CAST(data AS TEXT) AS text \
+             FROM events WHERE subject_id = $1 AND event_type = 'order.created'",
+            [id.into()],
+        ))
+        .await
+        .expect("the event")
+        .expect("order.created recorded");
+    let kind: String = row.try_get("", "kind").expect("kind");
+    let text: String = row.try_get("", "text").expect("text");
+    assert_eq!(kind, "json");
+    let data: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(data, order);
 }
