@@ -11,7 +11,7 @@ use payment_ms::billing::figures::FiguresQuery;
 use payment_ms::billing::model::InvoiceStatus;
 use payment_ms::platform::Actor;
 use payment_ms::{Application, Config};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use shared::config::Env;
 use shared::internal::Role;
 use tokio_util::sync::CancellationToken;
@@ -96,17 +96,16 @@ async fn main() -> anyhow::Result<()> {
             .filter(invoices::Column::Status.eq(InvoiceStatus::Paid))
             .count(db)
     };
-    // Watched through the day's revenue total, which the transaction that pays an invoice adds
-    // its payment to: a read of a few rows, where counting the paid invoices is a scan of them
-    // all that would slow what it watches. The invoices are counted once it says all are paid.
+    // Watched through the revenue figure (the day's running total, which the transaction that
+    // pays an invoice adds its payment to): a read of a few rows, where counting the paid
+    // invoices is a scan of them all that would slow what it watches. The invoices are counted
+    // once it says all are paid.
     let succeeded = || async {
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(
-                db.get_database_backend(),
-                "SELECT CAST(COALESCE(SUM(payments), 0) AS BIGINT) AS n FROM revenue_days",
-            ))
-            .await?;
-        let n: i64 = row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0);
+        let revenue =
+            payment_ms::billing::figures::revenue(&state.core, &admin, FiguresQuery::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("revenue: {e}"))?;
+        let n: i64 = revenue.data.iter().map(|r| r.payments).sum();
         anyhow::Ok(usize::try_from(n).unwrap_or(0))
     };
     let (mut paid, mut last_report) = (0u64, Instant::now());
